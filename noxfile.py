@@ -1,0 +1,75 @@
+# /// script
+# dependencies = ["nox>=2025.2.9", "uv", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging"]
+# ///
+"""Sessions: one per cell of matrix.yaml, ``matrix`` for them all, ``tests``.
+
+Cell sessions are made when nox loads this file, from the matrix it reads
+(``matrix.yaml``, or the file ``MATRIX_FILE`` names), so ``nox -l`` lists
+every cell and ``nox -s "<cell>"`` runs one.  The runner builds each cell's
+own virtualenv (uv, or virtualenv where uv is missing), so these sessions
+need none from nox.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from runner import cli  # noqa: E402
+from runner.errors import UserError  # noqa: E402
+from runner.matrix import load  # noqa: E402
+
+nox.options.sessions = ["matrix"]
+nox.options.default_venv_backend = "uv|virtualenv"
+
+TEST_REQUIREMENTS = ["pytest>=7", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging", "uv"]
+
+try:
+    MATRIX = load(cli.matrix_path())
+    MATRIX_ERROR = None
+except UserError as exc:  # reported by the sessions that need the matrix
+    MATRIX = None
+    MATRIX_ERROR = exc
+
+
+def _finish(session: nox.Session, code: int) -> None:
+    if code == 2:
+        raise SystemExit(2)
+    if code == 130:
+        raise KeyboardInterrupt
+    if code:
+        session.error("some cells failed; the report lists them with their reasons")
+
+
+@nox.session(venv_backend="none")
+def matrix(session: nox.Session) -> None:
+    """Build, launch and probe every cell, then print the tables and the changes."""
+    if MATRIX is None:
+        print(f"error: {MATRIX_ERROR}", file=sys.stderr)
+        raise SystemExit(2)
+    _finish(session, cli.run(MATRIX))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The project's own tests: unit tests, then real servers in real virtualenvs."""
+    session.install(*TEST_REQUIREMENTS)
+    session.run("pytest", *session.posargs)
+
+
+def _cell_session(name: str, description: str):
+    def cell(session: nox.Session) -> None:
+        _finish(session, cli.run(MATRIX, [name]))
+
+    cell.__doc__ = description
+    return cell
+
+
+if MATRIX is not None:
+    for _cell in MATRIX.cells():
+        nox.session(name=_cell.name, venv_backend="none", default=False)(
+            _cell_session(_cell.name, f"{_cell.row.describe()}, served by {_cell.server.name}")
+        )

@@ -1,0 +1,186 @@
+"""Cell environments: isolated virtualenvs, built once per set of inputs.
+
+An environment is named by a hash of what goes into it (the interpreter, the
+requirements, the resolution cut-off and the recipe's format), so cells that
+need the same packages share one, and a warm run rebuilds nothing.  It is
+built with uv, or with virtualenv + pip where uv is missing, under a lock so
+that two runs never build the same one at once, and it is marked complete
+only once every package is in, so a build cut short is built again.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from runner.errors import CellError
+from runner.interpreters import Interpreter, uv_binary
+from runner.store import write_json
+
+FORMAT = 1
+MARKER = "matrix-env.json"
+BUILD_TIMEOUT_S = 900
+
+# What a Python from 2.7 on can run to list its installed distributions.
+_LIST_PACKAGES = """
+import json
+try:
+    from importlib.metadata import distributions
+    found = [(d.metadata['Name'], d.version) for d in distributions()]
+except ImportError:
+    import pkg_resources
+    found = [(d.project_name, d.version) for d in pkg_resources.working_set]
+print(json.dumps(dict(found)))
+"""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    interpreter: Interpreter
+    requirements: tuple[str, ...]
+    exclude_newer: Optional[str] = None
+
+    def key(self) -> str:
+        blob = json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def dirname(self) -> str:
+        first = re.sub(r"[^A-Za-z0-9.]+", "-", self.requirements[0]).strip("-")
+        return f"py{self.interpreter.version}-{first}-{self.key()}"
+
+
+@dataclass(frozen=True)
+class Env:
+    path: Path
+    packages: dict[str, str]
+    backend: str
+    reused: bool
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.path / "bin"
+
+    def version_of(self, package: str) -> Optional[str]:
+        wanted = _normalise(package)
+        for name, version in self.packages.items():
+            if _normalise(name) == wanted:
+                return version
+        return None
+
+
+def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
+    """Return the environment for ``spec``, building it if it is missing."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / spec.dirname()
+    with _locked(root / ".locks" / spec.key()):
+        existing = _read_marker(path, spec)
+        if existing is not None:
+            return existing
+        if path.exists():
+            shutil.rmtree(path)
+        with open(log_path, "a", encoding="utf-8") as log:
+            backend = _build(spec, path, log)
+            packages = _installed(path, log)
+        write_json(path / MARKER, {"key": spec.key(), "spec": asdict(spec),
+                                   "backend": backend, "packages": packages,
+                                   "built_at": time.time()})
+        return Env(path=path, packages=packages, backend=backend, reused=False)
+
+
+def _read_marker(path: Path, spec: EnvSpec) -> Optional[Env]:
+    try:
+        data = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != spec.key() or not (path / "bin" / "python").exists():
+        return None
+    return Env(path=path, packages=data["packages"], backend=data["backend"], reused=True)
+
+
+def _build(spec: EnvSpec, path: Path, log) -> str:
+    python = str(path / "bin" / "python")
+    uv = uv_binary()
+    if uv:
+        _step([uv, "venv", "--quiet", "--python", spec.interpreter.path, str(path)], log,
+              "virtualenv")
+        cmd = [uv, "pip", "install", "--python", python]
+        if spec.exclude_newer:
+            cmd += ["--exclude-newer", spec.exclude_newer]
+        _step(cmd + list(spec.requirements), log, "install")
+        return "uv"
+    _step([sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path,
+           str(path)], log, "virtualenv")
+    if spec.exclude_newer:
+        raise CellError("period resolution needs uv (pip has no upload-date cut-off); "
+                        "install uv with `pip install uv`")
+    _step([python, "-m", "pip", "install", "--disable-pip-version-check", *spec.requirements],
+          log, "install")
+    return "virtualenv"
+
+
+def _step(argv: list[str], log, what: str) -> None:
+    log.write("$ " + " ".join(argv) + "\n")
+    log.flush()
+    start = log.tell()
+    try:
+        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              env=_clean_env(), timeout=BUILD_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise CellError(f"environment {what} took longer than {BUILD_TIMEOUT_S} s") from None
+    if done.returncode != 0:
+        log.flush()
+        with open(log.name, encoding="utf-8", errors="replace") as again:
+            again.seek(start)
+            output = again.read()
+        raise CellError(f"environment {what} failed: {summarise_failure(output)}")
+
+
+def summarise_failure(output: str) -> str:
+    """The one line of an installer's output that says what went wrong."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for marker in ("╰─▶", "×", "ERROR:", "error:"):
+        hits = [line for line in lines if marker in line]
+        if hits:
+            text = hits[0].split(marker, 1)[1].strip() if marker in ("╰─▶", "×") else hits[-1]
+            return text[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def _installed(path: Path, log) -> dict[str, str]:
+    done = subprocess.run([str(path / "bin" / "python"), "-c", _LIST_PACKAGES],
+                          capture_output=True, text=True, env=_clean_env(), timeout=120)
+    if done.returncode != 0:
+        log.write(done.stdout + done.stderr)
+        raise CellError("environment built, but its Python cannot list its packages")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _clean_env() -> dict[str, str]:
+    """The caller's environment less what would leak into the cell's."""
+    drop = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PIP_USER"}
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,36 @@
+"""The two kinds of expected failure.
+
+``UserError`` stops the whole command with one line and exit code 2 (a bad
+``matrix.yaml``, a cell name that does not exist).  ``CellError`` ends one
+cell, which is recorded with the reason, and the run goes on.
+"""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input: reported as one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+class CellError(Exception):
+    """A cell could not be measured; ``status`` is what its record says."""
+
+    status = "error"
+
+    def __init__(self, reason: str, log_path: object = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.log_path = log_path
+
+
+class CellSkipped(CellError):
+    """The machine lacks something the cell needs (an interpreter, say)."""
+
+    status = "skipped"
+
+
+class CellNotApplicable(CellError):
+    """The cell makes no sense for this row (no ``flask`` command in 0.10)."""
+
+    status = "n/a"

@@ -1,0 +1,103 @@
+"""Find an interpreter for a row's ``python: "X.Y"``.
+
+Looked up on PATH first, then among the interpreters pyenv and uv installed.
+A candidate counts only if it runs and reports the asked major.minor: a pyenv
+shim for a version that is not selected fails to run, and is passed over.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+_REPORT = ("import json, sys; print(json.dumps([sys.executable, "
+           "'%d.%d.%d' % tuple(sys.version_info[:3])]))")
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: str
+    version: str  # "3.11.7"
+
+
+def how_to_get(version: str) -> str:
+    return (f"install one with `uv python install {version}` or `pyenv install {version}`, "
+            f"or put python{version} on PATH")
+
+
+@functools.lru_cache(maxsize=None)
+def find(version: str) -> Optional[Interpreter]:
+    for candidate in _candidates(version):
+        found = _inspect(candidate)
+        if found and _minor(found.version) == version:
+            return found
+    return None
+
+
+def _candidates(version: str) -> Iterator[str]:
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        yield on_path
+    root = _pyenv_root()
+    if root:
+        versions = root / "versions"
+        if versions.is_dir():
+            for entry in sorted(versions.iterdir(), key=lambda p: _sort_key(p.name), reverse=True):
+                if entry.name == version or entry.name.startswith(version + "."):
+                    exe = entry / "bin" / f"python{version}"
+                    if exe.exists():
+                        yield str(exe)
+    uv = uv_binary()
+    if uv:
+        try:
+            out = subprocess.run([uv, "python", "find", "--no-project", version],
+                                 capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if out.returncode == 0 and out.stdout.strip():
+            yield out.stdout.strip().splitlines()[-1]
+
+
+def _pyenv_root() -> Optional[Path]:
+    if os.environ.get("PYENV_ROOT"):
+        return Path(os.environ["PYENV_ROOT"])
+    default = Path.home() / ".pyenv"
+    return default if default.is_dir() else None
+
+
+def _inspect(path: str) -> Optional[Interpreter]:
+    try:
+        out = subprocess.run([path, "-c", _REPORT], capture_output=True, text=True,
+                             timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    try:
+        executable, version = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return Interpreter(path=executable, version=version)
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _sort_key(name: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else -1 for p in name.split("."))
+
+
+def uv_binary() -> Optional[str]:
+    """uv from the ``uv`` package beside the runner, else from PATH."""
+    try:
+        import uv  # type: ignore[import-not-found]
+
+        return uv.find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")

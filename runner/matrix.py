@@ -1,0 +1,342 @@
+"""``matrix.yaml``: read, validate, and expand into cells.
+
+Reading the file (:func:`load`) is kept apart from parsing the data
+(:func:`parse`), so parsing is tested with plain dicts.  Every problem is a
+:class:`MatrixError` whose one line names the file, the place in it and what
+would be accepted, raised before anything is built.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
+
+import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from runner.errors import UserError
+from runner.servers import RECIPES
+
+TOP_KEYS = ("python", "versions", "servers", "probes")
+ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "name")
+RESOLVE_MODES = ("latest", "period")
+PROXIES = ("nginx",)
+PROBE_KEYS = {"concurrency": {"requests": (1, 1000), "delay_ms": (0, 60000)}}
+PROBE_DEFAULTS = {"concurrency": {"requests": 10, "delay_ms": 500}}
+PYTHON_RE = re.compile(r"^[23]\.\d{1,2}$")
+
+
+class MatrixError(UserError):
+    def __init__(self, source: str, where: str, message: str) -> None:
+        place = f"{source}: {where}: " if where else f"{source}: "
+        super().__init__(place + message)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the matrix: the versions asked for, not yet installed."""
+
+    name: str
+    flask: str
+    werkzeug: Optional[str]
+    python: str
+    pins: tuple[str, ...] = ()
+    resolve: str = "latest"
+
+    def requirements(self) -> tuple[str, ...]:
+        reqs = [requirement("flask", self.flask)]
+        if self.werkzeug:
+            reqs.append(requirement("werkzeug", self.werkzeug))
+        return tuple(reqs) + self.pins
+
+    def describe(self) -> str:
+        text = f"Flask {self.flask}"
+        if self.werkzeug:
+            text += f", Werkzeug {self.werkzeug}"
+        return text + f" on Python {self.python}" + (" (period)" if self.resolve == "period" else "")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One column: a name, a recipe kind and that kind's options."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    proxy: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: Row
+    server: Server
+
+    @property
+    def name(self) -> str:
+        return f"{self.row.name}--{self.server.name}"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    source: str
+    python: str
+    rows: tuple[Row, ...]
+    servers: tuple[Server, ...]
+    probes: Mapping[str, Mapping[str, int]]
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def cells(self) -> list[Cell]:
+        return list(expand(self))
+
+
+def requirement(package: str, spec: str) -> str:
+    """``"0.12.5"`` -> ``flask==0.12.5``; ``"3.1.*"`` -> ``flask==3.1.*``."""
+    spec = spec.strip()
+    if spec[:1].isdigit():
+        return f"{package}=={spec}"
+    return f"{package}{spec}"
+
+
+def check_version_spec(spec: str) -> bool:
+    """An exact version, ``X.Y.*``, or a specifier set such as ``>=1,<2``."""
+    spec = spec.strip()
+    if not spec:
+        return False
+    if spec[:1].isdigit():
+        if spec.endswith(".*"):
+            spec = spec[:-2]
+        try:
+            Version(spec)
+        except InvalidVersion:
+            return False
+        return True
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        return False
+    return True
+
+
+def slug(spec: str) -> str:
+    """A version or specifier as it can stand in a session and file name."""
+    out = spec.strip().replace(" ", "")
+    for old, new in (("==", ""), (">=", "ge"), ("<=", "le"), ("!=", "ne"), ("~=", "compat"),
+                     (">", "gt"), ("<", "lt"), (",", "-"), ("*", "x")):
+        out = out.replace(old, new)
+    return out
+
+
+def row_name(flask: str, werkzeug: Optional[str], python: Optional[str], resolve: str) -> str:
+    name = f"flask-{slug(flask)}"
+    if werkzeug:
+        name += f"-werkzeug-{slug(werkzeug)}"
+    if python:
+        name += f"-py{python}"
+    if resolve == "period":
+        name += "-period"
+    return name
+
+
+def load(path: Path) -> Matrix:
+    source = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MatrixError(str(path), "", f"cannot be read ({exc.strerror}); "
+                          "pass an existing matrix file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise MatrixError(source, where, f"not valid YAML ({problem}); "
+                          "expected a mapping with keys " + ", ".join(TOP_KEYS)) from None
+    return parse(data, source)
+
+
+def parse(data: Any, source: str = "matrix.yaml") -> Matrix:
+    def fail(where: str, message: str) -> MatrixError:
+        return MatrixError(source, where, message)
+
+    if not isinstance(data, dict):
+        raise fail("", "expected a mapping with keys " + ", ".join(TOP_KEYS)
+                   + f", found {_type_name(data)}")
+    _no_unknown_keys(data, TOP_KEYS, "", fail)
+
+    default_python = _python(data.get("python", "3.11"), "python", fail)
+
+    versions = data.get("versions")
+    if not isinstance(versions, list) or not versions:
+        raise fail("versions", "expected a non-empty list of rows such as "
+                   '[{flask: "3.1.*"}], found ' + _type_name(versions))
+    rows = [_row(entry, f"versions[{i}]", default_python, fail) for i, entry in enumerate(versions)]
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if row.name in seen:
+            raise fail(f"versions[{i}]", f"duplicates versions[{seen[row.name]}] ({row.name}); "
+                       "change it or give one of them a distinct 'name'")
+        seen[row.name] = i
+
+    servers_data = data.get("servers")
+    if not isinstance(servers_data, dict) or not servers_data:
+        raise fail("servers", "expected a non-empty mapping of column name to "
+                   "{kind: ...}, found " + _type_name(servers_data))
+    servers = [_server(name, spec, fail) for name, spec in servers_data.items()]
+
+    probes = _probes(data.get("probes", {}), fail)
+    return Matrix(source=source, python=default_python, rows=tuple(rows),
+                  servers=tuple(servers), probes=probes, raw=data)
+
+
+def expand(matrix: Matrix) -> Iterator[Cell]:
+    """Every row x server, row by row, in the file's order."""
+    for row in matrix.rows:
+        for server in matrix.servers:
+            yield Cell(row, server)
+
+
+def _row(entry: Any, where: str, default_python: str, fail) -> Row:
+    if isinstance(entry, (str, int, float)) and not isinstance(entry, bool):
+        raise fail(where, f'expected a mapping such as {{flask: "{entry}"}}, found {_type_name(entry)}')
+    if not isinstance(entry, dict):
+        raise fail(where, f'expected a mapping such as {{flask: "3.1.*"}}, found {_type_name(entry)}')
+    _no_unknown_keys(entry, ROW_KEYS, where, fail)
+    if "flask" not in entry:
+        raise fail(where, 'has no flask key; every row names a Flask version, e.g. flask: "3.1.*"')
+    flask = _version(entry["flask"], f"{where}.flask", fail)
+    werkzeug = _version(entry["werkzeug"], f"{where}.werkzeug", fail) if "werkzeug" in entry else None
+    python = _python(entry["python"], f"{where}.python", fail) if "python" in entry else None
+    pins = entry.get("pins", [])
+    if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins):
+        raise fail(f"{where}.pins", 'expected a list of requirement strings such as ["jinja2<3"], '
+                   f"found {_type_name(pins)}")
+    for i, pin in enumerate(pins):
+        if not _is_requirement(pin):
+            raise fail(f"{where}.pins[{i}]", f"{pin!r} is not a requirement; expected a package "
+                       'name with an optional specifier, such as "jinja2<3"')
+    resolve = entry.get("resolve", "latest")
+    if resolve not in RESOLVE_MODES:
+        raise fail(f"{where}.resolve", f"{resolve!r} is not known; expected one of "
+                   + ", ".join(RESOLVE_MODES))
+    if resolve == "period" and (not flask[:1].isdigit() or "*" in flask):
+        raise fail(f"{where}.resolve", "period resolution needs an exact Flask version "
+                   f'such as "0.12.4", found {flask!r}')
+    name = entry.get("name")
+    if name is None:
+        name = row_name(flask, werkzeug, python, resolve)
+    elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) \
+            or "--" in name:
+        raise fail(f"{where}.name", "expected letters, digits, '.', '_', '+' or single '-' "
+                   f"(it names files and sessions), found {name!r}")
+    return Row(name=name, flask=flask, werkzeug=werkzeug, python=python or default_python,
+               pins=tuple(pins), resolve=resolve)
+
+
+def _server(name: Any, spec: Any, fail) -> Server:
+    where = f"servers.{name}"
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) \
+            or "--" in name:
+        raise fail(where, "a column name is letters, digits, '.', '_', '+' or single '-'")
+    if not isinstance(spec, dict):
+        raise fail(where, f"expected a mapping such as {{kind: gunicorn, workers: 2}}, "
+                   f"found {_type_name(spec)}")
+    kind = spec.get("kind")
+    if kind not in RECIPES:
+        known = ", ".join(sorted(RECIPES))
+        if kind is None:
+            raise fail(where, f"has no kind; expected one of {known}")
+        raise fail(f"{where}.kind", f"{kind!r} is not a known server kind; expected one of {known}")
+    recipe = RECIPES[kind]
+    allowed = ("kind", "proxy", *recipe.options)
+    _no_unknown_keys(spec, allowed, where, fail, what=f"key for kind {kind}")
+    options = {}
+    for key, option in recipe.options.items():
+        if key not in spec:
+            continue
+        value = spec[key]
+        bad = not isinstance(value, option.type) or (option.type is int and isinstance(value, bool))
+        if not bad and option.minimum is not None and value < option.minimum:
+            bad = True
+        if not bad and option.choices and value not in option.choices:
+            bad = True
+        if bad:
+            raise fail(f"{where}.{key}", f"expected {option.describe()}, found {value!r}")
+        options[key] = value
+    proxy = spec.get("proxy")
+    if proxy is not None:
+        raise fail(f"{where}.proxy", f"{proxy!r}: a proxy in front of the server is not "
+                   "supported by this version of the runner; remove the key")
+    return Server(name=name, kind=kind, options=options, proxy=proxy)
+
+
+def _probes(data: Any, fail) -> dict[str, dict[str, int]]:
+    if not isinstance(data, dict):
+        raise fail("probes", f"expected a mapping of probe name to settings, found {_type_name(data)}")
+    _no_unknown_keys(data, tuple(PROBE_KEYS), "probes", fail, what="probe")
+    probes = {name: dict(defaults) for name, defaults in PROBE_DEFAULTS.items()}
+    for name, settings in data.items():
+        where = f"probes.{name}"
+        if settings is None:
+            continue
+        if not isinstance(settings, dict):
+            raise fail(where, f"expected a mapping of settings, found {_type_name(settings)}")
+        _no_unknown_keys(settings, tuple(PROBE_KEYS[name]), where, fail, what="setting")
+        for key, value in settings.items():
+            low, high = PROBE_KEYS[name][key]
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise fail(f"{where}.{key}", f"expected a whole number from {low} to {high}, "
+                           f"found {value!r}")
+            probes[name][key] = value
+    return probes
+
+
+def _version(value: Any, where: str, fail) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise fail(where, f"{value!r} must be quoted: YAML reads it as a number; "
+                   f'write "{value}" (an exact version such as "1.0.4", or a specifier '
+                   'such as "3.1.*" or ">=2,<3")')
+    if not isinstance(value, str) or not check_version_spec(value):
+        raise fail(where, f"{value!r} is not a version or specifier; expected an exact version "
+                   'such as "1.0.4", or a specifier such as "3.1.*" or ">=2,<3"')
+    return value.strip()
+
+
+def _python(value: Any, where: str, fail) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise fail(where, f"{value!r} must be quoted: YAML reads it as a number "
+                   '(3.10 becomes 3.1); write it as "3.11"')
+    if not isinstance(value, str) or not PYTHON_RE.match(value.strip()):
+        raise fail(where, f"{value!r} is not a Python version; expected major.minor such as \"3.11\"")
+    return value.strip()
+
+
+def _is_requirement(text: str) -> bool:
+    match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]*\])?\s*(.*)", text)
+    if not match:
+        return False
+    rest = match.group(3).strip()
+    if not rest:
+        return True
+    try:
+        SpecifierSet(rest)
+    except InvalidSpecifier:
+        return False
+    return True
+
+
+def _no_unknown_keys(data: Mapping, allowed: tuple[str, ...], where: str, fail,
+                     what: str = "key") -> None:
+    for key in data:
+        if key not in allowed:
+            place = f"{where}.{key}" if where else str(key)
+            raise fail(place, f"unknown {what} {key!r}; expected one of " + ", ".join(allowed))
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)

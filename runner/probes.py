@@ -1,0 +1,138 @@
+"""Probes: fire real requests at a running server and sum up what happened.
+
+A probe knows a base URL, nothing of environments or servers.  The overlap
+count is a pure function of the server-side intervals, so it is tested with
+plain data.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Optional
+
+import requests
+
+# nox logs at debug level; a line per probe request would bury the progress.
+logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+SERIAL = "serial"
+CONCURRENT = "concurrent"
+
+
+def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
+    """The most intervals open at one instant.
+
+    An interval that ends exactly when another starts does not overlap it:
+    ends are counted before starts at the same timestamp.
+    """
+    events = []
+    for start, end in intervals:
+        if end < start:
+            raise ValueError(f"interval ends before it starts: {start} > {end}")
+        events.append((start, 1))
+        events.append((end, -1))
+    events.sort(key=lambda event: (event[0], event[1]))
+    peak = inside = 0
+    for _, step in events:
+        inside += step
+        peak = max(peak, inside)
+    return peak
+
+
+def verdict(peak: int) -> str:
+    return SERIAL if peak <= 1 else CONCURRENT
+
+
+@dataclass
+class ConcurrencyResult:
+    requests: int
+    delay_ms: int
+    peak: Optional[int]
+    verdict: Optional[str]
+    wall_s: float
+    errors: int
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    processes: int = 0
+    threads: int = 0
+    intervals: list[list[float]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def probe_concurrency(base_url: str, requests_n: int = 10, delay_ms: int = 500,
+                      timeout_s: Optional[float] = None) -> ConcurrencyResult:
+    """Send ``requests_n`` requests at once to ``/slow?ms=delay_ms``.
+
+    Each request has its own thread and its own connection; a barrier
+    releases them together.  The peak comes from the server's own start and
+    end times; the wall time from the client.
+    """
+    if timeout_s is None:
+        # Enough for a server that serves them one after another, and then some.
+        timeout_s = 10.0 + 2 * requests_n * delay_ms / 1000.0
+    url = f"{base_url}/slow?ms={delay_ms}"
+    barrier = threading.Barrier(requests_n + 1)
+    answers: list[Optional[dict]] = [None] * requests_n
+    failures: list[Optional[str]] = [None] * requests_n
+    finished = [0.0] * requests_n
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            response = requests.get(url, timeout=timeout_s, headers={"Connection": "close"})
+            if response.status_code != 200:
+                failures[i] = f"HTTP {response.status_code}"
+            else:
+                answers[i] = response.json()
+        except requests.Timeout:
+            failures[i] = "timeout"
+        except requests.ConnectionError as exc:
+            failures[i] = _connection_error_kind(exc)
+        except ValueError:
+            failures[i] = "bad JSON"
+        finally:
+            finished[i] = time.perf_counter()
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(requests_n)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout_s + 5)
+    wall = max(finished) - started if all(finished) else time.perf_counter() - started
+
+    good = [a for a in answers if a is not None]
+    intervals = [(a["start"], a["end"]) for a in good]
+    kinds = Counter(f for f in failures if f is not None)
+    kinds.update({"no answer": sum(1 for i in range(requests_n)
+                                   if answers[i] is None and failures[i] is None)} or {})
+    kinds = Counter({k: v for k, v in kinds.items() if v})
+    peak = peak_overlap(intervals) if intervals else None
+    return ConcurrencyResult(
+        requests=requests_n,
+        delay_ms=delay_ms,
+        peak=peak,
+        verdict=verdict(peak) if peak is not None else None,
+        wall_s=round(wall, 3),
+        errors=requests_n - len(good),
+        error_kinds=dict(kinds),
+        processes=len({a["pid"] for a in good}),
+        threads=len({(a["pid"], a["thread"]) for a in good}),
+        intervals=[[round(s, 6), round(e, 6)] for s, e in sorted(intervals)],
+    )
+
+
+def _connection_error_kind(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "refused"
+    if "reset" in text:
+        return "reset"
+    if "aborted" in text or "remotedisconnected" in text:
+        return "closed"
+    return "connection error"

@@ -1,0 +1,123 @@
+"""Server lifecycle: start on a free loopback port, wait until ready, stop.
+
+Every server runs in its own process group (so workers and reloader children
+go with it), writes to a log file, is polled for readiness against a
+deadline, never a fixed sleep, and is always torn down: SIGTERM to the
+group, a timed wait, then SIGKILL to the group.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+from runner.errors import CellError
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    base_url: str
+    pid: int
+    startup_s: float
+    log_path: Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(path: Path, lines: int = 20) -> list[str]:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 16384))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+@contextmanager
+def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cwd: Path,
+                   log_path: Path, ready_timeout: float = READY_TIMEOUT_S) -> Iterator[RunningServer]:
+    token = secrets.token_hex(8)
+    child_env = {**env, "TARGET_APP_TOKEN": token}
+    with open(log_path, "ab") as log:
+        log.write(("$ " + " ".join(argv) + "\n").encode())
+        log.flush()
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=str(cwd), env=child_env,
+                                start_new_session=True)
+        try:
+            base_url = f"http://{HOST}:{port}"
+            _wait_ready(proc, base_url, token, ready_timeout)
+            yield RunningServer(base_url=base_url, pid=proc.pid,
+                                startup_s=time.perf_counter() - started, log_path=log_path)
+        finally:
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the group, wait, then SIGKILL the group, whatever is left."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pass
+    # Workers can outlive their parent; the group id outlives them all.
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _wait_ready(proc: subprocess.Popen, base_url: str, token: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_problem = "no answer"
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise CellError(f"server exited with code {code} before it was ready")
+        try:
+            with urllib.request.urlopen(base_url + "/health", timeout=2) as response:
+                body = json.loads(response.read().decode())
+            if body.get("token") == token:
+                return
+            last_problem = "another program answers on this port"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last_problem = str(getattr(exc, "reason", exc))
+        time.sleep(0.05)
+    raise CellError(f"server not ready within {timeout:.0f} s ({last_problem})")

@@ -1,0 +1,45 @@
+"""The target app: ``/health`` for readiness, ``/slow?ms=N`` for the probes.
+
+``/slow`` reports the server-side start and end of its own work on the wall
+clock (``time.time``), which every process on the machine shares, so the
+runner can count how many requests the server was inside at the same moment
+from the server's own timestamps rather than from client timing.
+"""
+import os
+import threading
+import time
+
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+# The runner hands each server a fresh token and checks that /health echoes
+# it, so a stray process already listening on the port is never mistaken for
+# the server under test.
+TOKEN = os.environ.get("TARGET_APP_TOKEN", "")
+
+MAX_SLOW_MS = 60000
+
+
+@app.route("/health")
+def health():
+    return jsonify(status="ok", token=TOKEN, pid=os.getpid())
+
+
+@app.route("/slow")
+def slow():
+    start = time.time()
+    try:
+        ms = int(request.args.get("ms", "500"))
+    except ValueError:
+        return jsonify(error="ms must be a whole number of milliseconds"), 400
+    if not 0 <= ms <= MAX_SLOW_MS:
+        return jsonify(error="ms must be between 0 and %d" % MAX_SLOW_MS), 400
+    time.sleep(ms / 1000.0)
+    end = time.time()
+    return jsonify(
+        start=start,
+        end=end,
+        pid=os.getpid(),
+        thread=threading.current_thread().ident,
+    )
