@@ -26,6 +26,12 @@ def matrix_path() -> Path:
     return Path(chosen).resolve() if chosen else DEFAULT_MATRIX
 
 
+def results_path() -> Path:
+    """``RESULTS_DIR`` stores the runs elsewhere than ``results/``."""
+    chosen = os.environ.get("RESULTS_DIR")
+    return Path(chosen).resolve() if chosen else DEFAULT_RESULTS
+
+
 def select(matrix: Matrix, names: Sequence[str]) -> list[Cell]:
     cells = matrix.cells()
     if not names:
@@ -38,13 +44,13 @@ def select(matrix: Matrix, names: Sequence[str]) -> list[Cell]:
     return [by_name[n] for n in names]
 
 
-def run(matrix: Matrix, names: Sequence[str] = (), *, results: Path = DEFAULT_RESULTS,
+def run(matrix: Matrix, names: Sequence[str] = (), *, results: Optional[Path] = None,
         env_root: Path = DEFAULT_ENVS) -> int:
     from runner.run import run_cells  # imported late: parsing needs none of it
 
     cells = select(matrix, names)
     try:
-        outcome = run_cells(matrix, cells, results=results, env_root=env_root)
+        outcome = run_cells(matrix, cells, results=results or results_path(), env_root=env_root)
     except KeyboardInterrupt:
         print("interrupted: finished cells are kept, the run is marked incomplete",
               file=sys.stderr)
@@ -60,7 +66,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner", description=__doc__)
     parser.add_argument("--matrix", type=Path, default=None,
                         help="matrix file (default: $MATRIX_FILE or matrix.yaml)")
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--results", type=Path, default=None,
+                        help="where runs are stored (default: $RESULTS_DIR or results/)")
     parser.add_argument("--envs", type=Path, default=DEFAULT_ENVS,
                         help="where cell environments are cached")
     parser.add_argument("--cell", action="append", default=[], help="run only this cell")

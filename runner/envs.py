@@ -88,9 +88,13 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
             return existing
         if path.exists():
             shutil.rmtree(path)
-        with open(log_path, "a", encoding="utf-8") as log:
-            backend = _build(spec, path, log)
-            packages = _installed(path, log)
+        try:
+            with open(log_path, "a", encoding="utf-8") as log:
+                backend = _build(spec, path, log)
+                packages = _installed(path, log)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # half an environment is none
+            raise
         write_json(path / MARKER, {"key": spec.key(), "spec": asdict(spec),
                                    "backend": backend, "packages": packages,
                                    "built_at": time.time()})
@@ -146,14 +150,24 @@ def _step(argv: list[str], log, what: str) -> None:
 
 
 def summarise_failure(output: str) -> str:
-    """The one line of an installer's output that says what went wrong."""
+    """The one line of an installer's output that says what went wrong.
+
+    uv says ``error: <what>`` and then ``cause: <why>`` lines (``×`` and
+    ``╰─▶`` on a terminal), the last cause being the root; pip says
+    ``ERROR: <what>``, its last such line the most specific.
+    """
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for marker in ("╰─▶", "×", "ERROR:", "error:"):
-        hits = [line for line in lines if marker in line]
-        if hits:
-            text = hits[0].split(marker, 1)[1].strip() if marker in ("╰─▶", "×") else hits[-1]
-            return text[:300]
-    return lines[-1][:300] if lines else "no output"
+    for head, cause in (("error:", "cause:"), ("×", "╰─▶")):
+        heads = [i for i, line in enumerate(lines) if line.startswith(head)]
+        if heads:
+            first = heads[0]
+            what = lines[first][len(head):].strip().rstrip(":")
+            causes = [line[len(cause):].strip() for line in lines[first + 1:] if line.startswith(cause)]
+            return (f"{what}: {causes[-1]}" if causes else what)[:400]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    if errors:
+        return errors[-1][:400]
+    return lines[-1][:400] if lines else "no output"
 
 
 def _installed(path: Path, log) -> dict[str, str]:

@@ -57,6 +57,9 @@ class ConcurrencyResult:
     error_kinds: dict[str, int] = field(default_factory=dict)
     processes: int = 0
     threads: int = 0
+    # Requests served by each process, most first: shows how a burst was
+    # shared among pre-forked workers.
+    per_process: list[int] = field(default_factory=list)
     intervals: list[list[float]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -123,6 +126,7 @@ def probe_concurrency(base_url: str, requests_n: int = 10, delay_ms: int = 500,
         error_kinds=dict(kinds),
         processes=len({a["pid"] for a in good}),
         threads=len({(a["pid"], a["thread"]) for a in good}),
+        per_process=sorted(Counter(a["pid"] for a in good).values(), reverse=True),
         intervals=[[round(s, 6), round(e, 6)] for s, e in sorted(intervals)],
     )
 

@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -55,10 +56,14 @@ def log_tail(path: Path, lines: int = 20) -> list[str]:
 
 @contextmanager
 def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cwd: Path,
-                   log_path: Path, ready_timeout: float = READY_TIMEOUT_S) -> Iterator[RunningServer]:
+                   log_path: Path, loaded_by: int = 1,
+                   ready_timeout: float = READY_TIMEOUT_S) -> Iterator[RunningServer]:
+    """Run ``argv`` until the block ends; ready once /health answers with this
+    server's token and ``loaded_by`` processes have loaded the app."""
     token = secrets.token_hex(8)
-    child_env = {**env, "TARGET_APP_TOKEN": token}
-    with open(log_path, "ab") as log:
+    with tempfile.TemporaryDirectory(prefix="matrix-loaded-") as loaded_dir, \
+            open(log_path, "ab") as log:
+        child_env = {**env, "TARGET_APP_TOKEN": token, "TARGET_APP_LOADED_DIR": loaded_dir}
         log.write(("$ " + " ".join(argv) + "\n").encode())
         log.flush()
         started = time.perf_counter()
@@ -67,7 +72,7 @@ def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cw
                                 start_new_session=True)
         try:
             base_url = f"http://{HOST}:{port}"
-            _wait_ready(proc, base_url, token, ready_timeout)
+            _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by, ready_timeout)
             yield RunningServer(base_url=base_url, pid=proc.pid,
                                 startup_s=time.perf_counter() - started, log_path=log_path)
         finally:
@@ -104,18 +109,28 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _wait_ready(proc: subprocess.Popen, base_url: str, token: str, timeout: float) -> None:
+def _wait_ready(proc: subprocess.Popen, base_url: str, token: str, loaded_dir: Path,
+                loaded_by: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last_problem = "no answer"
+    answered = False
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
             raise CellError(f"server exited with code {code} before it was ready")
+        if answered:
+            loaded = len(os.listdir(loaded_dir))
+            if loaded >= loaded_by:
+                return
+            last_problem = f"{loaded} of {loaded_by} workers have loaded the app"
+            time.sleep(0.02)
+            continue
         try:
             with urllib.request.urlopen(base_url + "/health", timeout=2) as response:
                 body = json.loads(response.read().decode())
             if body.get("token") == token:
-                return
+                answered = True
+                continue
             last_problem = "another program answers on this port"
         except (urllib.error.URLError, OSError, ValueError) as exc:
             last_problem = str(getattr(exc, "reason", exc))

@@ -116,9 +116,15 @@ def mismatches(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
         for server in servers:
             record = row.cells.get(server)
             expected = expected_peak(record) if record else None
-            if expected is not None and concurrency_of(record)["peak"] != expected:
-                lines.append(f"{server} on Flask {row.flask}: peak {concurrency_of(record)['peak']}, "
-                             f"but its options promise {expected}")
+            if expected is None:
+                continue
+            probe = concurrency_of(record)
+            if probe["peak"] != expected:
+                line = f"{server} on Flask {row.flask}: peak {probe['peak']}, but its options promise {expected}"
+                shares = probe.get("per_process") or []
+                if len(shares) > 1:
+                    line += f" (requests per process: {'+'.join(map(str, shares))})"
+                lines.append(line)
     return lines
 
 

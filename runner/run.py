@@ -27,6 +27,9 @@ from runner.process import free_port, log_tail, running_server
 from runner.servers import Launch, recipe_for
 
 REPO = Path(__file__).resolve().parent.parent
+# Every server process carries the run's id in its environment, so that a
+# check for leftovers can find any process a run started.
+RUN_MARK = "MATRIX_RUN_ID"
 
 
 @dataclass
@@ -122,8 +125,9 @@ def run_cell(matrix: Matrix, cell: Cell, *, run: store.Run, env_root: Path) -> d
         port = free_port()
         argv = recipe.command(Launch(bin_dir=env.bin_dir, port=port, options=server.options))
         settings = matrix.probes["concurrency"]
-        with running_server(argv, port=port, env=server_env(env.bin_dir, recipe.env), cwd=REPO,
-                            log_path=log_path) as running:
+        child_env = server_env(env.bin_dir, {**recipe.env, RUN_MARK: run.id})
+        with running_server(argv, port=port, env=child_env, cwd=REPO, log_path=log_path,
+                            loaded_by=recipe.loaded_by(server.options)) as running:
             timings["start_s"] = round(running.startup_s, 3)
             with _timed(timings, "probe_s"):
                 result = probes.probe_concurrency(running.base_url, settings["requests"],

@@ -57,6 +57,9 @@ class Recipe:
     packages: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     capacity: Callable[[Mapping[str, Any]], Optional[int]] = lambda options: None
+    # How many processes load the app once the server is fully up (each
+    # pre-forked worker loads its own copy); readiness waits for them all.
+    loaded_by: Callable[[Mapping[str, Any]], int] = lambda options: 1
     # The console script the command runs, if any: a Flask without it (0.10
     # has no ``flask`` command) makes the cell n/a rather than an error.
     needs_script: Optional[str] = None
@@ -90,6 +93,8 @@ def _gunicorn_command(launch: Launch) -> list[str]:
     argv += ["--worker-class", worker_class]
     if "threads" in options:
         argv += ["--threads", str(options["threads"])]
+    if "worker_connections" in options:
+        argv += ["--worker-connections", str(options["worker_connections"])]
     return argv + [APP]
 
 
@@ -152,9 +157,14 @@ RECIPES: dict[str, Recipe] = {
                 "workers": Option(int, minimum=1),
                 "threads": Option(int, minimum=1),
                 "worker_class": Option(str, choices=("sync", "gthread")),
+                # gthread workers accept connections beyond their threads (up to
+                # 1000 by default), so a burst may land unevenly; capping this at
+                # `threads` makes each worker take only what it can serve.
+                "worker_connections": Option(int, minimum=1),
             },
             packages=("gunicorn",),
             capacity=_gunicorn_capacity,
+            loaded_by=lambda options: int(options.get("workers", 1)),
             needs_script="gunicorn",
         ),
         Recipe(

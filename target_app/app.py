@@ -21,6 +21,21 @@ TOKEN = os.environ.get("TARGET_APP_TOKEN", "")
 MAX_SLOW_MS = 60000
 
 
+def _mark_loaded():
+    """Leave a file named by this pid where the runner looks for it.
+
+    A pre-forking server answers /health as soon as its first worker is up;
+    the runner counts these files to know that every worker has loaded the
+    app before it starts a probe.
+    """
+    folder = os.environ.get("TARGET_APP_LOADED_DIR")
+    if folder:
+        open(os.path.join(folder, str(os.getpid())), "w").close()
+
+
+_mark_loaded()
+
+
 @app.route("/health")
 def health():
     return jsonify(status="ok", token=TOKEN, pid=os.getpid())

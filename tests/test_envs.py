@@ -1,0 +1,51 @@
+"""Environment keys and failure summaries, fed plain data."""
+from __future__ import annotations
+
+from runner.envs import EnvSpec, summarise_failure
+from runner.interpreters import Interpreter
+
+PY = Interpreter(path="/usr/bin/python3.11", version="3.11.7")
+
+
+def test_same_inputs_same_environment_and_any_change_a_new_one():
+    a = EnvSpec(PY, ("flask==1.0.4", "werkzeug<1"))
+    assert a.key() == EnvSpec(PY, ("flask==1.0.4", "werkzeug<1")).key()
+    assert a.key() != EnvSpec(PY, ("flask==1.0.4", "werkzeug<1", "gunicorn")).key()
+    assert a.key() != EnvSpec(Interpreter("/usr/bin/python3.11", "3.11.8"), a.requirements).key()
+    assert a.key() != EnvSpec(PY, a.requirements, exclude_newer="2018-05-02T23:59:59Z").key()
+    assert a.dirname().startswith("py3.11.7-flask-1.0.4-")
+
+
+def test_summary_of_a_uv_resolution_failure():
+    output = """Using Python 3.11.7 environment at: /x
+error: No solution found when resolving dependencies
+  cause: Because there is no version of flask==0.0.1 and you require flask==0.0.1, we can conclude that your requirements are unsatisfiable.
+"""
+    assert summarise_failure(output).startswith(
+        "No solution found when resolving dependencies: Because there is no version of flask==0.0.1")
+
+
+def test_summary_of_a_uv_build_failure_names_the_package_and_the_root_cause():
+    output = """Resolved 6 packages in 10ms
+error: Failed to build `markupsafe==1.0`
+  cause: The build backend returned an error
+  cause: Call to `setuptools.build_meta:__legacy__.build_wheel` failed (exit status: 1)
+"""
+    assert summarise_failure(output) == (
+        "Failed to build `markupsafe==1.0`: Call to `setuptools.build_meta:__legacy__.build_wheel` "
+        "failed (exit status: 1)")
+
+
+def test_summary_on_a_terminal():
+    output = "  × No solution found when resolving dependencies:\n  ╰─▶ Because flask==0.0.1 is missing.\n"
+    assert summarise_failure(output) == (
+        "No solution found when resolving dependencies: Because flask==0.0.1 is missing.")
+
+
+def test_summary_of_a_pip_failure():
+    output = "Collecting flask==0.0.1\nERROR: Could not find a version that satisfies the requirement flask==0.0.1\nERROR: No matching distribution found for flask==0.0.1\n"
+    assert summarise_failure(output) == "ERROR: No matching distribution found for flask==0.0.1"
+
+
+def test_summary_of_nothing():
+    assert summarise_failure("") == "no output"

@@ -1,0 +1,143 @@
+"""matrix.yaml parsing and expansion, fed plain data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.matrix import MatrixError, check_version_spec, load, parse, requirement, slug
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def minimal(**overrides):
+    data = {
+        "python": "3.11",
+        "versions": [{"flask": "0.12.5"}, {"flask": "3.1.*"}],
+        "servers": {"flask-run": {"kind": "flask-run"}, "sync": {"kind": "gunicorn", "workers": 2}},
+    }
+    data.update(overrides)
+    return data
+
+
+def test_rows_take_the_default_python_unless_they_name_one():
+    matrix = parse(minimal(versions=[{"flask": "1.0.4"}, {"flask": "1.0.2", "python": "3.6"}]))
+    assert [r.python for r in matrix.rows] == ["3.11", "3.6"]
+
+
+def test_row_names_say_what_the_row_is():
+    matrix = parse(minimal(versions=[
+        {"flask": "3.1.*"},
+        {"flask": "1.0.4", "werkzeug": "0.14.1"},
+        {"flask": "0.12.4", "python": "3.6", "resolve": "period"},
+        {"flask": ">=2,<3"},
+    ]))
+    assert [r.name for r in matrix.rows] == [
+        "flask-3.1.x", "flask-1.0.4-werkzeug-0.14.1", "flask-0.12.4-py3.6-period", "flask-ge2-lt3",
+    ]
+
+
+def test_requirements_pin_flask_werkzeug_and_extra_pins():
+    row = parse(minimal(versions=[{"flask": "1.0.4", "werkzeug": "0.14.1", "pins": ["jinja2<3"]}])).rows[0]
+    assert row.requirements() == ("flask==1.0.4", "werkzeug==0.14.1", "jinja2<3")
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("0.12.5", "flask==0.12.5"), ("3.1.*", "flask==3.1.*"), (">=2,<3", "flask>=2,<3"),
+    ("~=1.0", "flask~=1.0"),
+])
+def test_requirement(spec, expected):
+    assert requirement("flask", spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["0.12.5", "3.1.*", ">=2,<3", "==2.0.3", "1.0rc1"])
+def test_accepted_version_specs(spec):
+    assert check_version_spec(spec)
+
+
+@pytest.mark.parametrize("spec", ["", "latest", "1.x", "3.1.*.*", ">>2", "=>1"])
+def test_rejected_version_specs(spec):
+    assert not check_version_spec(spec)
+
+
+def test_slug_keeps_names_usable_as_files():
+    assert slug(">=2, <3") == "ge2-lt3"
+    assert slug("3.1.*") == "3.1.x"
+
+
+def test_expansion_is_every_row_times_every_server_row_by_row():
+    cells = parse(minimal()).cells()
+    assert [c.name for c in cells] == [
+        "flask-0.12.5--flask-run", "flask-0.12.5--sync", "flask-3.1.x--flask-run", "flask-3.1.x--sync",
+    ]
+
+
+def test_server_options_and_probe_defaults():
+    matrix = parse(minimal())
+    assert matrix.servers[1].kind == "gunicorn"
+    assert matrix.servers[1].options == {"workers": 2}
+    assert matrix.probes == {"concurrency": {"requests": 10, "delay_ms": 500}}
+    assert parse(minimal(probes={"concurrency": {"requests": 20}})).probes["concurrency"] == {
+        "requests": 20, "delay_ms": 500}
+
+
+@pytest.mark.parametrize("data, where, says", [
+    (minimal(extra=1), "extra", "unknown key 'extra'; expected one of python, versions"),
+    (minimal(servers={"x": {"kind": "tornado"}}), "servers.x.kind", "expected one of app-run, flask-run"),
+    (minimal(servers={"x": {"kind": "gunicorn", "workers": "2"}}), "servers.x.workers",
+     "expected a whole number >= 1, found '2'"),
+    (minimal(servers={"x": {"kind": "gunicorn", "workers": 0}}), "servers.x.workers", ">= 1"),
+    (minimal(servers={"x": {"kind": "gunicorn", "workers": True}}), "servers.x.workers", "whole number"),
+    (minimal(servers={"x": {"kind": "waitress", "workers": 2}}), "servers.x.workers",
+     "unknown key for kind waitress"),
+    (minimal(servers={"x": {"workers": 2}}), "servers.x", "has no kind"),
+    (minimal(servers={}), "servers", "non-empty mapping"),
+    (minimal(versions=[]), "versions", "non-empty list"),
+    (minimal(versions=[{"flask": "1.x"}]), "versions[0].flask", "not a version or specifier"),
+    (minimal(versions=[{"flask": 1.0}]), "versions[0].flask", "must be quoted"),
+    (minimal(versions=[{"werkzeug": "1.0"}]), "versions[0]", "has no flask key"),
+    (minimal(versions=[{"flask": "1.0.4", "pins": "jinja2<3"}]), "versions[0].pins", "list of requirement"),
+    (minimal(versions=[{"flask": "1.0.4", "pins": ["jinja2<<3"]}]), "versions[0].pins[0]", "not a requirement"),
+    (minimal(versions=[{"flask": "1.0.4", "resolve": "yesterday"}]), "versions[0].resolve", "latest, period"),
+    (minimal(versions=[{"flask": "1.0.*", "resolve": "period"}]), "versions[0].resolve", "exact Flask version"),
+    (minimal(versions=[{"flask": "1.0.4"}, {"flask": "1.0.4"}]), "versions[1]", "duplicates versions[0]"),
+    (minimal(python=3.10), "python", "3.10 becomes 3.1"),
+    (minimal(python="three"), "python", "major.minor"),
+    (minimal(probes={"concurrency": {"requests": 0}}), "probes.concurrency.requests", "from 1 to 1000"),
+    (minimal(probes={"latency": {}}), "probes.latency", "unknown probe"),
+    ([1, 2], "", "expected a mapping with keys"),
+])
+def test_bad_input_names_the_place_and_what_is_accepted(data, where, says):
+    with pytest.raises(MatrixError) as caught:
+        parse(data, "m.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"m.yaml: {where}: " if where else "m.yaml: ")
+    assert says in message
+    assert "\n" not in message
+
+
+def test_load_reads_the_default_matrix():
+    matrix = load(REPO / "matrix.yaml")
+    assert [r.flask for r in matrix.rows] == ["0.12.5", "1.0.4", "1.1.4", "2.0.3", "2.3.3", "3.0.*", "3.1.*"]
+    assert [s.name for s in matrix.servers] == [
+        "flask-run", "app-run", "werkzeug", "gunicorn-sync", "gunicorn-gthread", "waitress"]
+    assert len(matrix.cells()) == 42
+
+
+def test_load_refuses_text_that_is_not_yaml(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text("versions: [flask: 1\n  servers: {")
+    with pytest.raises(MatrixError, match=r"^matrix.yaml: line \d+: not valid YAML"):
+        load(path)
+
+
+def test_load_refuses_tags_that_build_objects(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text("python: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(MatrixError, match="not valid YAML"):
+        load(path)
+
+
+def test_load_names_a_missing_file(tmp_path):
+    with pytest.raises(MatrixError, match="cannot be read"):
+        load(tmp_path / "nope.yaml")

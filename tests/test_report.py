@@ -1,0 +1,99 @@
+"""Change detection and rendering, fed plain records."""
+from __future__ import annotations
+
+from runner.report import cell_text, changes, mismatches, render, rows_of
+
+
+def record(row_index, flask, server, peak=None, *, werkzeug="0.16.1", python="3.11.7",
+           status="ok", capacity=None, server_index=0, reason=None, per_process=()):
+    rec = {
+        "cell": f"flask-{flask}--{server}", "row": f"flask-{flask}", "row_index": row_index,
+        "server": server, "server_index": server_index, "status": status, "reason": reason,
+        "asked": {"flask": flask, "werkzeug": None, "python": "3.11"},
+        "flask": flask if status != "skipped" else None,
+        "werkzeug": werkzeug, "python": python, "capacity": capacity, "probes": {},
+    }
+    if peak is not None:
+        rec["probes"]["concurrency"] = {
+            "requests": 10, "delay_ms": 500, "peak": peak, "errors": 0,
+            "verdict": "serial" if peak == 1 else "concurrent", "per_process": list(per_process),
+        }
+    return rec
+
+
+SERVERS = ["flask-run", "werkzeug"]
+
+
+def sample():
+    return [
+        record(0, "0.12.5", "flask-run", 1), record(0, "0.12.5", "werkzeug", 1, server_index=1),
+        record(1, "1.0.4", "flask-run", 10), record(1, "1.0.4", "werkzeug", 1, server_index=1),
+        record(2, "3.1.3", "flask-run", 10, werkzeug="3.1.9"),
+        record(2, "3.1.3", "werkzeug", 1, werkzeug="3.1.9", server_index=1),
+    ]
+
+
+def test_rows_keep_matrix_order_and_installed_versions():
+    rows = rows_of(reversed(sample()))
+    assert [(r.flask, r.werkzeug) for r in rows] == [
+        ("0.12.5", "0.16.1"), ("1.0.4", "0.16.1"), ("3.1.3", "3.1.9")]
+
+
+def test_the_flask_1_0_change_is_named():
+    assert changes(rows_of(sample()), SERVERS) == [
+        "flask-run: serial in Flask 0.12.5 -> concurrent in Flask 1.0.4"]
+
+
+def test_a_column_that_never_changes_has_no_change():
+    assert not [c for c in changes(rows_of(sample()), SERVERS) if c.startswith("werkzeug")]
+
+
+def test_werkzeug_is_named_when_it_is_what_differs():
+    records = [
+        record(0, "1.0.4", "werkzeug", 1, werkzeug="0.14.1"),
+        record(1, "1.0.4", "werkzeug", 4, werkzeug="0.15.6"),
+    ]
+    records[1]["row"] = "flask-1.0.4-b"
+    assert changes(rows_of(records), ["werkzeug"]) == [
+        "werkzeug: serial in Flask 1.0.4, Werkzeug 0.14.1 -> concurrent in Flask 1.0.4, Werkzeug 0.15.6"]
+
+
+def test_a_failed_cell_is_passed_over_not_compared():
+    records = [
+        record(0, "0.12.5", "flask-run", 1),
+        record(1, "1.0.4", "flask-run", status="error", reason="boom"),
+        record(2, "1.1.4", "flask-run", 10),
+    ]
+    assert changes(rows_of(records), ["flask-run"]) == [
+        "flask-run: serial in Flask 0.12.5 -> concurrent in Flask 1.1.4"]
+
+
+def test_cell_text_shows_peak_verdict_status_and_mismatch():
+    assert cell_text(record(0, "1.0.4", "flask-run", 10)) == "10 concurrent"
+    assert cell_text(record(0, "1.0.4", "x", status="error")) == "error"
+    assert cell_text(record(0, "1.0.4", "x", 6, capacity=8)) == "6 concurrent (!= 8)"
+    # Capacity above the requests sent can only show as the requests sent.
+    assert cell_text(record(0, "1.0.4", "x", 10, capacity=16)) == "10 concurrent"
+    assert cell_text(None) == ""
+
+
+def test_mismatches_name_the_cell_and_the_share_per_process():
+    rows = rows_of([record(0, "3.1.3", "gthread", 6, capacity=8, per_process=[8, 2]),
+                    record(0, "3.1.3", "sync", 2, capacity=2, server_index=1)])
+    assert mismatches(rows, ["gthread", "sync"]) == [
+        "gthread on Flask 3.1.3: peak 6, but its options promise 8 (requests per process: 8+2)"]
+
+
+def test_render_holds_the_table_the_changes_and_the_failures():
+    records = sample() + [record(3, "9.9.9", "flask-run", status="error", reason="environment install failed: no such version")]
+    text = render(records, SERVERS, probe_settings={"concurrency": {"requests": 10, "delay_ms": 500}})
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| Flask"))
+    assert [h.strip() for h in header.strip("|").split("|")] == [
+        "Flask", "Werkzeug", "Python", "flask-run", "werkzeug"]
+    row = next(line for line in lines if line.startswith("| 0.12.5"))
+    assert [c.strip() for c in row.strip("|").split("|")] == [
+        "0.12.5", "0.16.1", "3.11.7", "1 serial", "1 serial"]
+    assert "- flask-run: serial in Flask 0.12.5 -> concurrent in Flask 1.0.4" in lines
+    assert any("flask-9.9.9--flask-run`: error: environment install failed" in line for line in lines)
+    assert "10 requests to a 500 ms endpoint" in text
