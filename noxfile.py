@@ -25,7 +25,7 @@ from runner.matrix import load  # noqa: E402
 nox.options.sessions = ["matrix"]
 nox.options.default_venv_backend = "uv|virtualenv"
 
-TEST_REQUIREMENTS = ["pytest>=7", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging", "uv"]
+TEST_REQUIREMENTS = ["pytest>=7", "nox>=2025.2.9", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging", "uv"]
 
 try:
     MATRIX = load(cli.matrix_path())
