@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -31,17 +32,21 @@ FORMAT = 1
 MARKER = "matrix-env.json"
 BUILD_TIMEOUT_S = 900
 
-# What a Python from 2.7 on can run to list its installed distributions.
-_LIST_PACKAGES = """
-import json
-try:
-    from importlib.metadata import distributions
-    found = [(d.metadata['Name'], d.version) for d in distributions()]
-except ImportError:
-    import pkg_resources
-    found = [(d.project_name, d.version) for d in pkg_resources.working_set]
-print(json.dumps(dict(found)))
-"""
+# Where a Python from 2.7 on keeps its packages.  The listing itself reads
+# the metadata files, as neither importlib.metadata (3.8+) nor pkg_resources
+# (setuptools, which uv does not seed) can be counted on in every env.
+_SITE_PACKAGES = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+
+BACKENDS = ("uv", "virtualenv")
+_live: set[subprocess.Popen] = set()  # builds under way, for stop_builds()
+
+
+def default_backend() -> str:
+    """uv where it is found, else virtualenv + pip; ``MATRIX_ENV_BACKEND`` chooses."""
+    chosen = os.environ.get("MATRIX_ENV_BACKEND")
+    if chosen in BACKENDS:
+        return chosen
+    return "uv" if uv_binary() else "virtualenv"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class EnvSpec:
     interpreter: Interpreter
     requirements: tuple[str, ...]
     exclude_newer: Optional[str] = None
+    # A later cut-off for setuptools and wheel, which build old sdists.
+    build_tools_newer: Optional[str] = None
+    backend: str = "uv"
 
     def key(self) -> str:
         blob = json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)
@@ -65,6 +73,7 @@ class Env:
     packages: dict[str, str]
     backend: str
     reused: bool
+    build_s: float = 0.0
 
     @property
     def bin_dir(self) -> Path:
@@ -79,7 +88,11 @@ class Env:
 
 
 def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
-    """Return the environment for ``spec``, building it if it is missing."""
+    """Return the environment for ``spec``, building it if it is missing.
+
+    Safe to call from several threads and several runs at once: a lock per
+    environment makes the second caller wait and then reuse the first's.
+    """
     root.mkdir(parents=True, exist_ok=True)
     path = root / spec.dirname()
     with _locked(root / ".locks" / spec.key()):
@@ -88,6 +101,7 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
             return existing
         if path.exists():
             shutil.rmtree(path)
+        started = time.perf_counter()
         try:
             with open(log_path, "a", encoding="utf-8") as log:
                 backend = _build(spec, path, log)
@@ -98,7 +112,8 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
         write_json(path / MARKER, {"key": spec.key(), "spec": asdict(spec),
                                    "backend": backend, "packages": packages,
                                    "built_at": time.time()})
-        return Env(path=path, packages=packages, backend=backend, reused=False)
+        return Env(path=path, packages=packages, backend=backend, reused=False,
+                   build_s=round(time.perf_counter() - started, 3))
 
 
 def _read_marker(path: Path, spec: EnvSpec) -> Optional[Env]:
@@ -113,13 +128,19 @@ def _read_marker(path: Path, spec: EnvSpec) -> Optional[Env]:
 
 def _build(spec: EnvSpec, path: Path, log) -> str:
     python = str(path / "bin" / "python")
-    uv = uv_binary()
+    uv = uv_binary() if spec.backend == "uv" else None
+    if spec.backend == "uv" and not uv:
+        raise CellError("uv is not installed; install it with `pip install uv`, or set "
+                        "MATRIX_ENV_BACKEND=virtualenv")
     if uv:
         _step([uv, "venv", "--quiet", "--python", spec.interpreter.path, str(path)], log,
               "virtualenv")
         cmd = [uv, "pip", "install", "--python", python]
         if spec.exclude_newer:
             cmd += ["--exclude-newer", spec.exclude_newer]
+        if spec.build_tools_newer:
+            for tool in ("setuptools", "wheel"):
+                cmd += ["--exclude-newer-package", f"{tool}={spec.build_tools_newer}"]
         _step(cmd + list(spec.requirements), log, "install")
         return "uv"
     _step([sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path,
@@ -136,17 +157,37 @@ def _step(argv: list[str], log, what: str) -> None:
     log.write("$ " + " ".join(argv) + "\n")
     log.flush()
     start = log.tell()
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=_clean_env(), start_new_session=True)
+    _live.add(proc)
     try:
-        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env=_clean_env(), timeout=BUILD_TIMEOUT_S, check=False)
+        returncode = proc.wait(timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise CellError(f"environment {what} took longer than {BUILD_TIMEOUT_S} s") from None
-    if done.returncode != 0:
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+        _live.discard(proc)
+    if returncode != 0:
         log.flush()
         with open(log.name, encoding="utf-8", errors="replace") as again:
             again.seek(start)
             output = again.read()
         raise CellError(f"environment {what} failed: {summarise_failure(output)}")
+
+
+def stop_builds() -> None:
+    """Kill every build still under way (the run is being interrupted)."""
+    for proc in list(_live):
+        _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def summarise_failure(output: str) -> str:
@@ -171,12 +212,32 @@ def summarise_failure(output: str) -> str:
 
 
 def _installed(path: Path, log) -> dict[str, str]:
-    done = subprocess.run([str(path / "bin" / "python"), "-c", _LIST_PACKAGES],
+    done = subprocess.run([str(path / "bin" / "python"), "-c", _SITE_PACKAGES],
                           capture_output=True, text=True, env=_clean_env(), timeout=120)
     if done.returncode != 0:
         log.write(done.stdout + done.stderr)
-        raise CellError("environment built, but its Python cannot list its packages")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        raise CellError("environment built, but its Python does not run: "
+                        + summarise_failure(done.stderr))
+    return installed_packages(Path(done.stdout.strip().splitlines()[-1]))
+
+
+def installed_packages(site_packages: Path) -> dict[str, str]:
+    """Name -> version for every distribution in a site-packages folder."""
+    found = {}
+    for meta in sorted(site_packages.glob("*.dist-info/METADATA")) + sorted(
+            site_packages.glob("*.egg-info/PKG-INFO")):
+        name = version = None
+        with open(meta, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("Name:") and name is None:
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("Version:") and version is None:
+                    version = line.split(":", 1)[1].strip()
+                if not line.strip() or (name and version):
+                    break
+        if name and version:
+            found[name] = version
+    return found
 
 
 def _clean_env() -> dict[str, str]:

@@ -6,7 +6,10 @@ plain data.
 """
 from __future__ import annotations
 
+import http.client
 import logging
+import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -140,3 +143,62 @@ def _connection_error_kind(exc: Exception) -> str:
     if "aborted" in text or "remotedisconnected" in text:
         return "closed"
     return "connection error"
+
+
+@dataclass
+class ConnectionFacts:
+    """What the server says about HTTP itself, whatever the app does."""
+
+    protocol: Optional[str]     # "HTTP/1.0" or "HTTP/1.1", as the server answered
+    keep_alive: Optional[bool]  # a second request on the same connection was answered
+    server_header: Optional[str]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> ConnectionFacts:
+    """Two HTTP/1.1 requests on one connection to ``/health``.
+
+    The first answer gives the protocol version the server speaks; whether the
+    second is answered on the same socket shows if it keeps connections open.
+    """
+    request = (f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               "User-Agent: flask-matrix\r\n\r\n").encode()
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.sendall(request)
+            first = _read_response(sock)
+            if first is None:
+                return ConnectionFacts(protocol=None, keep_alive=None, server_header=None)
+            protocol, server_header = first
+            try:
+                sock.sendall(request)
+                keep_alive = _read_response(sock) is not None
+            except OSError:
+                keep_alive = False
+    except OSError:
+        return ConnectionFacts(protocol=None, keep_alive=None, server_header=None)
+    return ConnectionFacts(protocol=protocol, keep_alive=keep_alive, server_header=server_header)
+
+
+def _read_response(sock: socket.socket) -> Optional[tuple[str, Optional[str]]]:
+    response = http.client.HTTPResponse(sock)
+    try:
+        response.begin()
+        response.read()
+    except (http.client.HTTPException, OSError):
+        return None
+    protocol = "HTTP/1.1" if response.version == 11 else "HTTP/1.0"
+    return protocol, response.getheader("Server")
+
+
+DEV_SERVER_WARNING = re.compile(r"development server", re.IGNORECASE)
+
+
+def dev_server_warning(log_lines: Iterable[str]) -> Optional[str]:
+    """The line in which a server warns that it is a development server."""
+    for line in log_lines:
+        if DEV_SERVER_WARNING.search(line):
+            return re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+    return None

@@ -54,6 +54,15 @@ def log_tail(path: Path, lines: int = 20) -> list[str]:
     return text.splitlines()[-lines:]
 
 
+def last_words(log_path: Path) -> str:
+    """The last line a server printed before it died, usually the error."""
+    for line in reversed(log_tail(log_path, 40)):
+        line = line.strip()
+        if line and not line.startswith("$ "):
+            return line[:300]
+    return ""
+
+
 @contextmanager
 def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cwd: Path,
                    log_path: Path, loaded_by: int = 1,
@@ -72,7 +81,11 @@ def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cw
                                 start_new_session=True)
         try:
             base_url = f"http://{HOST}:{port}"
-            _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by, ready_timeout)
+            try:
+                _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by, ready_timeout)
+            except CellError as exc:
+                last = last_words(log_path)
+                raise CellError(f"{exc.reason}: {last}" if last else exc.reason) from None
             yield RunningServer(base_url=base_url, pid=proc.pid,
                                 startup_s=time.perf_counter() - started, log_path=log_path)
         finally:

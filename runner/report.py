@@ -23,6 +23,8 @@ class RowView:
     python: str
     cells: dict[str, dict] = field(default_factory=dict)
     installed: bool = False  # versions read from a built environment
+    group: tuple = ()  # rows are compared only within a group
+
 
 
 def rows_of(records: Iterable[Mapping]) -> list[RowView]:
@@ -38,6 +40,7 @@ def rows_of(records: Iterable[Mapping]) -> list[RowView]:
                 flask=asked.get("flask", "?"),
                 werkzeug=asked.get("werkzeug") or "",
                 python=asked.get("python", "?"),
+                group=(asked.get("python"), asked.get("resolve", "latest")),
             )
         if record.get("flask") and not view.installed:
             view.flask = record["flask"]
@@ -81,8 +84,11 @@ def cell_text(record: Optional[Mapping]) -> str:
 def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
     """For each column, each neighbouring pair of measured rows whose verdict differs.
 
-    A row whose cell did not run is passed over: the pair is the nearest rows
-    on either side of it that have a verdict.
+    Neighbours are compared only when they run on the same Python with the
+    same resolution mode (their ``group``): a step from a period row on
+    Python 3.6 to a today's row on 3.11 changes too much at once to name a
+    cause.  A row whose cell did not run is passed over: the pair is the
+    nearest rows on either side of it that have a verdict.
     """
     lines = []
     for server in servers:
@@ -92,6 +98,8 @@ def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
             if probe is None:
                 continue
             current = probe["verdict"]
+            if previous is not None and previous[0].group != row.group:
+                previous = None
             if previous is not None and previous[1] != current:
                 before = previous[0]
                 lines.append(f"{server}: {previous[1]} in {_label(before, row)} -> "
@@ -120,12 +128,34 @@ def mismatches(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
                 continue
             probe = concurrency_of(record)
             if probe["peak"] != expected:
-                line = f"{server} on Flask {row.flask}: peak {probe['peak']}, but its options promise {expected}"
+                line = (f"{server} on Flask {row.flask}, Werkzeug {row.werkzeug}, Python {row.python}: "
+                        f"peak {probe['peak']}, but its options promise {expected}")
                 shares = probe.get("per_process") or []
                 if len(shares) > 1:
                     line += f" (requests per process: {'+'.join(map(str, shares))})"
                 lines.append(line)
     return lines
+
+
+def fact_text(record: Optional[Mapping]) -> str:
+    """``1.1 keep-alive, warns``: protocol, connection reuse, dev-server warning."""
+    if record is None or record.get("status") != OK or not record.get("http"):
+        return ""
+    http = record["http"]
+    if not http.get("protocol"):
+        return "no answer"
+    text = http["protocol"].replace("HTTP/", "")
+    text += " keep-alive" if http.get("keep_alive") else " close"
+    if record.get("dev_server_warning"):
+        text += ", warns"
+    return text
+
+
+def facts_table(rows: Sequence[RowView], servers: Sequence[str]) -> str:
+    headers = ["Flask", "Werkzeug", "Python", *servers]
+    body = [[row.flask, row.werkzeug, row.python, *(fact_text(row.cells.get(s)) for s in servers)]
+            for row in rows]
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def concurrency_table(rows: Sequence[RowView], servers: Sequence[str]) -> str:
@@ -160,7 +190,15 @@ def render(records: Iterable[Mapping], servers: Sequence[str], *, probe_settings
         "",
     ]
     found = changes(rows, servers)
-    out += [f"- {line}" for line in found] or ["No column changes its verdict between neighbouring rows."]
+    out += [f"- {line}" for line in found] or [
+        "No column changes its verdict between neighbouring rows."]
+    out += ["", "Rows are compared with their neighbour on the same Python and resolution mode."]
+    if any(r.get("http") for r in records):
+        out += ["", "## Protocol, connections and warnings", "",
+                "The HTTP version each server answered an HTTP/1.1 request with, whether it "
+                "answered a second request on the same connection (`keep-alive`) or closed it "
+                "(`close`), and `warns` where it printed a development-server warning at start.",
+                "", facts_table(rows, servers)]
     flagged = mismatches(rows, servers)
     if flagged:
         out += ["", "## Peaks that differ from the configured capacity", ""]

@@ -1,9 +1,15 @@
-"""A run: every selected cell, one at a time, each recorded as it finishes.
+"""A run: plan every cell, build their environments, then probe cell by cell.
 
-For each cell: find the interpreter, build (or reuse) the environment,
-launch the server, probe it, write the record.  A cell that fails is
-recorded with its reason and the log tail, and the run goes on.  The report
-is written at the end, also when the run is interrupted.
+1. Plan: find each row's interpreter and work out each cell's environment
+   (what goes into it, the period cut-off).  A missing interpreter makes the
+   cell ``skipped`` here.
+2. Build: every environment the cells need, cached ones reused, the others
+   built in parallel (they are independent, and mostly wait on the network).
+3. Probe: one cell at a time, so that cells never compete for the CPU: launch
+   the server, probe it, stop it, write the record.
+
+A cell that fails is recorded with its reason and the log tail, and the run
+goes on.  The report is written at the end, also when the run is interrupted.
 """
 from __future__ import annotations
 
@@ -12,24 +18,37 @@ import signal
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence, Union
 
-import requests
-
-from runner import envs, interpreters, probes, report, store
+from runner import envs, interpreters, period, probes, report, store
 from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.matrix import Cell, Matrix
-from runner.process import free_port, log_tail, running_server
+from runner.process import HOST, free_port, log_tail, running_server
 from runner.servers import Launch, recipe_for
 
 REPO = Path(__file__).resolve().parent.parent
 # Every server process carries the run's id in its environment, so that a
 # check for leftovers can find any process a run started.
 RUN_MARK = "MATRIX_RUN_ID"
+
+Progress = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Plan:
+    cell: Cell
+    spec: Optional[envs.EnvSpec] = None
+    interpreter: Optional[interpreters.Interpreter] = None
+    problem: Optional[CellError] = None  # found before anything was built
 
 
 @dataclass
@@ -45,27 +64,40 @@ class Outcome:
         return self.counts.get("error", 0)
 
 
+def build_jobs() -> int:
+    """How many environments build at once: ``MATRIX_BUILD_JOBS``, else the cores (at most 4)."""
+    try:
+        return max(1, int(os.environ["MATRIX_BUILD_JOBS"]))
+    except (KeyError, ValueError):
+        return max(1, min(4, os.cpu_count() or 1))
+
+
 def run_cells(matrix: Matrix, cells: Sequence[Cell], *, results: Path, env_root: Path,
-              progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
-              ) -> Outcome:
+              progress: Progress = _stderr) -> Outcome:
     run = store.new_run(results, dict(matrix.raw), cells=[c.name for c in cells], tools=tools())
     progress(f"run {run.id}: {len(cells)} cells -> {run.path}")
-    records: list[dict] = []
     complete = False
     started = time.perf_counter()
+    phases: dict[str, float] = {}
     try:
         with _sigterm_as_interrupt():
-            for number, cell in enumerate(cells, 1):
-                record = run_cell(matrix, cell, run=run, env_root=env_root)
+            plans = [plan_cell(cell, env_root) for cell in cells]
+            build_started = time.perf_counter()
+            built = build_envs(plans, env_root, run, progress)
+            phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
+            for number, plan in enumerate(plans, 1):
+                record = run_cell(matrix, plan, built, run=run)
                 run.write_cell(record)
-                records.append(record)
                 progress(progress_line(number, len(cells), record))
         complete = True
+    except KeyboardInterrupt:
+        envs.stop_builds()
+        raise
     finally:
         records = run.records()  # what is on disk is what the report shows
         counts = _count(records)
         summary = {"counts": counts, "wall_s": round(time.perf_counter() - started, 1),
-                   **_time_split(records)}
+                   **phases, **_time_split(records)}
         text = report.render(records, [s.name for s in matrix.servers],
                              probe_settings=matrix.probes, run=run.meta)
         run.finish(text, complete=complete, summary=summary)
@@ -74,7 +106,70 @@ def run_cells(matrix: Matrix, cells: Sequence[Cell], *, results: Path, env_root:
     return Outcome(run=run, records=records, report=text, complete=complete, counts=counts)
 
 
-def run_cell(matrix: Matrix, cell: Cell, *, run: store.Run, env_root: Path) -> dict:
+def plan_cell(cell: Cell, env_root: Path) -> Plan:
+    row = cell.row
+    plan = Plan(cell=cell)
+    try:
+        interpreter = interpreters.find(row.python)
+        if interpreter is None:
+            raise CellSkipped(f"no Python {row.python} on PATH, under pyenv or from uv; "
+                              + interpreters.how_to_get(row.python))
+        plan.interpreter = interpreter
+        exclude_newer = build_tools = None
+        requirements = row.requirements() + recipe_for(cell.server.kind).packages
+        if row.resolve == "period":
+            exclude_newer = period.cutoff("flask", row.flask, env_root / "upload-dates.json")
+            build_tools = period.build_tools_cutoff(exclude_newer)
+            requirements += period.SEEDED
+        plan.spec = envs.EnvSpec(
+            interpreter=interpreter,
+            requirements=requirements,
+            exclude_newer=exclude_newer,
+            build_tools_newer=build_tools,
+            backend=envs.default_backend(),
+        )
+    except CellError as exc:
+        plan.problem = exc
+    return plan
+
+
+Built = dict[str, Union[envs.Env, CellError]]
+
+
+def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run,
+               progress: Progress = _stderr) -> Built:
+    """Every environment the plans need, keyed by its spec's key."""
+    specs = {p.spec.key(): p.spec for p in plans if p.spec is not None}
+    if not specs:
+        return {}
+    jobs = min(build_jobs(), len(specs))
+    progress(f"environments: {len(specs)} needed, up to {jobs} built at once")
+    built: Built = {}
+
+    def one(spec: envs.EnvSpec) -> tuple[str, Union[envs.Env, CellError]]:
+        log_path = run.log_path(f"env-{spec.dirname()}")
+        try:
+            return spec.key(), envs.ensure(spec, env_root, log_path)
+        except CellError as exc:
+            exc.log_path = log_path
+            return spec.key(), exc
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build") as pool:
+        for key, result in pool.map(one, specs.values()):
+            built[key] = result
+            name = specs[key].dirname()
+            if isinstance(result, CellError):
+                progress(f"  failed  {name}: {result.reason}")
+            elif not result.reused:
+                progress(f"  built   {name} in {result.build_s:.1f}s")
+    reused = sum(1 for r in built.values() if isinstance(r, envs.Env) and r.reused)
+    if reused:
+        progress(f"  reused  {reused} cached environments")
+    return built
+
+
+def run_cell(matrix: Matrix, plan: Plan, built: Built, *, run: store.Run) -> dict:
+    cell = plan.cell
     row, server = cell.row, cell.server
     recipe = recipe_for(server.kind)
     log_path = run.log_path(cell.name)
@@ -88,7 +183,8 @@ def run_cell(matrix: Matrix, cell: Cell, *, run: store.Run, env_root: Path) -> d
         "options": dict(server.options),
         "asked": {"flask": row.flask, "werkzeug": row.werkzeug, "python": row.python,
                   "pins": list(row.pins), "resolve": row.resolve},
-        "flask": None, "werkzeug": None, "python": None,
+        "flask": None, "werkzeug": None,
+        "python": plan.interpreter.version if plan.interpreter else None,
         "capacity": recipe.capacity(server.options),
         "status": "ok", "reason": None,
         "log": str(log_path.relative_to(run.path)),
@@ -98,19 +194,18 @@ def run_cell(matrix: Matrix, cell: Cell, *, run: store.Run, env_root: Path) -> d
     }
     timings = record["timings"]
     try:
-        interpreter = interpreters.find(row.python)
-        if interpreter is None:
-            raise CellSkipped(f"no Python {row.python} on PATH, under pyenv or from uv; "
-                              + interpreters.how_to_get(row.python))
-        record["python"] = interpreter.version
-
-        spec = envs.EnvSpec(
-            interpreter=interpreter,
-            requirements=row.requirements() + recipe.packages,
-            exclude_newer=period_cutoff(row.flask) if row.resolve == "period" else None,
-        )
-        with _timed(timings, "build_s"):
-            env = envs.ensure(spec, env_root, log_path)
+        if plan.problem is not None:
+            raise plan.problem
+        assert plan.spec is not None
+        if plan.spec.exclude_newer:
+            record["resolved_as_of"] = plan.spec.exclude_newer
+        env = built[plan.spec.key()]
+        if isinstance(env, CellError):
+            if env.log_path:
+                record["log"] = str(Path(env.log_path).relative_to(run.path))
+                log_path = Path(env.log_path)
+            raise env
+        timings["build_s"] = env.build_s
         record["env"] = {"path": str(env.path), "backend": env.backend, "reused": env.reused}
         record["packages"] = env.packages
         record["flask"] = env.version_of("flask")
@@ -129,9 +224,11 @@ def run_cell(matrix: Matrix, cell: Cell, *, run: store.Run, env_root: Path) -> d
         with running_server(argv, port=port, env=child_env, cwd=REPO, log_path=log_path,
                             loaded_by=recipe.loaded_by(server.options)) as running:
             timings["start_s"] = round(running.startup_s, 3)
+            record["http"] = probes.probe_connection(HOST, port).as_dict()
             with _timed(timings, "probe_s"):
                 result = probes.probe_concurrency(running.base_url, settings["requests"],
                                                   settings["delay_ms"])
+        record["dev_server_warning"] = probes.dev_server_warning(log_tail(log_path, 200))
         record["probes"]["concurrency"] = result.as_dict()
         if result.peak is None:
             kinds = ", ".join(f"{k} x{v}" for k, v in result.error_kinds.items())
@@ -162,21 +259,6 @@ def server_env(bin_dir: Path, extra: dict) -> dict[str, str]:
     return env
 
 
-def period_cutoff(flask_version: str) -> str:
-    """The end of the day this Flask release was uploaded, for uv's --exclude-newer."""
-    url = f"https://pypi.org/pypi/flask/{flask_version}/json"
-    try:
-        response = requests.get(url, timeout=30)
-        response.raise_for_status()
-        uploads = [f["upload_time_iso_8601"] for f in response.json()["urls"]]
-    except (requests.RequestException, KeyError, ValueError) as exc:
-        raise CellError(f"cannot read the upload date of Flask {flask_version} from the "
-                        f"package index: {exc}") from None
-    if not uploads:
-        raise CellError(f"Flask {flask_version} has no files on the package index")
-    return min(uploads)[:10] + "T23:59:59Z"
-
-
 def progress_line(number: int, total: int, record: dict) -> str:
     width = len(str(total))
     probe = record.get("probes", {}).get("concurrency")
@@ -187,8 +269,8 @@ def progress_line(number: int, total: int, record: dict) -> str:
     else:
         what = f"{record['status']}: {record.get('reason')}"
     t = record["timings"]
-    clock = " ".join(f"{k[:-2]} {t[k]:.1f}s" for k in ("build_s", "start_s", "probe_s") if k in t)
-    return f"[{number:>{width}}/{total}] {record['cell']:<44} {what}  ({clock})"
+    clock = " ".join(f"{k[:-2]} {t[k]:.1f}s" for k in ("start_s", "probe_s") if k in t)
+    return f"[{number:>{width}}/{total}] {record['cell']:<44} {what}" + (f"  ({clock})" if clock else "")
 
 
 def tools() -> dict:
@@ -201,6 +283,7 @@ def tools() -> dict:
     uv = interpreters.uv_binary()
     versions["uv"] = store.tool_version([uv, "--version"]) if uv else None
     versions["runner_python"] = sys.version.split()[0]
+    versions["env_backend"] = envs.default_backend()
     return versions
 
 
@@ -212,10 +295,13 @@ def _count(records: Sequence[dict]) -> dict[str, int]:
 
 
 def _time_split(records: Sequence[dict]) -> dict[str, float]:
-    split = {}
-    for key in ("build_s", "start_s", "probe_s"):
+    split: dict[str, float] = {}
+    for key in ("start_s", "probe_s"):
         split[key] = round(sum(r.get("timings", {}).get(key, 0.0) for r in records), 1)
-    split["envs_built"] = sum(1 for r in records if r.get("env", {}).get("reused") is False)
+    built = {r["env"]["path"]: r["timings"].get("build_s", 0.0) for r in records
+             if r.get("env") and r["env"].get("reused") is False}
+    split["envs_built"] = len(built)
+    split["env_build_s"] = round(sum(built.values()), 1)
     return split
 
 

@@ -1,7 +1,7 @@
 """Environment keys and failure summaries, fed plain data."""
 from __future__ import annotations
 
-from runner.envs import EnvSpec, summarise_failure
+from runner.envs import EnvSpec, installed_packages, summarise_failure
 from runner.interpreters import Interpreter
 
 PY = Interpreter(path="/usr/bin/python3.11", version="3.11.7")
@@ -49,3 +49,13 @@ def test_summary_of_a_pip_failure():
 
 def test_summary_of_nothing():
     assert summarise_failure("") == "no output"
+
+
+def test_installed_packages_read_from_metadata_files(tmp_path):
+    (tmp_path / "Flask-0.12.4.dist-info").mkdir()
+    (tmp_path / "Flask-0.12.4.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.0\nName: Flask\nVersion: 0.12.4\n\nLong text\nVersion: 9\n")
+    (tmp_path / "itsdangerous-0.24-py3.6.egg-info").mkdir()
+    (tmp_path / "itsdangerous-0.24-py3.6.egg-info" / "PKG-INFO").write_text(
+        "Metadata-Version: 1.1\nName: itsdangerous\nVersion: 0.24\n")
+    assert installed_packages(tmp_path) == {"Flask": "0.12.4", "itsdangerous": "0.24"}

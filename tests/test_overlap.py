@@ -45,3 +45,14 @@ def test_an_interval_that_ends_before_it_starts_is_refused():
 @pytest.mark.parametrize("peak, expected", [(1, "serial"), (2, "concurrent"), (10, "concurrent")])
 def test_verdict(peak, expected):
     assert verdict(peak) == expected
+
+
+def test_the_development_server_warning_is_found_in_a_log():
+    from runner.probes import dev_server_warning
+
+    log = [" * Serving Flask app 'target_app.app'",
+           "\x1b[31mWARNING: This is a development server. Do not use it in a production deployment.\x1b[0m",
+           " * Running on http://127.0.0.1:5000"]
+    assert dev_server_warning(log) == (
+        "WARNING: This is a development server. Do not use it in a production deployment.")
+    assert dev_server_warning([" * Running on http://127.0.0.1:5000/"]) is None

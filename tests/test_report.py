@@ -1,7 +1,7 @@
 """Change detection and rendering, fed plain records."""
 from __future__ import annotations
 
-from runner.report import cell_text, changes, mismatches, render, rows_of
+from runner.report import cell_text, changes, fact_text, mismatches, render, rows_of
 
 
 def record(row_index, flask, server, peak=None, *, werkzeug="0.16.1", python="3.11.7",
@@ -81,7 +81,7 @@ def test_mismatches_name_the_cell_and_the_share_per_process():
     rows = rows_of([record(0, "3.1.3", "gthread", 6, capacity=8, per_process=[8, 2]),
                     record(0, "3.1.3", "sync", 2, capacity=2, server_index=1)])
     assert mismatches(rows, ["gthread", "sync"]) == [
-        "gthread on Flask 3.1.3: peak 6, but its options promise 8 (requests per process: 8+2)"]
+        "gthread on Flask 3.1.3, Werkzeug 0.16.1, Python 3.11.7: peak 6, but its options promise 8 (requests per process: 8+2)"]
 
 
 def test_render_holds_the_table_the_changes_and_the_failures():
@@ -97,3 +97,25 @@ def test_render_holds_the_table_the_changes_and_the_failures():
     assert "- flask-run: serial in Flask 0.12.5 -> concurrent in Flask 1.0.4" in lines
     assert any("flask-9.9.9--flask-run`: error: environment install failed" in line for line in lines)
     assert "10 requests to a 500 ms endpoint" in text
+
+
+def test_rows_on_another_python_or_resolution_are_not_compared():
+    records = [
+        record(0, "1.0.2", "flask-run", 10),
+        record(1, "0.12.5", "flask-run", 1),
+        record(2, "1.0.4", "flask-run", 10),
+    ]
+    records[0]["asked"].update(python="3.6", resolve="period")
+    assert changes(rows_of(records), ["flask-run"]) == [
+        "flask-run: serial in Flask 0.12.5 -> concurrent in Flask 1.0.4"]
+
+
+def test_fact_text():
+    rec = record(0, "1.0.4", "flask-run", 10)
+    rec["http"] = {"protocol": "HTTP/1.1", "keep_alive": True}
+    rec["dev_server_warning"] = "WARNING: This is a development server."
+    assert fact_text(rec) == "1.1 keep-alive, warns"
+    rec["http"] = {"protocol": "HTTP/1.0", "keep_alive": False}
+    rec["dev_server_warning"] = None
+    assert fact_text(rec) == "1.0 close"
+    assert fact_text(record(0, "1.0.4", "x", status="error")) == ""

@@ -49,7 +49,7 @@ def main() -> int:
             print(f"{label}: {json.dumps(summary)}", file=sys.stderr, flush=True)
     print(f"{'run':<5} {'exit':>4} {'wall s':>7} {'build s':>8} {'start s':>8} {'probe s':>8} {'envs built':>10}")
     for label, s in rows:
-        print(f"{label:<5} {s['exit']:>4} {s['wall_s']:>7} {s['build_s']:>8} {s['start_s']:>8} "
+        print(f"{label:<5} {s['exit']:>4} {s['wall_s']:>7} {s['build_phase_s']:>8} {s['start_s']:>8} "
               f"{s['probe_s']:>8} {s['envs_built']:>10}")
     return 0
 

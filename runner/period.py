@@ -1,0 +1,105 @@
+"""Period resolution: dependencies as they stood on the day a Flask was uploaded.
+
+The cut-off is the end (UTC) of the day the release's first file reached the
+package index, read from the index's JSON simple API (PEP 691, with the
+upload times of PEP 700), and handed to uv as ``--exclude-newer``.
+
+Build tools get a later cut-off of their own: uv builds an old source
+distribution with ``setuptools>=40.8.0`` (February 2019), which a 2018 cut-off
+would exclude, while MarkupSafe 1.0's ``setup.py`` needs the ``Feature`` class
+that setuptools 46 (2020) removed.  Setuptools 44 and wheel 0.33, both of
+2019, build everything from Flask 0.10's day on, and still run on Python 2.7.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+import requests
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from runner.errors import CellError
+from runner.store import write_json
+
+# Every virtualenv of those days came with setuptools, and servers of the
+# time import its pkg_resources at start (gunicorn 19 does); uv seeds none.
+SEEDED = ("setuptools",)
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+BUILD_TOOLS = ("setuptools", "wheel")
+BUILD_TOOLS_NOT_BEFORE = "2019-12-31T23:59:59Z"
+_SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def index_url() -> str:
+    for name in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        if os.environ.get(name):
+            return os.environ[name].rstrip("/")
+    return DEFAULT_INDEX
+
+
+def cutoff(package: str, version: str, cache_file: Optional[Path] = None) -> str:
+    """``2018-04-30T23:59:59Z`` for Flask 0.12.4 (uploaded 2018-04-30 01:24 UTC)."""
+    key = f"{canonicalize_name(package)}=={version}"
+    cache = _read_cache(cache_file)
+    if key in cache:
+        return cache[key]
+    uploaded = first_upload(package, version)
+    value = uploaded[:10] + "T23:59:59Z"
+    if cache_file is not None:
+        cache[key] = value
+        write_json(cache_file, cache)
+    return value
+
+
+def build_tools_cutoff(period: str) -> str:
+    """The later of the row's cut-off and the oldest build tools that work."""
+    return max(period, BUILD_TOOLS_NOT_BEFORE)
+
+
+def first_upload(package: str, version: str) -> str:
+    url = f"{index_url()}/{canonicalize_name(package)}/"
+    try:
+        response = requests.get(url, headers={"Accept": _SIMPLE_JSON}, timeout=30)
+        response.raise_for_status()
+        files = response.json()["files"]
+    except (requests.RequestException, KeyError, ValueError) as exc:
+        raise CellError(f"cannot read the upload date of {package} {version} from {url}: "
+                        f"{exc}") from None
+    times = [f["upload-time"] for f in files
+             if f.get("upload-time") and file_version(f["filename"]) == _parse(version)]
+    if not times:
+        raise CellError(f"{package} {version} has no files with an upload time on {url}; "
+                        "period resolution needs an index that reports upload times")
+    return min(times)
+
+
+def file_version(filename: str) -> Optional[Version]:
+    """The version in a wheel's or a source distribution's file name."""
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        return _parse(parts[1]) if len(parts) >= 5 else None
+    stem = re.sub(r"\.(tar\.gz|tar\.bz2|tgz|zip|tar)$", "", filename)
+    if stem == filename or "-" not in stem:
+        return None
+    return _parse(stem.rsplit("-", 1)[1])
+
+
+def _parse(text: str) -> Optional[Version]:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _read_cache(cache_file: Optional[Path]) -> dict:
+    if cache_file is None:
+        return {}
+    try:
+        return json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        return {}
