@@ -20,7 +20,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 from runner.errors import CellError
 
@@ -32,9 +32,11 @@ STOP_TIMEOUT_S = 5.0
 @dataclass(frozen=True)
 class RunningServer:
     base_url: str
+    port: int
     pid: int
     startup_s: float
     log_path: Path
+    token: str  # what the app's /health answers with
 
 
 def free_port() -> int:
@@ -65,11 +67,15 @@ def last_words(log_path: Path) -> str:
 
 @contextmanager
 def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cwd: Path,
-                   log_path: Path, loaded_by: int = 1,
+                   log_path: Path, loaded_by: int = 1, token: Optional[str] = None,
                    ready_timeout: float = READY_TIMEOUT_S) -> Iterator[RunningServer]:
-    """Run ``argv`` until the block ends; ready once /health answers with this
-    server's token and ``loaded_by`` processes have loaded the app."""
-    token = secrets.token_hex(8)
+    """Run ``argv`` until the block ends; ready once /health answers with the
+    app's token and ``loaded_by`` processes have loaded the app.
+
+    The token is fresh unless given: a proxy in front is ready when the app's
+    own token comes back through it.
+    """
+    token = token or secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="matrix-loaded-") as loaded_dir, \
             open(log_path, "ab") as log:
         child_env = {**env, "TARGET_APP_TOKEN": token, "TARGET_APP_LOADED_DIR": loaded_dir}
@@ -86,8 +92,9 @@ def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cw
             except CellError as exc:
                 last = last_words(log_path)
                 raise CellError(f"{exc.reason}: {last}" if last else exc.reason) from None
-            yield RunningServer(base_url=base_url, pid=proc.pid,
-                                startup_s=time.perf_counter() - started, log_path=log_path)
+            yield RunningServer(base_url=base_url, port=port, pid=proc.pid,
+                                startup_s=time.perf_counter() - started, log_path=log_path,
+                                token=token)
         finally:
             stop(proc)
 

@@ -1,0 +1,105 @@
+"""A real nginx in front of the app server, for one cell.
+
+The configuration is generated into a temporary folder from validated values
+only (two port numbers and that folder): its own pid file, error log and
+temporary paths, no root-owned path, listening on 127.0.0.1 alone.  nginx
+runs in the foreground in its own process group, like any server here, and
+is stopped with the cell.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Optional
+
+from runner.errors import CellSkipped
+from runner.process import HOST, RunningServer, free_port, running_server
+
+INSTALL_HINT = "install it with `apt-get install nginx` (Debian, Ubuntu) or your system's package"
+
+_CONF = """\
+worker_processes 1;
+daemon off;
+master_process on;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {folder}/client_body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+
+    server {{
+        listen {host}:{port};
+        location / {{
+            proxy_pass http://{host}:{upstream};
+            proxy_set_header Host $host;
+            proxy_read_timeout 300s;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> Optional[str]:
+    found = shutil.which("nginx")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
+        if Path(candidate).exists():
+            return candidate
+    return None
+
+
+def nginx_version(binary: str) -> Optional[str]:
+    done = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=30, check=False)
+    text = (done.stderr or done.stdout).strip()
+    return text.split("/", 1)[1] if "/" in text else (text or None)
+
+
+def render_conf(folder: Path, port: int, upstream: int) -> str:
+    for value in (port, upstream):
+        if not isinstance(value, int) or not 0 < value < 65536:
+            raise ValueError(f"not a port number: {value!r}")
+    if not folder.is_absolute() or any(c in str(folder) for c in ';{}"\'\n\\$ '):
+        raise ValueError(f"not a safe folder for an nginx configuration: {folder}")
+    return _CONF.format(folder=folder, host=HOST, port=port, upstream=upstream)
+
+
+def require_nginx() -> str:
+    binary = nginx_binary()
+    if binary is None:
+        raise CellSkipped(f"nginx is not installed; {INSTALL_HINT}")
+    return binary
+
+
+@contextmanager
+def nginx_in_front(upstream: RunningServer, *, env: Mapping[str, str],
+                   log_path: Path) -> Iterator[RunningServer]:
+    """nginx on a free port, proxying to ``upstream``, ready once /health goes through."""
+    binary = require_nginx()
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="matrix-nginx-"))
+    try:
+        conf = folder / "nginx.conf"
+        conf.write_text(render_conf(folder, port, upstream.port))
+        argv = [binary, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
+        with running_server(argv, port=port, env=env, cwd=folder, log_path=log_path,
+                            token=upstream.token, loaded_by=0) as front:
+            yield front
+    finally:
+        error_log = folder / "error.log"
+        if error_log.exists():
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write("--- nginx error.log ---\n" + error_log.read_text(errors="replace"))
+        shutil.rmtree(folder, ignore_errors=True)
