@@ -57,6 +57,7 @@ class EnvSpec:
     # A later cut-off for setuptools and wheel, which build old sdists.
     build_tools_newer: Optional[str] = None
     backend: str = "uv"
+    binary_only: tuple[str, ...] = ()  # never built from source
 
     def key(self) -> str:
         blob = json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)
@@ -141,6 +142,8 @@ def _build(spec: EnvSpec, path: Path, log) -> str:
         if spec.build_tools_newer:
             for tool in ("setuptools", "wheel"):
                 cmd += ["--exclude-newer-package", f"{tool}={spec.build_tools_newer}"]
+        for package in spec.binary_only:
+            cmd += ["--only-binary", package]
         _step(cmd + list(spec.requirements), log, "install")
         return "uv"
     _step([sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path,
@@ -148,8 +151,9 @@ def _build(spec: EnvSpec, path: Path, log) -> str:
     if spec.exclude_newer:
         raise CellError("period resolution needs uv (pip has no upload-date cut-off); "
                         "install uv with `pip install uv`")
-    _step([python, "-m", "pip", "install", "--disable-pip-version-check", *spec.requirements],
-          log, "install")
+    binary = [f"--only-binary={p}" for p in spec.binary_only]
+    _step([python, "-m", "pip", "install", "--disable-pip-version-check", *binary,
+           *spec.requirements], log, "install")
     return "virtualenv"
 
 

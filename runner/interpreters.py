@@ -24,6 +24,11 @@ class Interpreter:
     path: str
     version: str  # "3.11.7"
 
+    @property
+    def minor(self) -> tuple[int, int]:
+        major, minor = self.version.split(".")[:2]
+        return int(major), int(minor)
+
 
 def how_to_get(version: str) -> str:
     return (f"install one with `uv python install {version}` or `pyenv install {version}`, "

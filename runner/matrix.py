@@ -23,8 +23,25 @@ TOP_KEYS = ("python", "versions", "servers", "probes")
 ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "name")
 RESOLVE_MODES = ("latest", "period")
 PROXIES = ("nginx",)
-PROBE_KEYS = {"concurrency": {"requests": (1, 1000), "delay_ms": (0, 60000)}}
-PROBE_DEFAULTS = {"concurrency": {"requests": 10, "delay_ms": 500}}
+# Each probe's settings: (lowest, highest) for whole numbers, a tuple of
+# choices for words.  Every probe also takes `rows`, a list of row names it is
+# limited to (all rows when absent).
+PROBE_KEYS = {
+    "concurrency": {"requests": (1, 1000), "delay_ms": (0, 60000)},
+    "cpu": {"requests": (1, 64), "iterations": (1, 100_000_000)},
+    "throughput": {"connections": (1, 1000), "duration_s": (1, 60), "warmup_s": (0, 60),
+                   "generator": ("auto", "wrk", "builtin")},
+    "burst": {"requests": (1, 5000), "delay_ms": (0, 60000), "timeout_s": (1, 300)},
+    "slow_client": {"connections": (1, 1000), "wait_s": (1, 60)},
+}
+PROBE_DEFAULTS = {
+    "concurrency": {"requests": 10, "delay_ms": 500},
+    "cpu": {"requests": 4, "iterations": 1_000_000},
+    "throughput": {"connections": 8, "duration_s": 2, "warmup_s": 1, "generator": "auto"},
+    "burst": {"requests": 500, "delay_ms": 500, "timeout_s": 30},
+    "slow_client": {"connections": 8, "wait_s": 5},
+}
+MAX_REPEATS = 20
 PYTHON_RE = re.compile(r"^[23]\.\d{1,2}$")
 
 
@@ -84,8 +101,14 @@ class Matrix:
     python: str
     rows: tuple[Row, ...]
     servers: tuple[Server, ...]
-    probes: Mapping[str, Mapping[str, int]]
+    probes: Mapping[str, Mapping[str, Any]]
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    repeats: int = 1  # each cell's probes, each time in a fresh server process
+
+    def probes_for(self, row: Row) -> dict[str, Mapping[str, Any]]:
+        """The probes that run on this row's cells, concurrency first."""
+        return {name: settings for name, settings in self.probes.items()
+                if settings.get("rows") is None or row.name in settings["rows"]}
 
     def cells(self) -> list[Cell]:
         return list(expand(self))
@@ -186,9 +209,9 @@ def parse(data: Any, source: str = "matrix.yaml") -> Matrix:
                    "{kind: ...}, found " + _type_name(servers_data))
     servers = [_server(name, spec, fail) for name, spec in servers_data.items()]
 
-    probes = _probes(data.get("probes", {}), fail)
+    probes, repeats = _probes(data.get("probes", {}), [r.name for r in rows], fail)
     return Matrix(source=source, python=default_python, rows=tuple(rows),
-                  servers=tuple(servers), probes=probes, raw=data)
+                  servers=tuple(servers), probes=probes, raw=data, repeats=repeats)
 
 
 def expand(matrix: Matrix) -> Iterator[Cell]:
@@ -266,31 +289,52 @@ def _server(name: Any, spec: Any, fail) -> Server:
             raise fail(f"{where}.{key}", f"expected {option.describe()}, found {value!r}")
         options[key] = value
     proxy = spec.get("proxy")
-    if proxy is not None:
-        raise fail(f"{where}.proxy", f"{proxy!r}: a proxy in front of the server is not "
-                   "supported by this version of the runner; remove the key")
+    if proxy is not None and proxy not in PROXIES:
+        raise fail(f"{where}.proxy", f"{proxy!r} is not a known proxy; expected one of "
+                   + ", ".join(PROXIES))
     return Server(name=name, kind=kind, options=options, proxy=proxy)
 
 
-def _probes(data: Any, fail) -> dict[str, dict[str, int]]:
+def _probes(data: Any, row_names: list[str], fail) -> tuple[dict[str, dict[str, Any]], int]:
     if not isinstance(data, dict):
         raise fail("probes", f"expected a mapping of probe name to settings, found {_type_name(data)}")
-    _no_unknown_keys(data, tuple(PROBE_KEYS), "probes", fail, what="probe")
-    probes = {name: dict(defaults) for name, defaults in PROBE_DEFAULTS.items()}
+    _no_unknown_keys(data, (*PROBE_KEYS, "repeats"), "probes", fail, what="probe")
+    repeats = data.get("repeats", 1)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or not 1 <= repeats <= MAX_REPEATS:
+        raise fail("probes.repeats", f"expected a whole number from 1 to {MAX_REPEATS}, found {repeats!r}")
+    # The concurrency probe is the headline and always runs; the others run
+    # where the file names them.
+    probes = {"concurrency": dict(PROBE_DEFAULTS["concurrency"], rows=None)}
     for name, settings in data.items():
+        if name == "repeats":
+            continue
         where = f"probes.{name}"
         if settings is None:
-            continue
+            settings = {}
         if not isinstance(settings, dict):
             raise fail(where, f"expected a mapping of settings, found {_type_name(settings)}")
-        _no_unknown_keys(settings, tuple(PROBE_KEYS[name]), where, fail, what="setting")
+        _no_unknown_keys(settings, (*PROBE_KEYS[name], "rows"), where, fail, what="setting")
+        merged: dict[str, Any] = dict(PROBE_DEFAULTS[name], rows=None)
         for key, value in settings.items():
-            low, high = PROBE_KEYS[name][key]
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise fail(f"{where}.{key}", f"expected a whole number from {low} to {high}, "
+            if key == "rows":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise fail(f"{where}.rows", f"expected a list of row names, found {_type_name(value)}")
+                unknown = [v for v in value if v not in row_names]
+                if unknown:
+                    raise fail(f"{where}.rows", f"no row named {unknown[0]!r}; rows are "
+                               + ", ".join(row_names))
+                merged["rows"] = tuple(value)
+                continue
+            spec = PROBE_KEYS[name][key]
+            if isinstance(spec[0], str):
+                if value not in spec:
+                    raise fail(f"{where}.{key}", f"expected one of {', '.join(spec)}, found {value!r}")
+            elif not isinstance(value, int) or isinstance(value, bool) or not spec[0] <= value <= spec[1]:
+                raise fail(f"{where}.{key}", f"expected a whole number from {spec[0]} to {spec[1]}, "
                            f"found {value!r}")
-            probes[name][key] = value
-    return probes
+            merged[key] = value
+        probes[name] = merged
+    return probes, repeats
 
 
 def _version(value: Any, where: str, fail) -> str:

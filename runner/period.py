@@ -56,22 +56,38 @@ def cutoff(package: str, version: str, cache_file: Optional[Path] = None) -> str
     return value
 
 
+def released_by(package: str, when: str, cache_file: Optional[Path] = None) -> bool:
+    """Whether ``package`` had any release on the index by ``when``."""
+    key = f"first:{canonicalize_name(package)}"
+    cache = _read_cache(cache_file)
+    if key not in cache:
+        cache[key] = min(_upload_times(package).values(), default="9999")
+        if cache_file is not None:
+            write_json(cache_file, cache)
+    return cache[key] <= when
+
+
 def build_tools_cutoff(period: str) -> str:
     """The later of the row's cut-off and the oldest build tools that work."""
     return max(period, BUILD_TOOLS_NOT_BEFORE)
 
 
-def first_upload(package: str, version: str) -> str:
+def _upload_times(package: str) -> dict[str, str]:
+    """File name -> upload time, for every file of ``package`` on the index."""
     url = f"{index_url()}/{canonicalize_name(package)}/"
     try:
         response = requests.get(url, headers={"Accept": _SIMPLE_JSON}, timeout=30)
         response.raise_for_status()
         files = response.json()["files"]
     except (requests.RequestException, KeyError, ValueError) as exc:
-        raise CellError(f"cannot read the upload date of {package} {version} from {url}: "
-                        f"{exc}") from None
-    times = [f["upload-time"] for f in files
-             if f.get("upload-time") and file_version(f["filename"]) == _parse(version)]
+        raise CellError(f"cannot read the upload dates of {package} from {url}: {exc}") from None
+    return {f["filename"]: f["upload-time"] for f in files if f.get("upload-time")}
+
+
+def first_upload(package: str, version: str) -> str:
+    url = f"{index_url()}/{canonicalize_name(package)}/"
+    times = [uploaded for filename, uploaded in _upload_times(package).items()
+             if file_version(filename) == _parse(version)]
     if not times:
         raise CellError(f"{package} {version} has no files with an upload time on {url}; "
                         "period resolution needs an index that reports upload times")

@@ -18,6 +18,8 @@ from typing import Iterable, Optional
 
 import requests
 
+from runner import stats
+
 # nox logs at debug level; a line per probe request would bury the progress.
 logging.getLogger("urllib3").setLevel(logging.WARNING)
 
@@ -202,3 +204,70 @@ def dev_server_warning(log_lines: Iterable[str]) -> Optional[str]:
         if DEV_SERVER_WARNING.search(line):
             return re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
     return None
+
+
+@dataclass
+class CpuResult:
+    requests: int
+    iterations: int
+    sequential_s: float       # the requests one after another
+    concurrent_s: float       # the same requests all at once
+    speedup: Optional[float]  # sequential / concurrent: ~1 under one GIL
+    peak: Optional[int]       # server-side overlap while they ran at once
+    processes: int            # distinct server processes that answered
+    speedup_per_process: Optional[float]
+    errors: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def probe_cpu(base_url: str, requests_n: int, iterations: int, timeout_s: float = 120.0) -> CpuResult:
+    """The same CPU-bound requests one after another, then all at once.
+
+    Threads in one process overlap (the peak says so) but take turns on the
+    GIL, so the speed-up stays near 1; processes run in parallel, up to the
+    number of cores.
+    """
+    url = f"{base_url}/cpu?n={iterations}"
+    errors = 0
+    started = time.perf_counter()
+    for _ in range(requests_n):
+        try:
+            requests.get(url, timeout=timeout_s).raise_for_status()
+        except requests.RequestException:
+            errors += 1
+    sequential = time.perf_counter() - started
+
+    barrier = threading.Barrier(requests_n + 1)
+    answers: list[Optional[dict]] = [None] * requests_n
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            response = requests.get(url, timeout=timeout_s, headers={"Connection": "close"})
+            response.raise_for_status()
+            answers[i] = response.json()
+        except (requests.RequestException, ValueError):
+            pass
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(requests_n)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout_s + 5)
+    concurrent = time.perf_counter() - started
+
+    good = [a for a in answers if a is not None]
+    errors += requests_n - len(good)
+    gain = stats.speedup(sequential, concurrent) if not errors else None
+    processes = len({a["pid"] for a in good})
+    return CpuResult(
+        requests=requests_n, iterations=iterations, sequential_s=round(sequential, 3),
+        concurrent_s=round(concurrent, 3), speedup=round(gain, 2) if gain else None,
+        peak=peak_overlap([(a["start"], a["end"]) for a in good]) if good else None,
+        processes=processes,
+        speedup_per_process=round(gain / processes, 2) if gain and processes else None,
+        errors=errors)

@@ -8,6 +8,7 @@ is stopped with the cell.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -52,6 +53,10 @@ http {{
 
 
 def nginx_binary() -> Optional[str]:
+    """``NGINX_BINARY`` if set (an nginx elsewhere, or none at all), else the usual places."""
+    chosen = os.environ.get("NGINX_BINARY")
+    if chosen is not None:
+        return chosen if os.access(chosen, os.X_OK) else None
     found = shutil.which("nginx")
     if found:
         return found

@@ -8,7 +8,7 @@ differs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from tabulate import tabulate
 
@@ -72,7 +72,7 @@ def cell_text(record: Optional[Mapping]) -> str:
     probe = concurrency_of(record)
     if probe is None:
         return record.get("status", "?")
-    text = f"{probe['peak']} {probe['verdict']}"
+    text = f"{probe['peak']}{_range(probe)} {probe['verdict']}"
     expected = expected_peak(record)
     if expected is not None and probe["peak"] != expected:
         text += f" (!= {expected})"
@@ -158,6 +158,96 @@ def facts_table(rows: Sequence[RowView], servers: Sequence[str]) -> str:
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
+def _probe_of(record: Optional[Mapping], name: str) -> Optional[Mapping]:
+    if record is None or record.get("status") != OK:
+        return None
+    return record.get("probes", {}).get(name)
+
+
+def _range(probe: Mapping, fmt: str = "{:g}") -> str:
+    """`` [min-max]`` where repeated runs differ, `` !`` where they differ too much."""
+    repeats = probe.get("repeats") or {}
+    if repeats.get("n", 1) > 1 and repeats.get("min") != repeats.get("max"):
+        text = f" [{fmt.format(repeats['min'])}-{fmt.format(repeats['max'])}]"
+        return text + (" !" if repeats.get("unstable") else "")
+    return ""
+
+
+def cpu_text(probe: Mapping) -> str:
+    if probe.get("error") or probe.get("speedup") is None:
+        return "error" if probe.get("error") else "failed"
+    return (f"x{probe['speedup']:.2f}{_range(probe, '{:.2f}')} "
+            f"({probe['processes']}p, x{probe['speedup_per_process']:.2f}/p, peak {probe['peak']})")
+
+
+def throughput_text(probe: Mapping) -> str:
+    if probe.get("error"):
+        return "error"
+    text = f"{probe['rps']:.0f}{_range(probe, '{:.0f}')} rps, p50 {probe['latency_ms']['p50']:.1f} ms, " \
+           f"p99 {probe['latency_ms']['p99']:.1f} ms, {probe['generator']}"
+    if probe.get("errors"):
+        text += f", {probe['errors']} errors"
+    if probe.get("client_bound"):
+        text += ", client-bound"
+    if probe.get("little") and not probe["little"].get("ok", True):
+        text += f", Little x{probe['little']['ratio']:.2f}"
+    return text
+
+
+def burst_text(probe: Mapping) -> str:
+    if probe.get("error"):
+        return "error"
+    lost = [f"{probe[k]} {k.replace('_', ' ')}" for k in ("refused", "reset", "timed_out", "other")
+            if probe.get(k)]
+    text = f"{probe['completed']}/{probe['requests']}{_range(probe, '{:.0f}')} in {probe['wall_s']:.1f} s, " \
+           f"peak {probe['peak']}"
+    return text + (", " + ", ".join(lost) if lost else "")
+
+
+def slow_client_text(probe: Mapping) -> str:
+    if probe.get("error"):
+        return "error"
+    if probe["served"]:
+        return f"served in {probe['waited_s']:.2f} s{_range(probe, '{:.2f}')}"
+    return f"blocked > {probe['wait_limit_s']:g} s"
+
+
+PROBE_TABLES = {
+    "cpu": ("CPU", cpu_text,
+            "{requests} requests burning {iterations} Python loop iterations each, sent one after "
+            "another and then all at once: the speed-up of the second over the first, the server "
+            "processes that answered, the speed-up per process, and the overlap. Threads overlap "
+            "(a peak above 1) but take turns on the GIL (a speed-up near 1 per process)."),
+    "throughput": ("Throughput", throughput_text,
+                   "{connections} connections asking for a tiny page for {duration_s} s after "
+                   "{warmup_s} s of warm-up: requests per second and latency, and the generator "
+                   "that made the load. `client-bound` marks a figure the generator itself limited; "
+                   "`Little xR` marks a cell where requests per second x mean latency is R times the "
+                   "connections, off by more than 20%: the measurement itself is then suspect."),
+    "burst": ("Burst", burst_text,
+              "{requests} connections opened at once, each asking for a {delay_ms} ms page, "
+              "given {timeout_s} s: how many were answered, refused, reset or timed out, and the "
+              "server-side overlap."),
+    "slow_client": ("Slow clients", slow_client_text,
+                    "{connections} connections send half a request and stall; then one ordinary "
+                    "request: answered, and how fast, or still waiting after {wait_s} s."),
+}
+
+
+def probe_table(rows: Sequence[RowView], servers: Sequence[str], name: str,
+                text: "Callable[[Mapping], str]") -> str:
+    headers = ["Flask", "Werkzeug", "Python", *servers]
+    body = []
+    for row in rows:
+        cells = []
+        for server in servers:
+            probe = _probe_of(row.cells.get(server), name)
+            cells.append(text(probe) if probe else "")
+        if any(cells):
+            body.append([row.flask, row.werkzeug, row.python, *cells])
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
 def concurrency_table(rows: Sequence[RowView], servers: Sequence[str]) -> str:
     headers = ["Flask", "Werkzeug", "Python", *servers]
     body = [[row.flask, row.werkzeug, row.python, *(cell_text(row.cells.get(s)) for s in servers)]
@@ -166,7 +256,7 @@ def concurrency_table(rows: Sequence[RowView], servers: Sequence[str]) -> str:
 
 
 def render(records: Iterable[Mapping], servers: Sequence[str], *, probe_settings: Mapping,
-           run: Optional[Mapping] = None) -> str:
+           run: Optional[Mapping] = None, repeats: int = 1) -> str:
     records = list(records)
     rows = rows_of(records)
     settings = probe_settings.get("concurrency", {})
@@ -184,6 +274,10 @@ def render(records: Iterable[Mapping], servers: Sequence[str], *, probe_settings
         f"{settings.get('delay_ms', '?')} ms endpoint arrive at once. `serial` means one at a "
         "time. Versions are the ones installed.",
         "",
+        f"Every figure in this report is the median of {repeats} run{'s' if repeats != 1 else ''} "
+        "per cell, each probe in a fresh server process; `[min-max]` follows a figure whose runs "
+        "differ, and `!` marks a spread wider than 10% of the median, too wide to trust.",
+        "",
         concurrency_table(rows, servers),
         "",
         "## Changes",
@@ -193,6 +287,10 @@ def render(records: Iterable[Mapping], servers: Sequence[str], *, probe_settings
     out += [f"- {line}" for line in found] or [
         "No column changes its verdict between neighbouring rows."]
     out += ["", "Rows are compared with their neighbour on the same Python and resolution mode."]
+    for name, (title, text, about) in PROBE_TABLES.items():
+        if name in probe_settings and any(_probe_of(r, name) for r in records):
+            out += ["", f"## {title}", "", about.format(**probe_settings[name]), "",
+                    probe_table(rows, servers, name, text)]
     if any(r.get("http") for r in records):
         out += ["", "## Protocol, connections and warnings", "",
                 "The HTTP version each server answered an HTTP/1.1 request with, whether it "

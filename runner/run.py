@@ -13,22 +13,25 @@ goes on.  The report is written at the end, also when the run is interrupted.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import signal
 import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence, Union
+from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
 
-from runner import envs, interpreters, period, probes, report, store
+from runner import envs, interpreters, loadgen, period, probes, proxy, report, stats, store
 from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.matrix import Cell, Matrix
-from runner.process import HOST, free_port, log_tail, running_server
+from runner.process import HOST, RunningServer, free_port, log_tail, running_server
 from runner.servers import Launch, recipe_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +102,7 @@ def run_cells(matrix: Matrix, cells: Sequence[Cell], *, results: Path, env_root:
         summary = {"counts": counts, "wall_s": round(time.perf_counter() - started, 1),
                    **phases, **_time_split(records)}
         text = report.render(records, [s.name for s in matrix.servers],
-                             probe_settings=matrix.probes, run=run.meta)
+                             probe_settings=matrix.probes, run=run.meta, repeats=matrix.repeats)
         run.finish(text, complete=complete, summary=summary)
         if not complete:
             progress(f"run {run.id} interrupted: {len(records)} of {len(cells)} cells recorded")
@@ -115,18 +118,34 @@ def plan_cell(cell: Cell, env_root: Path) -> Plan:
             raise CellSkipped(f"no Python {row.python} on PATH, under pyenv or from uv; "
                               + interpreters.how_to_get(row.python))
         plan.interpreter = interpreter
+        recipe = recipe_for(cell.server.kind)
+        python = interpreter.minor
+        if recipe.min_python and python < recipe.min_python:
+            raise CellNotApplicable(
+                f"{cell.server.kind} needs Python {'.'.join(map(str, recipe.min_python))} or later; "
+                f"this row runs {interpreter.version}")
+        if cell.server.proxy == "nginx":
+            proxy.require_nginx()
         exclude_newer = build_tools = None
-        requirements = row.requirements() + recipe_for(cell.server.kind).packages
+        server_packages = recipe.packages(cell.server.options, python)
+        requirements = row.requirements() + server_packages
         if row.resolve == "period":
-            exclude_newer = period.cutoff("flask", row.flask, env_root / "upload-dates.json")
+            dates = env_root / "upload-dates.json"
+            exclude_newer = period.cutoff("flask", row.flask, dates)
             build_tools = period.build_tools_cutoff(exclude_newer)
             requirements += period.SEEDED
+            for requirement in server_packages:
+                name = re.split(r"[<>=!~\[ ;]", requirement, 1)[0]
+                if not period.released_by(name, exclude_newer, dates):
+                    raise CellNotApplicable(f"{name} had no release by {exclude_newer[:10]}, "
+                                            "the day this period row is resolved as of")
         plan.spec = envs.EnvSpec(
             interpreter=interpreter,
             requirements=requirements,
             exclude_newer=exclude_newer,
             build_tools_newer=build_tools,
             backend=envs.default_backend(),
+            binary_only=recipe.binary_only,
         )
     except CellError as exc:
         plan.problem = exc
@@ -204,35 +223,48 @@ def run_cell(matrix: Matrix, plan: Plan, built: Built, *, run: store.Run) -> dic
             if env.log_path:
                 record["log"] = str(Path(env.log_path).relative_to(run.path))
                 log_path = Path(env.log_path)
-            raise env
+            raise _period_server_not_applicable(plan, env) or env
         timings["build_s"] = env.build_s
         record["env"] = {"path": str(env.path), "backend": env.backend, "reused": env.reused}
         record["packages"] = env.packages
         record["flask"] = env.version_of("flask")
         record["werkzeug"] = env.version_of("werkzeug")
 
+        why_not = recipe.unsupported(server.options, env.packages)
+        if why_not:
+            raise CellNotApplicable(why_not)
         if recipe.needs_script and not (env.bin_dir / recipe.needs_script).exists():
             if recipe.needs_script == "flask":
                 raise CellNotApplicable(f"Flask {record['flask']} has no `flask` command "
                                         "(it arrived in Flask 0.11)")
             raise CellError(f"the environment has no `{recipe.needs_script}` command")
 
-        port = free_port()
-        argv = recipe.command(Launch(bin_dir=env.bin_dir, port=port, options=server.options))
-        settings = matrix.probes["concurrency"]
-        child_env = server_env(env.bin_dir, {**recipe.env, RUN_MARK: run.id})
-        with running_server(argv, port=port, env=child_env, cwd=REPO, log_path=log_path,
-                            loaded_by=recipe.loaded_by(server.options)) as running:
-            timings["start_s"] = round(running.startup_s, 3)
-            record["http"] = probes.probe_connection(HOST, port).as_dict()
-            with _timed(timings, "probe_s"):
-                result = probes.probe_concurrency(running.base_url, settings["requests"],
-                                                  settings["delay_ms"])
-        record["dev_server_warning"] = probes.dev_server_warning(log_tail(log_path, 200))
-        record["probes"]["concurrency"] = result.as_dict()
-        if result.peak is None:
-            kinds = ", ".join(f"{k} x{v}" for k, v in result.error_kinds.items())
-            raise CellError(f"all {result.requests} requests failed ({kinds})")
+        launch = partial(_launched, recipe, server, env, log_path, run.id)
+        runs: list[dict[str, dict]] = []
+        probes_here = matrix.probes_for(row)
+        for attempt in range(matrix.repeats):
+            results: dict[str, dict] = {}
+            for name, settings in probes_here.items():
+                # Each probe gets a fresh server: what one probe leaves behind
+                # (a queue of burst requests, stalled sockets) never skews the next.
+                with launch() as front:
+                    if not runs and not results:
+                        timings["start_s"] = round(front.startup_s, 3)
+                        record["http"] = probes.probe_connection(HOST, front.port).as_dict()
+                        if server.proxy == "nginx":
+                            record["nginx"] = proxy.nginx_version(proxy.require_nginx())
+                    with _timed(timings, f"probe_{name}_s", add=True):
+                        results[name] = run_probe(name, settings, front)
+            runs.append(results)
+            if attempt == 0:
+                record["dev_server_warning"] = probes.dev_server_warning(log_tail(log_path, 400))
+        timings["probe_s"] = round(sum(v for k, v in timings.items() if k.startswith("probe_")
+                                       and k != "probe_s"), 3)
+        record["probes"] = aggregate(runs)
+        headline = record["probes"]["concurrency"]
+        if headline.get("peak") is None:
+            kinds = ", ".join(f"{k} x{v}" for k, v in headline.get("error_kinds", {}).items())
+            raise CellError(f"all {headline.get('requests')} requests failed ({kinds or headline.get('error')})")
     except CellError as exc:
         record["status"] = exc.status
         record["reason"] = exc.reason
@@ -246,6 +278,85 @@ def run_cell(matrix: Matrix, plan: Plan, built: Built, *, run: store.Run) -> dic
     record["ended"] = time.time()
     timings["total_s"] = round(record["ended"] - record["started"], 3)
     return record
+
+
+# What each probe measures, and the figure its repeats are summed up by.
+KEY_FIGURES = {"concurrency": "peak", "cpu": "speedup", "throughput": "rps",
+               "burst": "completed", "slow_client": "waited_s"}
+
+
+def run_probe(name: str, settings: Mapping, front: RunningServer) -> dict:
+    """One probe against a running server; a probe that cannot run says why."""
+    try:
+        if name == "concurrency":
+            return probes.probe_concurrency(front.base_url, settings["requests"],
+                                            settings["delay_ms"]).as_dict()
+        if name == "cpu":
+            return probes.probe_cpu(front.base_url, settings["requests"],
+                                    settings["iterations"]).as_dict()
+        if name == "throughput":
+            return loadgen.measure_throughput(
+                front.port, connections=settings["connections"], duration_s=settings["duration_s"],
+                warmup_s=settings["warmup_s"], generator=settings["generator"]).as_dict()
+        if name == "burst":
+            return loadgen.burst(front.port, settings["requests"], settings["delay_ms"],
+                                 settings["timeout_s"]).as_dict()
+        if name == "slow_client":
+            return loadgen.slow_client(front.port, settings["connections"],
+                                       settings["wait_s"]).as_dict()
+    except (OSError, RuntimeError, ValueError, AttributeError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    raise KeyError(f"no probe named {name!r}")
+
+
+def aggregate(runs: Sequence[Mapping[str, dict]]) -> dict[str, dict]:
+    """Per probe: the run whose key figure is the median, with the spread of all runs."""
+    summary: dict[str, dict] = {}
+    for name in runs[0]:
+        key = KEY_FIGURES[name]
+        results = [run[name] for run in runs if name in run]
+        values = [r[key] for r in results if isinstance(r.get(key), (int, float))]
+        spread = stats.spread(values)
+        if values:
+            middle = min(results, key=lambda r: abs(r.get(key, float("inf")) - spread["median"])
+                         if isinstance(r.get(key), (int, float)) else float("inf"))
+        else:
+            middle = results[0]
+        summary[name] = {**middle, "repeats": {**spread, "values": values, "figure": key}}
+    return summary
+
+
+@contextmanager
+def _launched(recipe, server, env: envs.Env, log_path: Path, run_id: str) -> Iterator[RunningServer]:
+    """The cell's server, and nginx in front of it where the column says so."""
+    port = free_port()
+    argv = recipe.command(Launch(bin_dir=env.bin_dir, port=port, options=server.options))
+    child_env = server_env(env.bin_dir, {**recipe.env, RUN_MARK: run_id})
+    with ExitStack() as servers:
+        front = servers.enter_context(running_server(
+            argv, port=port, env=child_env, cwd=REPO, log_path=log_path,
+            loaded_by=recipe.loaded_by(server.options)))
+        if server.proxy == "nginx":
+            app = front
+            front = servers.enter_context(proxy.nginx_in_front(app, env=child_env, log_path=log_path))
+            front = dataclasses.replace(front, startup_s=app.startup_s + front.startup_s)
+        yield front
+
+
+def _period_server_not_applicable(plan: Plan, failure: CellError) -> Optional[CellError]:
+    """On a period row, a server release of the day that does not install on
+    the row's Python makes the cell n/a, not an error: the combination did not
+    exist (gevent of June 2013 predates its Python 3 support)."""
+    spec, server = plan.spec, plan.cell.server
+    if spec is None or not spec.exclude_newer or plan.interpreter is None:
+        return None
+    names = [re.split(r"[<>=!~\[ ;]", p, 1)[0].lower()
+             for p in recipe_for(server.kind).packages(server.options, plan.interpreter.minor)]
+    culprit = next((n for n in names if f"`{n}==" in failure.reason.lower()), None)
+    if culprit is None:
+        return None
+    return CellNotApplicable(f"{culprit} as of {spec.exclude_newer[:10]} does not install on "
+                             f"Python {plan.interpreter.version}: {failure.reason}")
 
 
 def server_env(bin_dir: Path, extra: dict) -> dict[str, str]:
@@ -306,12 +417,13 @@ def _time_split(records: Sequence[dict]) -> dict[str, float]:
 
 
 @contextmanager
-def _timed(timings: dict, key: str) -> Iterator[None]:
+def _timed(timings: dict, key: str, add: bool = False) -> Iterator[None]:
     start = time.perf_counter()
     try:
         yield
     finally:
-        timings[key] = round(time.perf_counter() - start, 3)
+        elapsed = time.perf_counter() - start
+        timings[key] = round((timings.get(key, 0.0) if add else 0.0) + elapsed, 3)
 
 
 @contextmanager

@@ -48,18 +48,42 @@ class Launch:
         return str(self.bin_dir / name)
 
 
+Python = tuple[int, int]
+
+
+def pins(*rules: tuple[Optional[Python], str]) -> Callable[[Mapping[str, Any], Python], tuple[str, ...]]:
+    """Requirements by Python: the first rule whose bound is above the row's
+    Python (or has none) applies.  uv would mostly find these releases itself
+    from Requires-Python; the rules say which ones are meant."""
+    def requirements(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
+        for below, requirement in rules:
+            if below is None or python < below:
+                return (requirement,)
+        return ()
+    return requirements
+
+
 @dataclass(frozen=True)
 class Recipe:
     kind: str
     summary: str
     command: Callable[[Launch], list[str]]
     options: Mapping[str, Option] = field(default_factory=dict)
-    packages: tuple[str, ...] = ()
+    # Packages beside Flask, for the options and the row's Python.
+    packages: Callable[[Mapping[str, Any], Python], tuple[str, ...]] = lambda options, python: ()
+    # Packages that must come as wheels: nothing is compiled for a cell.
+    binary_only: tuple[str, ...] = ()
+    # The oldest Python the server runs on; older rows are n/a.
+    min_python: Optional[Python] = None
     env: Mapping[str, str] = field(default_factory=dict)
     capacity: Callable[[Mapping[str, Any]], Optional[int]] = lambda options: None
     # How many processes load the app once the server is fully up (each
     # pre-forked worker loads its own copy); readiness waits for them all.
     loaded_by: Callable[[Mapping[str, Any]], int] = lambda options: 1
+    # Why the installed release cannot do what the options ask, if it cannot:
+    # given the options and the environment's packages (name -> version).
+    unsupported: Callable[[Mapping[str, Any], Mapping[str, str]], Optional[str]] = \
+        lambda options, packages: None
     # The console script the command runs, if any: a Flask without it (0.10
     # has no ``flask`` command) makes the cell n/a rather than an error.
     needs_script: Optional[str] = None
@@ -98,6 +122,13 @@ def _gunicorn_command(launch: Launch) -> list[str]:
     return argv + [APP]
 
 
+def _gunicorn_packages(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
+    packages = pins(((3, 7), "gunicorn<22"), (None, "gunicorn"))(options, python)
+    if _gunicorn_worker_class(options) == "gevent":
+        packages += ("gevent", "packaging")  # gunicorn 27's gevent worker imports packaging
+    return packages
+
+
 def _gunicorn_worker_class(options: Mapping[str, Any]) -> str:
     # gunicorn itself switches sync to gthread when threads > 1; say so.
     if "worker_class" in options:
@@ -105,11 +136,55 @@ def _gunicorn_worker_class(options: Mapping[str, Any]) -> str:
     return "gthread" if options.get("threads", 1) > 1 else "sync"
 
 
+def _gunicorn_unsupported(options: Mapping[str, Any], packages: Mapping[str, str]) -> Optional[str]:
+    version = _version_in(packages, "gunicorn")
+    if version is not None and _gunicorn_worker_class(options) == "gthread" and version < (19, 0):
+        return f"gunicorn {packages_version(packages, 'gunicorn')} has no gthread worker (it arrived in 19.0)"
+    return None
+
+
+def packages_version(packages: Mapping[str, str], name: str) -> Optional[str]:
+    for key, value in packages.items():
+        if key.lower().replace("_", "-") == name:
+            return value
+    return None
+
+
+def _version_in(packages: Mapping[str, str], name: str) -> Optional[tuple[int, ...]]:
+    text = packages_version(packages, name)
+    if text is None:
+        return None
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
 def _gunicorn_capacity(options: Mapping[str, Any]) -> Optional[int]:
     workers = int(options.get("workers", 1))
-    if _gunicorn_worker_class(options) == "gthread":
+    worker_class = _gunicorn_worker_class(options)
+    if worker_class == "gthread":
         return workers * int(options.get("threads", 1))
+    if worker_class == "gevent":
+        return workers * int(options.get("worker_connections", 1000))
     return workers
+
+
+def _uwsgi_command(launch: Launch) -> list[str]:
+    options = launch.options
+    return [
+        launch.tool("uwsgi"),
+        "--http-socket", f"{HOST}:{launch.port}",
+        "--module", APP,
+        "--master",
+        "--processes", str(options.get("processes", 1)),
+        "--threads", str(options.get("threads", 1)),
+        "--lazy-apps",     # each process loads the app, so readiness can count them
+        "--need-app",      # exit, rather than serve 500s, when the app does not load
+        "--die-on-term",   # SIGTERM stops uWSGI (without it, older ones reload)
+        "--disable-logging",
+    ]
 
 
 _DEV_OPTIONS = {
@@ -156,13 +231,14 @@ RECIPES: dict[str, Recipe] = {
             options={
                 "workers": Option(int, minimum=1),
                 "threads": Option(int, minimum=1),
-                "worker_class": Option(str, choices=("sync", "gthread")),
+                "worker_class": Option(str, choices=("sync", "gthread", "gevent")),
                 # gthread workers accept connections beyond their threads (up to
                 # 1000 by default), so a burst may land unevenly; capping this at
                 # `threads` makes each worker take only what it can serve.
                 "worker_connections": Option(int, minimum=1),
             },
-            packages=("gunicorn",),
+            packages=_gunicorn_packages,
+            unsupported=_gunicorn_unsupported,
             capacity=_gunicorn_capacity,
             loaded_by=lambda options: int(options.get("workers", 1)),
             needs_script="gunicorn",
@@ -177,9 +253,51 @@ RECIPES: dict[str, Recipe] = {
                 APP,
             ],
             options={"threads": Option(int, minimum=1)},
-            packages=("waitress",),
+            packages=pins(((3, 7), "waitress<2.1"), ((3, 8), "waitress<3"), (None, "waitress")),
             capacity=lambda options: int(options.get("threads", 4)),
             needs_script="waitress-serve",
+        ),
+        Recipe(
+            kind="uwsgi",
+            summary="uWSGI (the pyuwsgi wheels), a master with pre-forked processes x threads",
+            command=_uwsgi_command,
+            options={"processes": Option(int, minimum=1), "threads": Option(int, minimum=1)},
+            packages=pins((None, "pyuwsgi")),
+            binary_only=("pyuwsgi",),
+            capacity=lambda options: int(options.get("processes", 1)) * int(options.get("threads", 1)),
+            loaded_by=lambda options: int(options.get("processes", 1)),
+            needs_script="uwsgi",
+        ),
+        Recipe(
+            kind="cheroot",
+            summary="cheroot (CherryPy's server), one process with a fixed thread pool",
+            command=lambda launch: [
+                launch.tool("cheroot"), "--bind", f"{HOST}:{launch.port}",
+                "--threads", str(launch.options.get("threads", 10)),
+                "--max-threads", str(launch.options.get("threads", 10)),
+                APP,
+            ],
+            options={"threads": Option(int, minimum=1)},
+            packages=pins((None, "cheroot")),
+            capacity=lambda options: int(options.get("threads", 10)),
+            needs_script="cheroot",
+        ),
+        Recipe(
+            kind="granian",
+            summary="granian (a Rust server), worker processes x blocking threads",
+            command=lambda launch: [
+                launch.tool("granian"), "--interface", "wsgi",
+                "--host", HOST, "--port", str(launch.port),
+                "--workers", str(launch.options.get("workers", 1)),
+                "--blocking-threads", str(launch.options.get("threads", 1)),
+                APP,
+            ],
+            options={"workers": Option(int, minimum=1), "threads": Option(int, minimum=1)},
+            packages=pins((None, "granian")),
+            min_python=(3, 9),
+            capacity=lambda options: int(options.get("workers", 1)) * int(options.get("threads", 1)),
+            loaded_by=lambda options: int(options.get("workers", 1)),
+            needs_script="granian",
         ),
     ]
 }

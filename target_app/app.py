@@ -41,6 +41,33 @@ def health():
     return jsonify(status="ok", token=TOKEN, pid=os.getpid())
 
 
+@app.route("/hello")
+def hello():
+    """The smallest useful answer, for the throughput probe."""
+    return "ok"
+
+
+MAX_CPU_ITERATIONS = 100000000
+
+
+@app.route("/cpu")
+def cpu():
+    """A fixed amount of pure-Python work: it holds the GIL throughout."""
+    start = time.time()
+    try:
+        n = int(request.args.get("n", "1000000"))
+    except ValueError:
+        return jsonify(error="n must be a whole number of iterations"), 400
+    if not 0 <= n <= MAX_CPU_ITERATIONS:
+        return jsonify(error="n must be between 0 and %d" % MAX_CPU_ITERATIONS), 400
+    total = 0
+    for i in range(n):
+        total += i * i
+    end = time.time()
+    return jsonify(start=start, end=end, pid=os.getpid(),
+                   thread=threading.current_thread().ident, total=total % 1000)
+
+
 @app.route("/slow")
 def slow():
     start = time.time()

@@ -16,22 +16,33 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def processes_of_run(run_id: str) -> list[int]:
-    """Pids of live processes that a run started (they carry its id)."""
+    """Pids of live processes that a run started.
+
+    App servers carry the run's id in their environment.  nginx rewrites the
+    memory that /proc shows as its environment (to set its process titles),
+    so an nginx of ours is known by its configuration folder instead, and its
+    workers by their parent.
+    """
     from runner.run import RUN_MARK
 
     mark = f"{RUN_MARK}={run_id}".encode()
-    found = []
+    found, parents = [], {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text().split(")")[-1].split()
         except OSError:
             continue
-        if state != "Z" and mark in environ.split(b"\0"):
+        if stat[0] == "Z":
+            continue
+        parents[int(entry.name)] = int(stat[1])
+        if mark in environ.split(b"\0") or b"matrix-nginx-" in cmdline:
             found.append(int(entry.name))
-    return found
+    found += [pid for pid, parent in parents.items() if parent in found and pid not in found]
+    return sorted(found)
 
 
 @pytest.fixture

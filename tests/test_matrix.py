@@ -72,18 +72,36 @@ def test_expansion_is_every_row_times_every_server_row_by_row():
     ]
 
 
+def test_a_proxy_goes_in_front_of_any_kind():
+    matrix = parse(minimal(servers={"nginx-sync": {"kind": "gunicorn", "workers": 2, "proxy": "nginx"}}))
+    assert (matrix.servers[0].kind, matrix.servers[0].proxy) == ("gunicorn", "nginx")
+
+
 def test_server_options_and_probe_defaults():
     matrix = parse(minimal())
     assert matrix.servers[1].kind == "gunicorn"
     assert matrix.servers[1].options == {"workers": 2}
-    assert matrix.probes == {"concurrency": {"requests": 10, "delay_ms": 500}}
+    assert matrix.probes == {"concurrency": {"requests": 10, "delay_ms": 500, "rows": None}}
+    assert matrix.repeats == 1
     assert parse(minimal(probes={"concurrency": {"requests": 20}})).probes["concurrency"] == {
-        "requests": 20, "delay_ms": 500}
+        "requests": 20, "delay_ms": 500, "rows": None}
+
+
+def test_probes_run_where_the_file_names_them_with_defaults_for_the_rest():
+    matrix = parse(minimal(probes={"repeats": 3, "cpu": None,
+                                   "burst": {"requests": 100, "rows": ["flask-3.1.x"]}}))
+    assert matrix.repeats == 3
+    assert matrix.probes["cpu"] == {"requests": 4, "iterations": 1_000_000, "rows": None}
+    old, new = matrix.rows
+    assert list(matrix.probes_for(old)) == ["concurrency", "cpu"]
+    assert list(matrix.probes_for(new)) == ["concurrency", "cpu", "burst"]
+    assert matrix.probes_for(new)["burst"]["requests"] == 100
 
 
 @pytest.mark.parametrize("data, where, says", [
     (minimal(extra=1), "extra", "unknown key 'extra'; expected one of python, versions"),
-    (minimal(servers={"x": {"kind": "tornado"}}), "servers.x.kind", "expected one of app-run, flask-run"),
+    (minimal(servers={"x": {"kind": "tornado"}}), "servers.x.kind",
+     "expected one of app-run, cheroot, flask-run, granian, gunicorn, uwsgi, waitress, werkzeug"),
     (minimal(servers={"x": {"kind": "gunicorn", "workers": "2"}}), "servers.x.workers",
      "expected a whole number >= 1, found '2'"),
     (minimal(servers={"x": {"kind": "gunicorn", "workers": 0}}), "servers.x.workers", ">= 1"),
@@ -91,6 +109,8 @@ def test_server_options_and_probe_defaults():
     (minimal(servers={"x": {"kind": "waitress", "workers": 2}}), "servers.x.workers",
      "unknown key for kind waitress"),
     (minimal(servers={"x": {"workers": 2}}), "servers.x", "has no kind"),
+    (minimal(servers={"x": {"kind": "flask-run", "proxy": "apache"}}), "servers.x.proxy",
+     "expected one of nginx"),
     (minimal(servers={}), "servers", "non-empty mapping"),
     (minimal(versions=[]), "versions", "non-empty list"),
     (minimal(versions=[{"flask": "1.x"}]), "versions[0].flask", "not a version or specifier"),
@@ -105,6 +125,10 @@ def test_server_options_and_probe_defaults():
     (minimal(python="three"), "python", "major.minor"),
     (minimal(probes={"concurrency": {"requests": 0}}), "probes.concurrency.requests", "from 1 to 1000"),
     (minimal(probes={"latency": {}}), "probes.latency", "unknown probe"),
+    (minimal(probes={"repeats": 0}), "probes.repeats", "from 1 to 20"),
+    (minimal(probes={"throughput": {"generator": "ab"}}), "probes.throughput.generator",
+     "expected one of auto, wrk, builtin"),
+    (minimal(probes={"burst": {"rows": ["flask-9"]}}), "probes.burst.rows", "no row named 'flask-9'"),
     ([1, 2], "", "expected a mapping with keys"),
 ])
 def test_bad_input_names_the_place_and_what_is_accepted(data, where, says):

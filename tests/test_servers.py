@@ -40,6 +40,10 @@ def test_gunicorn_threads_mean_gthread():
     ("werkzeug", {"processes": 3}, 3),
     ("flask-run", {}, None),
     ("app-run", {}, None),
+    ("gunicorn", {"workers": 2, "worker_class": "gevent"}, 2000),
+    ("uwsgi", {"processes": 2, "threads": 2}, 4),
+    ("cheroot", {"threads": 4}, 4),
+    ("granian", {"workers": 2, "threads": 3}, 6),
 ])
 def test_capacity(kind, options, capacity):
     assert RECIPES[kind].capacity(options) == capacity
@@ -53,3 +57,31 @@ def test_dev_server_options_reach_the_launcher():
 def test_pre_forked_workers_all_load_the_app():
     assert RECIPES["gunicorn"].loaded_by({"workers": 3}) == 3
     assert RECIPES["waitress"].loaded_by({"threads": 8}) == 1
+
+
+def test_each_kind_says_which_packages_it_installs_for_which_python():
+    gunicorn = RECIPES["gunicorn"].packages
+    assert gunicorn({"workers": 2}, (3, 11)) == ("gunicorn",)
+    assert gunicorn({"workers": 2}, (3, 6)) == ("gunicorn<22",)
+    assert gunicorn({"worker_class": "gevent"}, (3, 11)) == ("gunicorn", "gevent", "packaging")
+    assert RECIPES["waitress"].packages({}, (3, 6)) == ("waitress<2.1",)
+    assert RECIPES["waitress"].packages({}, (3, 12)) == ("waitress",)
+    assert RECIPES["uwsgi"].packages({}, (3, 8)) == ("pyuwsgi",)
+    assert RECIPES["uwsgi"].binary_only == ("pyuwsgi",)
+    assert RECIPES["granian"].min_python == (3, 9)
+    assert RECIPES["flask-run"].packages({}, (3, 11)) == ()
+
+
+def test_uwsgi_loads_the_app_in_every_process_and_stops_on_sigterm():
+    argv = command("uwsgi", processes=2, threads=2)
+    assert argv[argv.index("--http-socket") + 1] == "127.0.0.1:5123"
+    assert {"--lazy-apps", "--die-on-term", "--master"} <= set(argv)
+    assert RECIPES["uwsgi"].loaded_by({"processes": 2}) == 2
+
+
+def test_an_old_gunicorn_without_the_asked_worker_says_so():
+    unsupported = RECIPES["gunicorn"].unsupported
+    assert unsupported({"threads": 4}, {"gunicorn": "17.5"}) == (
+        "gunicorn 17.5 has no gthread worker (it arrived in 19.0)")
+    assert unsupported({"threads": 4}, {"gunicorn": "19.8.1"}) is None
+    assert unsupported({"workers": 2}, {"gunicorn": "17.5"}) is None
