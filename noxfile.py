@@ -46,11 +46,20 @@ def _finish(session: nox.Session, code: int) -> None:
 
 @nox.session(venv_backend="none")
 def matrix(session: nox.Session) -> None:
-    """Build, launch and probe every cell, then print the tables and the changes."""
+    """Build, launch and probe every cell, then print the tables and the changes.
+
+    An interrupted run is continued by the next one; `nox -s matrix -- --fresh`
+    starts anew.
+    """
     if MATRIX is None:
         print(f"error: {MATRIX_ERROR}", file=sys.stderr)
         raise SystemExit(2)
-    _finish(session, cli.run(MATRIX))
+    unknown = [arg for arg in session.posargs if arg != "--fresh"]
+    if unknown:
+        print(f"error: unknown argument {unknown[0]!r}; the matrix session takes --fresh",
+              file=sys.stderr)
+        raise SystemExit(2)
+    _finish(session, cli.run(MATRIX, fresh="--fresh" in session.posargs))
 
 
 @nox.session
@@ -62,7 +71,7 @@ def tests(session: nox.Session) -> None:
 
 def _cell_session(name: str, description: str):
     def cell(session: nox.Session) -> None:
-        _finish(session, cli.run(MATRIX, [name]))
+        _finish(session, cli.run(MATRIX, [name], fresh="--fresh" in session.posargs))
 
     cell.__doc__ = description
     return cell

@@ -45,15 +45,16 @@ def select(matrix: Matrix, names: Sequence[str]) -> list[Cell]:
 
 
 def run(matrix: Matrix, names: Sequence[str] = (), *, results: Optional[Path] = None,
-        env_root: Path = DEFAULT_ENVS) -> int:
+        env_root: Path = DEFAULT_ENVS, fresh: bool = False) -> int:
     from runner.run import run_cells  # imported late: parsing needs none of it
 
     cells = select(matrix, names)
     try:
-        outcome = run_cells(matrix, cells, results=results or results_path(), env_root=env_root)
+        outcome = run_cells(matrix, cells, results=results or results_path(), env_root=env_root,
+                            fresh=fresh)
     except KeyboardInterrupt:
-        print("interrupted: finished cells are kept, the run is marked incomplete",
-              file=sys.stderr)
+        print("interrupted: finished cells are kept and the run is marked incomplete; "
+              "run the same command again to go on", file=sys.stderr)
         return 130
     print(outcome.report)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
@@ -72,6 +73,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="where cell environments are cached")
     parser.add_argument("--cell", action="append", default=[], help="run only this cell")
     parser.add_argument("--list", action="store_true", help="list the cells and exit")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start a new run even if the last one was interrupted")
     args = parser.parse_args(argv)
     try:
         matrix = load(args.matrix or matrix_path())
@@ -79,7 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for cell in matrix.cells():
                 print(cell.name)
             return 0
-        return run(matrix, args.cell, results=args.results, env_root=args.envs)
+        return run(matrix, args.cell, results=args.results, env_root=args.envs, fresh=args.fresh)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

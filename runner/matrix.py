@@ -46,9 +46,54 @@ PYTHON_RE = re.compile(r"^[23]\.\d{1,2}$")
 
 
 class MatrixError(UserError):
-    def __init__(self, source: str, where: str, message: str) -> None:
-        place = f"{source}: {where}: " if where else f"{source}: "
-        super().__init__(place + message)
+    def __init__(self, source: str, where: str, message: str, line: Optional[int] = None) -> None:
+        place = where + (f" (line {line})" if line and where else f"line {line}" if line else "")
+        super().__init__(f"{source}: {place}: {message}" if place else f"{source}: {message}")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe loading (no tag builds an object), and a key given twice is an
+    error rather than the last one silently winning."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        super().__init__(key)
+        self.key, self.first, self.again = key, first, again
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Each key path (``servers.x.kind``, ``versions[2].flask``) -> its line."""
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                child = f"{path}.{key_node.value}" if path else str(key_node.value)
+                lines[child] = key_node.start_mark.line + 1
+                walk(value_node, child)
+                lines[child] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{path}[{i}]")
+
+    try:
+        root = yaml.compose(text, Loader=_StrictLoader)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, "")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -170,19 +215,36 @@ def load(path: Path) -> Matrix:
         raise MatrixError(str(path), "", f"cannot be read ({exc.strerror}); "
                           "pass an existing matrix file") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as exc:
+        raise MatrixError(source, "", f"{exc.key!r} is given twice (lines {exc.first} and "
+                          f"{exc.again}); each key, server name included, must be unique",
+                          line=exc.again) from None
+    except yaml.constructor.ConstructorError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        tag = re.search(r"tag '([^']+)'", str(exc.problem))
+        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "that tag"
+        raise MatrixError(source, "", f"{shown} is not allowed: a matrix file holds plain values "
+                          "only (strings, numbers, true/false, lists and mappings)", line=line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise MatrixError(source, where, f"not valid YAML ({problem}); "
-                          "expected a mapping with keys " + ", ".join(TOP_KEYS)) from None
-    return parse(data, source)
+        raise MatrixError(source, "", f"not valid YAML ({problem}); "
+                          "expected a mapping with keys " + ", ".join(TOP_KEYS),
+                          line=mark.line + 1 if mark is not None else None) from None
+    return parse(data, source, key_lines(text))
 
 
-def parse(data: Any, source: str = "matrix.yaml") -> Matrix:
+def parse(data: Any, source: str = "matrix.yaml", lines: Optional[Mapping[str, int]] = None) -> Matrix:
+    """The matrix in ``data``; ``lines`` (key path -> line) places errors in the file."""
     def fail(where: str, message: str) -> MatrixError:
-        return MatrixError(source, where, message)
+        line = None
+        if lines:
+            probe = where
+            while probe and probe not in lines:
+                probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+            line = lines.get(probe)
+        return MatrixError(source, where, message, line=line)
 
     if not isinstance(data, dict):
         raise fail("", "expected a mapping with keys " + ", ".join(TOP_KEYS)

@@ -71,64 +71,71 @@ class ConcurrencyResult:
         return asdict(self)
 
 
-def probe_concurrency(base_url: str, requests_n: int = 10, delay_ms: int = 500,
-                      timeout_s: Optional[float] = None) -> ConcurrencyResult:
-    """Send ``requests_n`` requests at once to ``/slow?ms=delay_ms``.
+@dataclass
+class _Shot:
+    answer: Optional[dict] = None
+    failure: Optional[str] = None
+    finished: float = 0.0
 
-    Each request has its own thread and its own connection; a barrier
-    releases them together.  The peak comes from the server's own start and
-    end times; the wall time from the client.
-    """
-    if timeout_s is None:
-        # Enough for a server that serves them one after another, and then some.
-        timeout_s = 10.0 + 2 * requests_n * delay_ms / 1000.0
-    url = f"{base_url}/slow?ms={delay_ms}"
+
+def fire_at_once(url: str, requests_n: int, timeout_s: float) -> tuple[float, list[_Shot]]:
+    """``requests_n`` GETs released together by a barrier, one thread and one
+    connection each; returns when they started and how each ended."""
     barrier = threading.Barrier(requests_n + 1)
-    answers: list[Optional[dict]] = [None] * requests_n
-    failures: list[Optional[str]] = [None] * requests_n
-    finished = [0.0] * requests_n
+    shots = [_Shot() for _ in range(requests_n)]
 
-    def one(i: int) -> None:
+    def one(shot: _Shot) -> None:
         barrier.wait()
         try:
             response = requests.get(url, timeout=timeout_s, headers={"Connection": "close"})
             if response.status_code != 200:
-                failures[i] = f"HTTP {response.status_code}"
+                shot.failure = f"HTTP {response.status_code}"
             else:
-                answers[i] = response.json()
+                shot.answer = response.json()
         except requests.Timeout:
-            failures[i] = "timeout"
+            shot.failure = "timeout"
         except requests.ConnectionError as exc:
-            failures[i] = _connection_error_kind(exc)
+            shot.failure = _connection_error_kind(exc)
         except ValueError:
-            failures[i] = "bad JSON"
+            shot.failure = "bad JSON"
         finally:
-            finished[i] = time.perf_counter()
+            shot.finished = time.perf_counter()
 
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(requests_n)]
+    threads = [threading.Thread(target=one, args=(shot,), daemon=True) for shot in shots]
     for thread in threads:
         thread.start()
     barrier.wait()
     started = time.perf_counter()
     for thread in threads:
         thread.join(timeout_s + 5)
-    wall = max(finished) - started if all(finished) else time.perf_counter() - started
+    for shot in shots:
+        if not shot.finished:  # a thread still stuck after its timeout
+            shot.failure, shot.finished = "no answer", time.perf_counter()
+    return started, shots
 
-    good = [a for a in answers if a is not None]
+
+def probe_concurrency(base_url: str, requests_n: int = 10, delay_ms: int = 500,
+                      timeout_s: Optional[float] = None) -> ConcurrencyResult:
+    """Send ``requests_n`` requests at once to ``/slow?ms=delay_ms``.
+
+    The peak comes from the server's own start and end times; the wall time
+    from the client.
+    """
+    if timeout_s is None:
+        # Enough for a server that serves them one after another, and then some.
+        timeout_s = 10.0 + 2 * requests_n * delay_ms / 1000.0
+    started, shots = fire_at_once(f"{base_url}/slow?ms={delay_ms}", requests_n, timeout_s)
+    good = [shot.answer for shot in shots if shot.answer is not None]
     intervals = [(a["start"], a["end"]) for a in good]
-    kinds = Counter(f for f in failures if f is not None)
-    kinds.update({"no answer": sum(1 for i in range(requests_n)
-                                   if answers[i] is None and failures[i] is None)} or {})
-    kinds = Counter({k: v for k, v in kinds.items() if v})
     peak = peak_overlap(intervals) if intervals else None
     return ConcurrencyResult(
         requests=requests_n,
         delay_ms=delay_ms,
         peak=peak,
         verdict=verdict(peak) if peak is not None else None,
-        wall_s=round(wall, 3),
+        wall_s=round(max(shot.finished for shot in shots) - started, 3),
         errors=requests_n - len(good),
-        error_kinds=dict(kinds),
+        error_kinds=dict(Counter(shot.failure for shot in shots if shot.failure)),
         processes=len({a["pid"] for a in good}),
         threads=len({(a["pid"], a["thread"]) for a in good}),
         per_process=sorted(Counter(a["pid"] for a in good).values(), reverse=True),
@@ -239,26 +246,9 @@ def probe_cpu(base_url: str, requests_n: int, iterations: int, timeout_s: float 
             errors += 1
     sequential = time.perf_counter() - started
 
-    barrier = threading.Barrier(requests_n + 1)
-    answers: list[Optional[dict]] = [None] * requests_n
-
-    def one(i: int) -> None:
-        barrier.wait()
-        try:
-            response = requests.get(url, timeout=timeout_s, headers={"Connection": "close"})
-            response.raise_for_status()
-            answers[i] = response.json()
-        except (requests.RequestException, ValueError):
-            pass
-
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(requests_n)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout_s + 5)
-    concurrent = time.perf_counter() - started
+    started, shots = fire_at_once(url, requests_n, timeout_s)
+    concurrent = max(shot.finished for shot in shots) - started
+    answers = [shot.answer for shot in shots]
 
     good = [a for a in answers if a is not None]
     errors += requests_n - len(good)

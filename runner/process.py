@@ -26,6 +26,14 @@ from runner.errors import CellError
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
+
+
+def default_ready_timeout() -> float:
+    """How long a server has to answer: ``MATRIX_READY_TIMEOUT`` seconds, else 60."""
+    try:
+        return max(1.0, float(os.environ["MATRIX_READY_TIMEOUT"]))
+    except (KeyError, ValueError):
+        return READY_TIMEOUT_S
 STOP_TIMEOUT_S = 5.0
 
 
@@ -68,7 +76,7 @@ def last_words(log_path: Path) -> str:
 @contextmanager
 def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cwd: Path,
                    log_path: Path, loaded_by: int = 1, token: Optional[str] = None,
-                   ready_timeout: float = READY_TIMEOUT_S) -> Iterator[RunningServer]:
+                   ready_timeout: Optional[float] = None) -> Iterator[RunningServer]:
     """Run ``argv`` until the block ends; ready once /health answers with the
     app's token and ``loaded_by`` processes have loaded the app.
 
@@ -88,7 +96,8 @@ def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cw
         try:
             base_url = f"http://{HOST}:{port}"
             try:
-                _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by, ready_timeout)
+                _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by,
+                            ready_timeout or default_ready_timeout())
             except CellError as exc:
                 last = last_words(log_path)
                 raise CellError(f"{exc.reason}: {last}" if last else exc.reason) from None
@@ -96,22 +105,28 @@ def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cw
                                 startup_s=time.perf_counter() - started, log_path=log_path,
                                 token=token)
         finally:
-            stop(proc)
+            if stop(proc):
+                log.write(f"--- still running {STOP_TIMEOUT_S:.0f} s after SIGTERM: killed\n".encode())
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the group, wait, then SIGKILL the group, whatever is left."""
+def stop(proc: subprocess.Popen) -> bool:
+    """SIGTERM the group, wait, then SIGKILL the group, whatever is left.
+
+    Returns whether anything had to be killed.
+    """
     _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
     try:
         proc.wait(timeout=STOP_TIMEOUT_S)
+        # Workers can outlive their parent; the group id outlives them all.
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
     except subprocess.TimeoutExpired:
         pass
-    # Workers can outlive their parent; the group id outlives them all.
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    killed = _group_alive(proc.pid)
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
+    return killed
 
 
 def _signal_group(pgid: int, sig: int) -> None:

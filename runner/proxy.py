@@ -23,13 +23,16 @@ INSTALL_HINT = "install it with `apt-get install nginx` (Debian, Ubuntu) or your
 
 _CONF = """\
 worker_processes 1;
+worker_rlimit_nofile 8192;
 daemon off;
 master_process on;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
 
 events {{
-    worker_connections 1024;
+    # Each proxied request holds two connections; a burst of 500 would
+    # exhaust the usual 768 or 1024 and make nginx, not the app, the limit.
+    worker_connections 4096;
 }}
 
 http {{

@@ -76,9 +76,19 @@ def build_jobs() -> int:
 
 
 def run_cells(matrix: Matrix, cells: Sequence[Cell], *, results: Path, env_root: Path,
-              progress: Progress = _stderr) -> Outcome:
-    run = store.new_run(results, dict(matrix.raw), cells=[c.name for c in cells], tools=tools())
-    progress(f"run {run.id}: {len(cells)} cells -> {run.path}")
+              progress: Progress = _stderr, fresh: bool = True) -> Outcome:
+    """Run ``cells`` into a new run folder, or, unless ``fresh``, go on with
+    the newest run if it was interrupted with this same matrix and cells."""
+    names = [c.name for c in cells]
+    run = None if fresh else store.resumable(results, dict(matrix.raw), names)
+    if run is not None:
+        done = {r["cell"] for r in run.records()}
+        progress(f"run {run.id}: going on where it stopped, {len(done)} of {len(cells)} cells "
+                 f"recorded earlier (start afresh with --fresh) -> {run.path}")
+        cells = [c for c in cells if c.name not in done]
+    else:
+        run = store.new_run(results, dict(matrix.raw), cells=names, tools=tools())
+        progress(f"run {run.id}: {len(cells)} cells -> {run.path}")
     complete = False
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -105,7 +115,9 @@ def run_cells(matrix: Matrix, cells: Sequence[Cell], *, results: Path, env_root:
                              probe_settings=matrix.probes, run=run.meta, repeats=matrix.repeats)
         run.finish(text, complete=complete, summary=summary)
         if not complete:
-            progress(f"run {run.id} interrupted: {len(records)} of {len(cells)} cells recorded")
+            progress(f"run {run.id} interrupted: {len(records)} of {len(names)} cells recorded; "
+                     "run it again to go on")
+        run.release()
     return Outcome(run=run, records=records, report=text, complete=complete, counts=counts)
 
 
@@ -173,7 +185,8 @@ def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run,
             exc.log_path = log_path
             return spec.key(), exc
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build") as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build")
+    try:
         for key, result in pool.map(one, specs.values()):
             built[key] = result
             name = specs[key].dirname()
@@ -181,6 +194,12 @@ def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run,
                 progress(f"  failed  {name}: {result.reason}")
             elif not result.reused:
                 progress(f"  built   {name} in {result.build_s:.1f}s")
+    except BaseException:
+        # Interrupted: kill the builds under way rather than wait for them.
+        envs.stop_builds()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     reused = sum(1 for r in built.values() if isinstance(r, envs.Env) and r.reused)
     if reused:
         progress(f"  reused  {reused} cached environments")
@@ -239,22 +258,23 @@ def run_cell(matrix: Matrix, plan: Plan, built: Built, *, run: store.Run) -> dic
                                         "(it arrived in Flask 0.11)")
             raise CellError(f"the environment has no `{recipe.needs_script}` command")
 
-        launch = partial(_launched, recipe, server, env, log_path, run.id)
+        fault = injected_faults().get(cell.name)
+        launch = partial(_launched, recipe, server, env, log_path, run.id,
+                         {"TARGET_APP_FAULT": fault} if fault else {})
         runs: list[dict[str, dict]] = []
         probes_here = matrix.probes_for(row)
         for attempt in range(matrix.repeats):
             results: dict[str, dict] = {}
-            for name, settings in probes_here.items():
-                # Each probe gets a fresh server: what one probe leaves behind
-                # (a queue of burst requests, stalled sockets) never skews the next.
+            for group in launch_groups(probes_here):
                 with launch() as front:
                     if not runs and not results:
                         timings["start_s"] = round(front.startup_s, 3)
                         record["http"] = probes.probe_connection(HOST, front.port).as_dict()
                         if server.proxy == "nginx":
                             record["nginx"] = proxy.nginx_version(proxy.require_nginx())
-                    with _timed(timings, f"probe_{name}_s", add=True):
-                        results[name] = run_probe(name, settings, front)
+                    for name in group:
+                        with _timed(timings, f"probe_{name}_s", add=True):
+                            results[name] = run_probe(name, probes_here[name], front)
             runs.append(results)
             if attempt == 0:
                 record["dev_server_warning"] = probes.dev_server_warning(log_tail(log_path, 400))
@@ -278,6 +298,17 @@ def run_cell(matrix: Matrix, plan: Plan, built: Built, *, run: store.Run) -> dic
     record["ended"] = time.time()
     timings["total_s"] = round(record["ended"] - record["started"], 3)
     return record
+
+
+# Probes that leave a server as they found it (every request answered) share
+# one server process; the others get a fresh one each, so that what they
+# leave behind (a queue of burst requests, stalled sockets) skews nothing.
+CLEAN_PROBES = ("concurrency", "cpu", "throughput")
+
+
+def launch_groups(names) -> list[list[str]]:
+    clean = [n for n in names if n in CLEAN_PROBES]
+    return ([clean] if clean else []) + [[n] for n in names if n not in CLEAN_PROBES]
 
 
 # What each probe measures, and the figure its repeats are summed up by.
@@ -327,11 +358,12 @@ def aggregate(runs: Sequence[Mapping[str, dict]]) -> dict[str, dict]:
 
 
 @contextmanager
-def _launched(recipe, server, env: envs.Env, log_path: Path, run_id: str) -> Iterator[RunningServer]:
+def _launched(recipe, server, env: envs.Env, log_path: Path, run_id: str,
+              extra_env: Optional[Mapping[str, str]] = None) -> Iterator[RunningServer]:
     """The cell's server, and nginx in front of it where the column says so."""
     port = free_port()
     argv = recipe.command(Launch(bin_dir=env.bin_dir, port=port, options=server.options))
-    child_env = server_env(env.bin_dir, {**recipe.env, RUN_MARK: run_id})
+    child_env = server_env(env.bin_dir, {**recipe.env, **(extra_env or {}), RUN_MARK: run_id})
     with ExitStack() as servers:
         front = servers.enter_context(running_server(
             argv, port=port, env=child_env, cwd=REPO, log_path=log_path,
@@ -359,9 +391,21 @@ def _period_server_not_applicable(plan: Plan, failure: CellError) -> Optional[Ce
                              f"Python {plan.interpreter.version}: {failure.reason}")
 
 
+def injected_faults() -> dict[str, str]:
+    """``MATRIX_INJECT_FAULT="<cell>:<fault>,..."``: the fault-injection tests'
+    way to make one cell's target app misbehave (see target_app/app.py)."""
+    faults = {}
+    for item in os.environ.get("MATRIX_INJECT_FAULT", "").split(","):
+        if ":" in item:
+            cell, fault = item.rsplit(":", 1)
+            faults[cell.strip()] = fault.strip()
+    return faults
+
+
 def server_env(bin_dir: Path, extra: dict) -> dict[str, str]:
     """The caller's environment, less what would change a server's defaults."""
-    dropped_prefixes = ("FLASK_", "WERKZEUG_", "PYTHON", "GUNICORN_", "VIRTUAL_ENV")
+    dropped_prefixes = ("FLASK_", "WERKZEUG_", "PYTHON", "GUNICORN_", "VIRTUAL_ENV",
+                        "TARGET_APP_", "MATRIX_INJECT_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped_prefixes)}
     env.update(extra)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"

@@ -125,7 +125,8 @@ def _gunicorn_command(launch: Launch) -> list[str]:
 def _gunicorn_packages(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
     packages = pins(((3, 7), "gunicorn<22"), (None, "gunicorn"))(options, python)
     if _gunicorn_worker_class(options) == "gevent":
-        packages += ("gevent", "packaging")  # gunicorn 27's gevent worker imports packaging
+        # gunicorn 22 and later import packaging in their gevent worker.
+        packages += ("gevent", "packaging") if python >= (3, 7) else ("gevent",)
     return packages
 
 

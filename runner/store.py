@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -70,6 +71,24 @@ class Run:
             return []
         return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
+    def try_lock(self) -> bool:
+        """Hold this run's lock for the life of the process; False if another holds it."""
+        handle = open(self.path / ".lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock = handle  # released when the process ends or release() is called
+        return True
+
+    def release(self) -> None:
+        handle = getattr(self, "_lock", None)
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+            self._lock = None
+
     def finish(self, report: str, *, complete: bool, summary: dict) -> None:
         write_text(self.path / "report.md", report)
         self.meta.update(ended=_now(), complete=complete, summary=summary)
@@ -95,7 +114,27 @@ def new_run(root: Path, matrix: dict, *, cells: Iterable[str], tools: dict) -> R
             "complete": False, "machine": machine(), "tools": tools, "matrix": matrix,
             "cells": list(cells)}
     write_json(path / "run.json", meta)
-    return Run(root=root, path=path, meta=meta)
+    run = Run(root=root, path=path, meta=meta)
+    run.try_lock()
+    point_latest(root, path)  # an interrupted run is found here by the next one
+    return run
+
+
+def resumable(root: Path, matrix: dict, cells: list[str]) -> Optional[Run]:
+    """The newest run, if it stopped before the end with this same matrix and
+    cells and no other process is running it: a re-run continues it."""
+    path = latest(root)
+    if path is None:
+        return None
+    try:
+        meta = json.loads((path / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = json.dumps(meta.get("matrix"), sort_keys=True) == json.dumps(matrix, sort_keys=True)
+    if meta.get("complete") or not same or meta.get("cells") != cells:
+        return None
+    run = Run(root=root, path=path, meta=meta)
+    return run if run.try_lock() else None
 
 
 def point_latest(root: Path, run_path: Path) -> None:

@@ -33,6 +33,17 @@ def _mark_loaded():
         open(os.path.join(folder, str(os.getpid())), "w").close()
 
 
+# Faults on request, for the runner's fault-injection tests: a server that
+# never becomes ready, one that ignores SIGTERM, one that dies in the middle
+# of a probe, one whose every answer fails.  Unset, the app is plain.
+FAULT = os.environ.get("TARGET_APP_FAULT", "")
+if FAULT == "hang-at-start":
+    time.sleep(3600)
+elif FAULT == "ignore-sigterm":
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
 _mark_loaded()
 
 
@@ -71,6 +82,10 @@ def cpu():
 @app.route("/slow")
 def slow():
     start = time.time()
+    if FAULT == "crash-on-slow":
+        os._exit(3)
+    if FAULT == "fail-requests":
+        return jsonify(error="failing on request (TARGET_APP_FAULT)"), 500
     try:
         ms = int(request.args.get("ms", "500"))
     except ValueError:

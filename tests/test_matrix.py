@@ -1,6 +1,7 @@
 """matrix.yaml parsing and expansion, fed plain data."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,22 +150,57 @@ def test_load_reads_the_default_matrix():
     werkzeugs = [r.werkzeug for r in matrix.rows if r.flask == "1.0.4" and r.werkzeug]
     assert werkzeugs == ["0.14.1", "0.15.6", "0.16.1"]
     assert [s.name for s in matrix.servers] == [
-        "flask-run", "app-run", "werkzeug", "gunicorn-sync", "gunicorn-gthread", "waitress"]
-    assert len(matrix.cells()) == 14 * 6
+        "flask-run", "app-run", "werkzeug", "gunicorn-sync", "gunicorn-gthread", "waitress",
+        "nginx-flask-run", "nginx-gunicorn-sync", "uwsgi", "gunicorn-gevent"]
+    assert len(matrix.cells()) == 14 * 10
+    assert set(matrix.probes) == {"concurrency", "cpu", "throughput", "burst", "slow_client"}
+
+
+def test_the_full_matrix_has_the_same_cells_and_every_probe_everywhere():
+    full = load(REPO / "matrix-full.yaml")
+    assert [c.name for c in full.cells()] == [c.name for c in load(REPO / "matrix.yaml").cells()]
+    assert full.repeats == 3
+    assert all(settings["rows"] is None for settings in full.probes.values())
+
+
+def load_text(tmp_path, text):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text)
+    with pytest.raises(MatrixError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
 
 
 def test_load_refuses_text_that_is_not_yaml(tmp_path):
-    path = tmp_path / "matrix.yaml"
-    path.write_text("versions: [flask: 1\n  servers: {")
-    with pytest.raises(MatrixError, match=r"^matrix.yaml: line \d+: not valid YAML"):
-        load(path)
+    message = load_text(tmp_path, "versions: [flask: 1\n  servers: {")
+    assert re.match(r"^matrix.yaml: line \d+: not valid YAML", message)
 
 
 def test_load_refuses_tags_that_build_objects(tmp_path):
-    path = tmp_path / "matrix.yaml"
-    path.write_text("python: !!python/object/apply:os.system ['true']\n")
-    with pytest.raises(MatrixError, match="not valid YAML"):
-        load(path)
+    message = load_text(tmp_path, "python: !!python/object/apply:os.system ['true']\n")
+    assert message == ("matrix.yaml: line 1: !!python/object/apply:os.system is not allowed: a matrix "
+                       "file holds plain values only (strings, numbers, true/false, lists and mappings)")
+
+
+def test_a_server_named_twice_is_refused_with_both_lines(tmp_path):
+    message = load_text(tmp_path, 'versions: [{flask: "3.1.*"}]\nservers:\n  a: {kind: flask-run}\n'
+                                  '  a: {kind: werkzeug}\n')
+    assert message == ("matrix.yaml: line 4: 'a' is given twice (lines 3 and 4); each key, "
+                       "server name included, must be unique")
+
+
+def test_errors_in_a_file_name_the_line_of_the_key(tmp_path):
+    message = load_text(tmp_path, 'python: "3.11"\nversions:\n  - flask: "3.1.*"\nservers:\n'
+                                  '  sync: {kind: gunicorn, workers: -2}\n')
+    assert message.startswith("matrix.yaml: servers.sync.workers (line 5): expected a whole number >= 1")
+    message = load_text(tmp_path, 'versions:\n  - flask: "3.1.*"\n  - flask: "1.x"\nservers: {a: {kind: flask-run}}\n')
+    assert message.startswith("matrix.yaml: versions[1].flask (line 3): '1.x' is not a version")
+
+
+def test_an_empty_file_is_refused(tmp_path):
+    assert "expected a mapping with keys python, versions, servers, probes, found nothing" in load_text(tmp_path, "")
 
 
 def test_load_names_a_missing_file(tmp_path):

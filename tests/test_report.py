@@ -119,3 +119,11 @@ def test_fact_text():
     rec["dev_server_warning"] = None
     assert fact_text(rec) == "1.0 close"
     assert fact_text(record(0, "1.0.4", "x", status="error")) == ""
+
+
+def test_probes_that_leave_a_server_clean_share_it_the_others_get_their_own():
+    from runner.run import launch_groups
+
+    assert launch_groups(["concurrency", "cpu", "throughput", "burst", "slow_client"]) == [
+        ["concurrency", "cpu", "throughput"], ["burst"], ["slow_client"]]
+    assert launch_groups(["concurrency"]) == [["concurrency"]]

@@ -1,0 +1,263 @@
+"""Fault injection against real processes: a bad cell never poisons a run.
+
+Faults are injected per cell with MATRIX_INJECT_FAULT ("<cell>:<fault>"),
+which hands that cell's target app TARGET_APP_FAULT (see target_app/app.py).
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import processes_of_run
+from runner.cli import DEFAULT_ENVS
+from runner.matrix import parse
+from runner.run import run_cells
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    matrix = parse({
+        "versions": [{"flask": "3.1.*"}, {"flask": "0.0.1"}],   # the second will not install
+        "servers": {name: {"kind": "flask-run"} for name in
+                    ("plain", "never-ready", "ignores-sigterm", "crashes", "fails-all")},
+        "probes": {"concurrency": {"requests": 4, "delay_ms": 100}},
+    })
+    faults = {"never-ready": "hang-at-start", "ignores-sigterm": "ignore-sigterm",
+              "crashes": "crash-on-slow", "fails-all": "fail-requests"}
+    env = {"MATRIX_INJECT_FAULT": ",".join(f"flask-3.1.x--{s}:{f}" for s, f in faults.items()),
+           "MATRIX_READY_TIMEOUT": "4"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        cells = [c for c in matrix.cells() if c.row.flask == "3.1.*" or c.server.name == "plain"]
+        outcome = run_cells(matrix, cells, results=tmp_path_factory.mktemp("results"),
+                            env_root=DEFAULT_ENVS, progress=lambda line: None)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {r["cell"]: r for r in outcome.records}, outcome
+
+
+def test_the_plain_cell_is_ok_beside_the_faulty_ones(faulty):
+    assert faulty[0]["flask-3.1.x--plain"]["status"] == "ok"
+
+
+def test_a_server_that_never_becomes_ready_meets_its_deadline(faulty):
+    record = faulty[0]["flask-3.1.x--never-ready"]
+    assert record["status"] == "error"
+    assert record["reason"].startswith("server not ready within 4 s")
+    assert record["log_tail"]
+
+
+def test_a_server_that_ignores_sigterm_is_killed(faulty):
+    record = faulty[0]["flask-3.1.x--ignores-sigterm"]
+    assert record["status"] == "ok"
+    log = (faulty[1].run.path / record["log"]).read_text()
+    assert "after SIGTERM: killed" in log
+
+
+def test_a_server_that_dies_in_the_middle_of_a_probe(faulty):
+    record = faulty[0]["flask-3.1.x--crashes"]
+    assert record["status"] == "error"
+    assert record["reason"].startswith("all 4 requests failed")
+
+
+def test_a_probe_whose_requests_all_fail(faulty):
+    record = faulty[0]["flask-3.1.x--fails-all"]
+    assert record["status"] == "error"
+    assert record["reason"] == "all 4 requests failed (HTTP 500 x4)"
+
+
+def test_a_package_that_does_not_install(faulty):
+    record = faulty[0]["flask-0.0.1--plain"]
+    assert record["status"] == "error"
+    assert record["reason"].startswith("environment install failed: No solution found")
+
+
+def test_failed_cells_are_counted_and_reported_and_nothing_is_left(faulty):
+    records, outcome = faulty
+    assert outcome.failed == 4
+    for name in ("never-ready", "crashes", "fails-all"):
+        assert f"`flask-3.1.x--{name}`: error:" in outcome.report
+    assert processes_of_run(outcome.run.id) == []
+
+
+def test_a_port_taken_by_another_program(tmp_path, monkeypatch):
+    class Other(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"status": "ok", "token": "not ours"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        import runner.run
+
+        monkeypatch.setattr(runner.run, "free_port", lambda: other.server_address[1])
+        monkeypatch.setenv("MATRIX_READY_TIMEOUT", "3")
+        matrix = parse({"versions": [{"flask": "3.1.*"}], "servers": {"w": {"kind": "waitress"}}})
+        outcome = run_cells(matrix, matrix.cells(), results=tmp_path, env_root=DEFAULT_ENVS,
+                            progress=lambda line: None)
+    finally:
+        other.shutdown()
+    [record] = outcome.records
+    assert record["status"] == "error"
+    # waitress cannot bind, or (were it to) the other program's answer is not taken for ours
+    assert "before it was ready" in record["reason"] or "another program" in record["reason"]
+    assert processes_of_run(outcome.run.id) == []
+
+
+def write_matrix(tmp_path: Path) -> Path:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        'versions: [{flask: "3.1.*"}, {flask: "0.12.5", pins: ["werkzeug<1", "jinja2<3", '
+        '"markupsafe<2.1", "itsdangerous<2", "click<8"]}]\n'
+        'servers: {flask-run: {kind: flask-run}, werkzeug: {kind: werkzeug}, '
+        'waitress: {kind: waitress}}\n'
+        'probes: {concurrency: {requests: 6, delay_ms: 300}}\n')
+    return path
+
+
+def runner_cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_keeps_its_cells_and_the_next_run_finishes_it(tmp_path, sig):
+    matrix, results = write_matrix(tmp_path), tmp_path / "results"
+    proc = runner_cli("--matrix", str(matrix), "--results", str(results))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        cells = list(results.glob("runs/*/cells/*.json"))
+        if len(cells) >= 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    [run_dir] = list((results / "runs").iterdir())
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["complete"] is False
+    kept = sorted(p.name for p in (run_dir / "cells").glob("*.json"))
+    assert 2 <= len(kept) < 6
+    assert processes_of_run(meta["run"]) == []
+
+    again = runner_cli("--matrix", str(matrix), "--results", str(results))
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert "going on where it stopped" in err
+    assert [p.name for p in (results / "runs").iterdir()] == [run_dir.name]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["complete"] is True
+    cells = sorted(p.name for p in (run_dir / "cells").glob("*.json"))
+    assert len(cells) == 6 and set(kept) <= set(cells)
+    report = (run_dir / "report.md").read_text()
+    assert "- flask-run: serial in Flask 0.12.5" not in report  # 3.1 comes first: no such pair
+    assert "| 0.12.5 " in report and "| 3.1." in report
+
+    fresh = runner_cli("--matrix", str(matrix), "--results", str(results), "--fresh")
+    fresh.communicate(timeout=600)
+    assert fresh.returncode == 0
+    assert len(list((results / "runs").iterdir())) == 2
+    assert processes_of_run(meta["run"]) == []
+
+
+def test_two_runs_at_once_in_one_checkout_do_not_clobber_each_other(tmp_path):
+    matrix, results = write_matrix(tmp_path), tmp_path / "results"
+    first = runner_cli("--matrix", str(matrix), "--results", str(results), "--cell",
+                       "flask-3.1.x--waitress")
+    second = runner_cli("--matrix", str(matrix), "--results", str(results), "--cell",
+                        "flask-3.1.x--flask-run")
+    assert first.wait(timeout=600) == 0 and second.wait(timeout=600) == 0
+    runs = sorted((results / "runs").iterdir())
+    assert len(runs) == 2
+    cells = sorted(p.name for run in runs for p in (run / "cells").glob("*.json"))
+    assert cells == ["flask-3.1.x--flask-run.json", "flask-3.1.x--waitress.json"]
+
+
+def listening_sockets_of(pids: set[int]) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN that one of ``pids`` holds."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                address, port = local.split(":")
+                found.append((_address(address), int(port, 16)))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    if len(hex_address) == 8:
+        return socket.inet_ntop(socket.AF_INET, bytes.fromhex(hex_address)[::-1])
+    raw = bytes.fromhex(hex_address)
+    return socket.inet_ntop(socket.AF_INET6, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+
+
+def test_every_server_and_nginx_listens_on_loopback_only(tmp_path):
+    from conftest import processes_of_run as ours
+
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text('versions: [{flask: "3.1.*"}]\n'
+                      'servers: {n: {kind: gunicorn, workers: 2, proxy: nginx}, u: {kind: uwsgi, '
+                      'processes: 2}, w: {kind: waitress}}\n'
+                      'probes: {concurrency: {requests: 4, delay_ms: 2000}}\n')
+    results = tmp_path / "results"
+    proc = runner_cli("--matrix", str(matrix), "--results", str(results), "--fresh")
+    seen: dict[tuple[str, int], int] = {}
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        runs = list((results / "runs").glob("*"))
+        if runs:
+            for listener in listening_sockets_of(set(ours(runs[0].name))):
+                seen[listener] = seen.get(listener, 0) + 1
+        time.sleep(0.2)
+    assert proc.wait(timeout=60) == 0
+    assert seen, "no listening socket was seen during the run"
+    assert {address for address, _ in seen} == {"127.0.0.1"}
+
+
+def test_no_environment_variable_leaks_into_results(tmp_path, monkeypatch):
+    secret = "s3cret-" + os.urandom(6).hex()
+    monkeypatch.setenv("MATRIX_TEST_SECRET", secret)
+    matrix = parse({"versions": [{"flask": "3.1.*"}],
+                    "servers": {"flask-run": {"kind": "flask-run"}}})
+    outcome = run_cells(matrix, matrix.cells(), results=tmp_path, env_root=DEFAULT_ENVS,
+                        progress=lambda line: None)
+    assert outcome.records[0]["status"] == "ok"
+    for path in outcome.run.path.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path
