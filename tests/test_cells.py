@@ -158,7 +158,7 @@ def test_a_bad_matrix_file_is_one_line_and_exit_code_2(tmp_path):
     done = run_cli("--matrix", str(bad), "--results", str(tmp_path / "results"))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
-    assert "matrix.yaml: servers.x.kind: 'tornado' is not a known server kind; expected one of " \
+    assert "matrix.yaml: servers.x.kind (line 2): 'tornado' is not a known server kind; expected one of " \
         "app-run, cheroot, flask-run, granian, gunicorn, uwsgi, waitress, werkzeug" in done.stderr
     assert not (tmp_path / "results").exists()
 
