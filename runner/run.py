@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import signal
 import sys
 import time
@@ -27,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
+
+from packaging.requirements import Requirement
 
 from runner import envs, interpreters, loadgen, period, probes, proxy, report, stats, store
 from runner.errors import CellError, CellNotApplicable, CellSkipped
@@ -147,7 +148,7 @@ def plan_cell(cell: Cell, env_root: Path) -> Plan:
             build_tools = period.build_tools_cutoff(exclude_newer)
             requirements += period.SEEDED
             for requirement in server_packages:
-                name = re.split(r"[<>=!~\[ ;]", requirement, 1)[0]
+                name = Requirement(requirement).name
                 if not period.released_by(name, exclude_newer, dates):
                     raise CellNotApplicable(f"{name} had no release by {exclude_newer[:10]}, "
                                             "the day this period row is resolved as of")
@@ -382,7 +383,7 @@ def _period_server_not_applicable(plan: Plan, failure: CellError) -> Optional[Ce
     spec, server = plan.spec, plan.cell.server
     if spec is None or not spec.exclude_newer or plan.interpreter is None:
         return None
-    names = [re.split(r"[<>=!~\[ ;]", p, 1)[0].lower()
+    names = [Requirement(p).name.lower()
              for p in recipe_for(server.kind).packages(server.options, plan.interpreter.minor)]
     culprit = next((n for n in names if f"`{n}==" in failure.reason.lower()), None)
     if culprit is None:

@@ -210,7 +210,7 @@ def listening_sockets_of(pids: set[int]) -> list[tuple[str, int]]:
         except OSError:
             continue
     found = []
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
