@@ -51,10 +51,8 @@ def rows_of(records: Iterable[Mapping]) -> list[RowView]:
     return list(rows.values())
 
 
-def concurrency_of(record: Mapping) -> Optional[Mapping]:
-    if record.get("status") != OK:
-        return None
-    return record.get("probes", {}).get("concurrency")
+def concurrency_of(record: Optional[Mapping]) -> Optional[Mapping]:
+    return _probe_of(record, "concurrency")
 
 
 def expected_peak(record: Mapping) -> Optional[int]:

@@ -181,8 +181,18 @@ def test_an_interrupted_run_keeps_its_cells_and_the_next_run_finishes_it(tmp_pat
     fresh = runner_cli("--matrix", str(matrix), "--results", str(results), "--fresh")
     fresh.communicate(timeout=600)
     assert fresh.returncode == 0
-    assert len(list((results / "runs").iterdir())) == 2
+    runs = sorted((results / "runs").iterdir())
+    assert len(runs) == 2
+    # The resumed run reports what an uninterrupted one does.
+    assert concurrency_table(runs[0] / "report.md") == concurrency_table(runs[1] / "report.md")
     assert processes_of_run(meta["run"]) == []
+
+
+def concurrency_table(report: Path) -> list[str]:
+    lines = report.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Flask"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    return lines[start:end]
 
 
 def test_two_runs_at_once_in_one_checkout_do_not_clobber_each_other(tmp_path):
