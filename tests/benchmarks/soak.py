@@ -46,8 +46,8 @@ def main() -> int:
     args = parser.parse_args()
     leaked = False
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        print(f"{'pass':>4} {'exit':>4} {'wall s':>7} {'procs before':>13} {'after':>6} "
-              f"{'ports before':>13} {'after':>6}", flush=True)
+        print(f"{'pass':>4} {'exit':>4} {'wall s':>7} {'servers before':>15} {'after':>6} "
+              f"{'ports before':>13} {'after':>6} {'all procs before':>17} {'after':>6}", flush=True)
         for number in range(1, args.passes + 1):
             settle()
             procs, ports = processes(), listening_ports()
@@ -61,8 +61,13 @@ def main() -> int:
             procs_after, ports_after = processes(), listening_ports()
             new_procs = procs_after - procs
             new_ports = ports_after - ports
-            print(f"{number:>4} {done.returncode:>4} {wall:>7.1f} {len(procs):>13} "
-                  f"{len(procs_after):>6} {len(ports):>13} {len(ports_after):>6}", flush=True)
+            servers = sum(1 for pid in procs if _is_server(pid))
+            servers_after = sum(1 for pid in procs_after if _is_server(pid))
+            # All processes are shown for information: on a shared machine
+            # others come and go; server processes and ports are what a run owns.
+            print(f"{number:>4} {done.returncode:>4} {wall:>7.1f} {servers:>15} {servers_after:>6} "
+                  f"{len(ports):>13} {len(ports_after):>6} {len(procs):>17} {len(procs_after):>6}",
+                  flush=True)
             if new_ports or any(_is_server(pid) for pid in new_procs):
                 leaked = True
                 print(f"     left behind: ports {sorted(new_ports)}, processes "
