@@ -473,16 +473,23 @@ def _timed(timings: dict, key: str, add: bool = False) -> Iterator[None]:
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the run the way Ctrl-C does: servers down, records kept."""
+    """SIGTERM stops the run the way Ctrl-C does: servers down, records kept.
+
+    SIGINT gets Python's own handler back too: a process started in the
+    background of a non-interactive shell inherits SIGINT ignored, and the
+    run must still stop on it.
+    """
     def interrupt(signum: int, frame: Optional[object]) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt),
+                    signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
