@@ -22,7 +22,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional
+
+from packaging.utils import canonicalize_name
 
 from runner.errors import CellError
 from runner.interpreters import Interpreter, uv_binary
@@ -81,11 +83,17 @@ class Env:
         return self.path / "bin"
 
     def version_of(self, package: str) -> Optional[str]:
-        wanted = _normalise(package)
-        for name, version in self.packages.items():
-            if _normalise(name) == wanted:
-                return version
-        return None
+        return version_in(self.packages, package)
+
+
+def version_in(packages: Mapping[str, str], package: str) -> Optional[str]:
+    """The version of ``package`` in a name -> version listing, names compared
+    as the index compares them (``MarkupSafe`` = ``markupsafe``)."""
+    wanted = canonicalize_name(package)
+    for name, version in packages.items():
+        if canonicalize_name(name) == wanted:
+            return version
+    return None
 
 
 def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
@@ -248,10 +256,6 @@ def _clean_env() -> dict[str, str]:
     """The caller's environment less what would leak into the cell's."""
     drop = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PIP_USER"}
     return {k: v for k, v in os.environ.items() if k not in drop}
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @contextmanager

@@ -172,31 +172,6 @@ def _complete_response(buffer: bytes, at_eof: bool = False) -> Optional[tuple[in
     return (status, False) if at_eof else None
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one HTTP response; return its status and whether the connection stays open."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    version, status = lines[0].split(" ", 2)[:2]
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip().lower()
-    keep = version == "HTTP/1.1" and headers.get("connection") != "close"
-    if "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding") == "chunked":
-        while True:
-            size = int((await reader.readline()).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    else:
-        await reader.read()  # the body runs to the end of the connection
-        keep = False
-    return int(status), keep
-
-
 def _error_kind(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"

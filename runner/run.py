@@ -104,9 +104,6 @@ def run_cells(matrix: Matrix, cells: Sequence[Cell], *, results: Path, env_root:
                 run.write_cell(record)
                 progress(progress_line(number, len(cells), record))
         complete = True
-    except KeyboardInterrupt:
-        envs.stop_builds()
-        raise
     finally:
         records = run.records()  # what is on disk is what the report shows
         counts = _count(records)

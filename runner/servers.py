@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from packaging.version import Version
+
+from runner.envs import version_in
+
 APP = "target_app.app:app"
 HOST = "127.0.0.1"
 
@@ -138,28 +142,11 @@ def _gunicorn_worker_class(options: Mapping[str, Any]) -> str:
 
 
 def _gunicorn_unsupported(options: Mapping[str, Any], packages: Mapping[str, str]) -> Optional[str]:
-    version = _version_in(packages, "gunicorn")
-    if version is not None and _gunicorn_worker_class(options) == "gthread" and version < (19, 0):
-        return f"gunicorn {packages_version(packages, 'gunicorn')} has no gthread worker (it arrived in 19.0)"
+    installed = version_in(packages, "gunicorn")
+    if (installed is not None and _gunicorn_worker_class(options) == "gthread"
+            and Version(installed) < Version("19.0")):
+        return f"gunicorn {installed} has no gthread worker (it arrived in 19.0)"
     return None
-
-
-def packages_version(packages: Mapping[str, str], name: str) -> Optional[str]:
-    for key, value in packages.items():
-        if key.lower().replace("_", "-") == name:
-            return value
-    return None
-
-
-def _version_in(packages: Mapping[str, str], name: str) -> Optional[tuple[int, ...]]:
-    text = packages_version(packages, name)
-    if text is None:
-        return None
-    parts = []
-    for piece in text.split(".")[:3]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
 
 
 def _gunicorn_capacity(options: Mapping[str, Any]) -> Optional[int]:
