@@ -1,32 +1,41 @@
 # /// script
 # dependencies = ["nox>=2025.2.9", "uv", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging"]
 # ///
-"""Sessions: one per cell of matrix.yaml, ``matrix`` for them all, ``tests``.
+"""Sessions: one per cell of matrix.yaml, ``matrix`` for them all, ``tests``, ``lint``.
 
 Cell sessions are made when nox loads this file, from the matrix it reads
 (``matrix.yaml``, or the file ``MATRIX_FILE`` names), so ``nox -l`` lists
 every cell and ``nox -s "<cell>"`` runs one.  The runner builds each cell's
 own virtualenv (uv, or virtualenv where uv is missing), so these sessions
 need none from nox.
+
+The script block above is what ``pipx run nox`` / ``uvx nox`` install to
+load this file; it repeats ``[project].dependencies`` of pyproject.toml,
+which tests/test_project.py keeps in step.
 """
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 import nox
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
 
 from runner import cli  # noqa: E402
 from runner.errors import UserError  # noqa: E402
-from runner.matrix import load  # noqa: E402
+from runner.matrix import Matrix, load  # noqa: E402
 
 nox.options.sessions = ["matrix"]
 nox.options.default_venv_backend = "uv|virtualenv"
 
-TEST_REQUIREMENTS = ["pytest>=7", "nox>=2025.2.9", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging", "uv"]
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+RUNNER_REQUIREMENTS: list[str] = PYPROJECT["project"]["dependencies"]
 
+MATRIX: Matrix | None
 try:
     MATRIX = load(cli.matrix_path())
     MATRIX_ERROR = None
@@ -44,6 +53,13 @@ def _finish(session: nox.Session, code: int) -> None:
         session.error("some cells failed; the report lists them with their reasons")
 
 
+def _matrix_or_exit() -> Matrix:
+    if MATRIX is None:
+        print(f"error: {MATRIX_ERROR}", file=sys.stderr)
+        raise SystemExit(2)
+    return MATRIX
+
+
 @nox.session(venv_backend="none")
 def matrix(session: nox.Session) -> None:
     """Build, launch and probe every cell, then print the tables and the changes.
@@ -51,27 +67,33 @@ def matrix(session: nox.Session) -> None:
     An interrupted run is continued by the next one; `nox -s matrix -- --fresh`
     starts anew.
     """
-    if MATRIX is None:
-        print(f"error: {MATRIX_ERROR}", file=sys.stderr)
-        raise SystemExit(2)
+    chosen = _matrix_or_exit()
     unknown = [arg for arg in session.posargs if arg != "--fresh"]
     if unknown:
-        print(f"error: unknown argument {unknown[0]!r}; the matrix session takes --fresh",
-              file=sys.stderr)
+        print(f"error: unknown argument {unknown[0]!r}; the matrix session takes --fresh", file=sys.stderr)
         raise SystemExit(2)
-    _finish(session, cli.run(MATRIX, fresh="--fresh" in session.posargs))
+    _finish(session, cli.run(chosen, fresh="--fresh" in session.posargs))
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The project's own tests: unit tests, then real servers in real virtualenvs."""
-    session.install(*TEST_REQUIREMENTS)
+    session.install(*RUNNER_REQUIREMENTS, *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
 
 
-def _cell_session(name: str, description: str):
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy in strict mode, as pyproject.toml configures them."""
+    session.install(*RUNNER_REQUIREMENTS, *nox.project.dependency_groups(PYPROJECT, "test", "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+def _cell_session(name: str, description: str) -> Callable[[nox.Session], None]:
     def cell(session: nox.Session) -> None:
-        _finish(session, cli.run(MATRIX, [name], fresh="--fresh" in session.posargs))
+        _finish(session, cli.run(_matrix_or_exit(), [name], fresh="--fresh" in session.posargs))
 
     cell.__doc__ = description
     return cell

@@ -3,13 +3,14 @@
 Exit codes: 0 every cell ran (ok, skipped or n/a), 1 some cells are errors,
 2 bad input (one line on stderr, nothing built), 130 interrupted.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from runner.errors import UserError
 from runner.matrix import Cell, Matrix, load
@@ -39,42 +40,55 @@ def select(matrix: Matrix, names: Sequence[str]) -> list[Cell]:
     by_name = {cell.name: cell for cell in cells}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise UserError(f"{matrix.source}: no cell named {unknown[0]!r}; cells are named "
-                        f"<row>--<server>, e.g. {cells[0].name!r} (list them with `nox -l`)")
+        raise UserError(
+            f"{matrix.source}: no cell named {unknown[0]!r}; cells are named "
+            f"<row>--<server>, e.g. {cells[0].name!r} (list them with `nox -l`)"
+        )
     return [by_name[n] for n in names]
 
 
-def run(matrix: Matrix, names: Sequence[str] = (), *, results: Optional[Path] = None,
-        env_root: Path = DEFAULT_ENVS, fresh: bool = False) -> int:
+def run(
+    matrix: Matrix,
+    names: Sequence[str] = (),
+    *,
+    results: Path | None = None,
+    env_root: Path = DEFAULT_ENVS,
+    fresh: bool = False,
+) -> int:
     from runner.run import run_cells  # imported late: parsing needs none of it
 
     cells = select(matrix, names)
     try:
-        outcome = run_cells(matrix, cells, results=results or results_path(), env_root=env_root,
-                            fresh=fresh)
+        outcome = run_cells(matrix, cells, results=results or results_path(), env_root=env_root, fresh=fresh)
     except KeyboardInterrupt:
-        print("interrupted: finished cells are kept and the run is marked incomplete; "
-              "run the same command again to go on", file=sys.stderr)
+        print(
+            "interrupted: finished cells are kept and the run is marked incomplete; "
+            "run the same command again to go on",
+            file=sys.stderr,
+        )
         return 130
     print(outcome.report)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
-    print(f"{len(outcome.records)} cells: {counts}. Report: {outcome.run.path / 'report.md'}",
-          file=sys.stderr)
+    print(
+        f"{len(outcome.records)} cells: {counts}. Report: {outcome.run.path / 'report.md'}", file=sys.stderr
+    )
     return 1 if outcome.failed else 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner", description=__doc__)
-    parser.add_argument("--matrix", type=Path, default=None,
-                        help="matrix file (default: $MATRIX_FILE or matrix.yaml)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="where runs are stored (default: $RESULTS_DIR or results/)")
-    parser.add_argument("--envs", type=Path, default=DEFAULT_ENVS,
-                        help="where cell environments are cached")
+    parser.add_argument(
+        "--matrix", type=Path, default=None, help="matrix file (default: $MATRIX_FILE or matrix.yaml)"
+    )
+    parser.add_argument(
+        "--results", type=Path, default=None, help="where runs are stored (default: $RESULTS_DIR or results/)"
+    )
+    parser.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="where cell environments are cached")
     parser.add_argument("--cell", action="append", default=[], help="run only this cell")
     parser.add_argument("--list", action="store_true", help="list the cells and exit")
-    parser.add_argument("--fresh", action="store_true",
-                        help="start a new run even if the last one was interrupted")
+    parser.add_argument(
+        "--fresh", action="store_true", help="start a new run even if the last one was interrupted"
+    )
     args = parser.parse_args(argv)
     try:
         matrix = load(args.matrix or matrix_path())

@@ -7,32 +7,33 @@ built with uv, or with virtualenv + pip where uv is missing, under a lock so
 that two runs never build the same one at once, and it is marked complete
 only once every package is in, so a build cut short is built again.
 """
+
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
+from typing import TextIO
 
 from packaging.utils import canonicalize_name
 
 from runner.errors import CellError
+from runner.files import locked, write_json
 from runner.interpreters import Interpreter, uv_binary
-from runner.store import write_json
+from runner.process import scrubbed_environ, stop
 
 FORMAT = 1
 MARKER = "matrix-env.json"
 BUILD_TIMEOUT_S = 900
+BUILD_STOP_TIMEOUT_S = 2.0  # an installer told to stop has this long before SIGKILL
 
 # Where a Python from 2.7 on keeps its packages.  The listing itself reads
 # the metadata files, as neither importlib.metadata (3.8+) nor pkg_resources
@@ -40,7 +41,7 @@ BUILD_TIMEOUT_S = 900
 _SITE_PACKAGES = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 
 BACKENDS = ("uv", "virtualenv")
-_live: set[subprocess.Popen] = set()  # builds under way, for stop_builds()
+_live: set[subprocess.Popen[bytes]] = set()  # builds under way, for stop_builds()
 
 
 def default_backend() -> str:
@@ -55,9 +56,9 @@ def default_backend() -> str:
 class EnvSpec:
     interpreter: Interpreter
     requirements: tuple[str, ...]
-    exclude_newer: Optional[str] = None
+    exclude_newer: str | None = None
     # A later cut-off for setuptools and wheel, which build old sdists.
-    build_tools_newer: Optional[str] = None
+    build_tools_newer: str | None = None
     backend: str = "uv"
     binary_only: tuple[str, ...] = ()  # never built from source
 
@@ -82,11 +83,11 @@ class Env:
     def bin_dir(self) -> Path:
         return self.path / "bin"
 
-    def version_of(self, package: str) -> Optional[str]:
+    def version_of(self, package: str) -> str | None:
         return version_in(self.packages, package)
 
 
-def version_in(packages: Mapping[str, str], package: str) -> Optional[str]:
+def version_in(packages: Mapping[str, str], package: str) -> str | None:
     """The version of ``package`` in a name -> version listing, names compared
     as the index compares them (``MarkupSafe`` = ``markupsafe``)."""
     wanted = canonicalize_name(package)
@@ -104,7 +105,7 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
     """
     root.mkdir(parents=True, exist_ok=True)
     path = root / spec.dirname()
-    with _locked(root / ".locks" / spec.key()):
+    with locked(root / ".locks" / spec.key()):
         existing = _read_marker(path, spec)
         if existing is not None:
             return existing
@@ -118,14 +119,26 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)  # half an environment is none
             raise
-        write_json(path / MARKER, {"key": spec.key(), "spec": asdict(spec),
-                                   "backend": backend, "packages": packages,
-                                   "built_at": time.time()})
-        return Env(path=path, packages=packages, backend=backend, reused=False,
-                   build_s=round(time.perf_counter() - started, 3))
+        write_json(
+            path / MARKER,
+            {
+                "key": spec.key(),
+                "spec": asdict(spec),
+                "backend": backend,
+                "packages": packages,
+                "built_at": time.time(),
+            },
+        )
+        return Env(
+            path=path,
+            packages=packages,
+            backend=backend,
+            reused=False,
+            build_s=round(time.perf_counter() - started, 3),
+        )
 
 
-def _read_marker(path: Path, spec: EnvSpec) -> Optional[Env]:
+def _read_marker(path: Path, spec: EnvSpec) -> Env | None:
     try:
         data = json.loads((path / MARKER).read_text())
     except (OSError, ValueError):
@@ -135,15 +148,15 @@ def _read_marker(path: Path, spec: EnvSpec) -> Optional[Env]:
     return Env(path=path, packages=data["packages"], backend=data["backend"], reused=True)
 
 
-def _build(spec: EnvSpec, path: Path, log) -> str:
+def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
     python = str(path / "bin" / "python")
     uv = uv_binary() if spec.backend == "uv" else None
     if spec.backend == "uv" and not uv:
-        raise CellError("uv is not installed; install it with `pip install uv`, or set "
-                        "MATRIX_ENV_BACKEND=virtualenv")
+        raise CellError(
+            "uv is not installed; install it with `pip install uv`, or set MATRIX_ENV_BACKEND=virtualenv"
+        )
     if uv:
-        _step([uv, "venv", "--quiet", "--python", spec.interpreter.path, str(path)], log,
-              "virtualenv")
+        _step([uv, "venv", "--quiet", "--python", spec.interpreter.path, str(path)], log, "virtualenv")
         cmd = [uv, "pip", "install", "--python", python]
         if spec.exclude_newer:
             cmd += ["--exclude-newer", spec.exclude_newer]
@@ -154,23 +167,36 @@ def _build(spec: EnvSpec, path: Path, log) -> str:
             cmd += ["--only-binary", package]
         _step(cmd + list(spec.requirements), log, "install")
         return "uv"
-    _step([sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path,
-           str(path)], log, "virtualenv")
+    _step(
+        [sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path, str(path)],
+        log,
+        "virtualenv",
+    )
     if spec.exclude_newer:
-        raise CellError("period resolution needs uv (pip has no upload-date cut-off); "
-                        "install uv with `pip install uv`")
+        raise CellError(
+            "period resolution needs uv (pip has no upload-date cut-off); install uv with `pip install uv`"
+        )
     binary = [f"--only-binary={p}" for p in spec.binary_only]
-    _step([python, "-m", "pip", "install", "--disable-pip-version-check", *binary,
-           *spec.requirements], log, "install")
+    _step(
+        [python, "-m", "pip", "install", "--disable-pip-version-check", *binary, *spec.requirements],
+        log,
+        "install",
+    )
     return "virtualenv"
 
 
-def _step(argv: list[str], log, what: str) -> None:
+def _step(argv: list[str], log: TextIO, what: str) -> None:
     log.write("$ " + " ".join(argv) + "\n")
     log.flush()
     start = log.tell()
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=_clean_env(), start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=scrubbed_environ(),
+        start_new_session=True,
+    )
     _live.add(proc)
     try:
         returncode = proc.wait(timeout=BUILD_TIMEOUT_S)
@@ -178,7 +204,7 @@ def _step(argv: list[str], log, what: str) -> None:
         raise CellError(f"environment {what} took longer than {BUILD_TIMEOUT_S} s") from None
     finally:
         if proc.poll() is None:
-            _kill_group(proc)
+            stop(proc, BUILD_STOP_TIMEOUT_S)
         _live.discard(proc)
     if returncode != 0:
         log.flush()
@@ -189,17 +215,10 @@ def _step(argv: list[str], log, what: str) -> None:
 
 
 def stop_builds() -> None:
-    """Kill every build still under way (the run is being interrupted)."""
+    """Stop every build still under way (the run is being interrupted):
+    SIGTERM to its process group, then SIGKILL to whatever is left."""
     for proc in list(_live):
-        _kill_group(proc)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+        stop(proc, BUILD_STOP_TIMEOUT_S)
 
 
 def summarise_failure(output: str) -> str:
@@ -214,8 +233,8 @@ def summarise_failure(output: str) -> str:
         heads = [i for i, line in enumerate(lines) if line.startswith(head)]
         if heads:
             first = heads[0]
-            what = lines[first][len(head):].strip().rstrip(":")
-            causes = [line[len(cause):].strip() for line in lines[first + 1:] if line.startswith(cause)]
+            what = lines[first][len(head) :].strip().rstrip(":")
+            causes = [line[len(cause) :].strip() for line in lines[first + 1 :] if line.startswith(cause)]
             return (f"{what}: {causes[-1]}" if causes else what)[:400]
     errors = [line for line in lines if line.startswith("ERROR:")]
     if errors:
@@ -223,13 +242,17 @@ def summarise_failure(output: str) -> str:
     return lines[-1][:400] if lines else "no output"
 
 
-def _installed(path: Path, log) -> dict[str, str]:
-    done = subprocess.run([str(path / "bin" / "python"), "-c", _SITE_PACKAGES],
-                          capture_output=True, text=True, env=_clean_env(), timeout=120)
+def _installed(path: Path, log: TextIO) -> dict[str, str]:
+    done = subprocess.run(
+        [str(path / "bin" / "python"), "-c", _SITE_PACKAGES],
+        capture_output=True,
+        text=True,
+        env=scrubbed_environ(),
+        timeout=120,
+    )
     if done.returncode != 0:
         log.write(done.stdout + done.stderr)
-        raise CellError("environment built, but its Python does not run: "
-                        + summarise_failure(done.stderr))
+        raise CellError("environment built, but its Python does not run: " + summarise_failure(done.stderr))
     return installed_packages(Path(done.stdout.strip().splitlines()[-1]))
 
 
@@ -237,7 +260,8 @@ def installed_packages(site_packages: Path) -> dict[str, str]:
     """Name -> version for every distribution in a site-packages folder."""
     found = {}
     for meta in sorted(site_packages.glob("*.dist-info/METADATA")) + sorted(
-            site_packages.glob("*.egg-info/PKG-INFO")):
+        site_packages.glob("*.egg-info/PKG-INFO")
+    ):
         name = version = None
         with open(meta, encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -250,20 +274,3 @@ def installed_packages(site_packages: Path) -> dict[str, str]:
         if name and version:
             found[name] = version
     return found
-
-
-def _clean_env() -> dict[str, str]:
-    """The caller's environment less what would leak into the cell's."""
-    drop = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PIP_USER"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

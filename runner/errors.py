@@ -4,6 +4,7 @@
 ``matrix.yaml``, a cell name that does not exist).  ``CellError`` ends one
 cell, which is recorded with the reason, and the run goes on.
 """
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ Looked up on PATH first, then among the interpreters pyenv and uv installed.
 A candidate counts only if it runs and reports the asked major.minor: a pyenv
 shim for a version that is not selected fails to run, and is passed over.
 """
+
 from __future__ import annotations
 
 import functools
@@ -11,12 +12,11 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
-_REPORT = ("import json, sys; print(json.dumps([sys.executable, "
-           "'%d.%d.%d' % tuple(sys.version_info[:3])]))")
+_REPORT = "import json, sys; print(json.dumps([sys.executable, '%d.%d.%d' % tuple(sys.version_info[:3])]))"
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,14 @@ class Interpreter:
 
 
 def how_to_get(version: str) -> str:
-    return (f"install one with `uv python install {version}` or `pyenv install {version}`, "
-            f"or put python{version} on PATH")
+    return (
+        f"install one with `uv python install {version}` or `pyenv install {version}`, "
+        f"or put python{version} on PATH"
+    )
 
 
-@functools.lru_cache(maxsize=None)
-def find(version: str) -> Optional[Interpreter]:
+@functools.cache
+def find(version: str) -> Interpreter | None:
     for candidate in _candidates(version):
         found = _inspect(candidate)
         if found and _minor(found.version) == version:
@@ -60,25 +62,29 @@ def _candidates(version: str) -> Iterator[str]:
     uv = uv_binary()
     if uv:
         try:
-            out = subprocess.run([uv, "python", "find", "--no-project", version],
-                                 capture_output=True, text=True, timeout=30, check=False)
+            out = subprocess.run(
+                [uv, "python", "find", "--no-project", version],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return
         if out.returncode == 0 and out.stdout.strip():
             yield out.stdout.strip().splitlines()[-1]
 
 
-def _pyenv_root() -> Optional[Path]:
+def _pyenv_root() -> Path | None:
     if os.environ.get("PYENV_ROOT"):
         return Path(os.environ["PYENV_ROOT"])
     default = Path.home() / ".pyenv"
     return default if default.is_dir() else None
 
 
-def _inspect(path: str) -> Optional[Interpreter]:
+def _inspect(path: str) -> Interpreter | None:
     try:
-        out = subprocess.run([path, "-c", _REPORT], capture_output=True, text=True,
-                             timeout=30, check=False)
+        out = subprocess.run([path, "-c", _REPORT], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -94,15 +100,15 @@ def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def _sort_key(name: str) -> tuple:
+def _sort_key(name: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in name.split("."))
 
 
-def uv_binary() -> Optional[str]:
+def uv_binary() -> str | None:
     """uv from the ``uv`` package beside the runner, else from PATH."""
     try:
-        import uv  # type: ignore[import-not-found]
+        import uv
 
-        return uv.find_uv_bin()
+        return str(uv.find_uv_bin())
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")

@@ -1,13 +1,13 @@
-"""Load from the client side: throughput (wrk or built in), bursts, slow clients.
+"""Throughput load from the client side: wrk where installed, else built in.
 
 Every loop here is bounded in time and count and targets 127.0.0.1 only;
 each function returns plain figures and knows nothing of environments.
 """
+
 from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import re
 import resource
 import selectors
@@ -16,38 +16,38 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 from runner import stats
+from runner.figures import Result
 
 HOST = "127.0.0.1"
 # A generator busier than this share of one core is what limits the figure.
 CLIENT_BOUND_CPU = 0.9
 
 
-@dataclass
-class Throughput:
-    generator: str            # "wrk" or "builtin"
+@dataclass(frozen=True)
+class Throughput(Result):
+    generator: str  # "wrk" or "builtin"
     connections: int
     duration_s: float
     requests: int
     rps: float
-    latency_ms: dict          # mean, p50, p90, p99
+    latency_ms: dict[str, float | None]  # mean, p50, p90, p99
     errors: int
-    error_kinds: dict
-    client_cpu: float         # the generator's CPU time / wall time (1.0 = one core)
+    error_kinds: dict[str, int]
+    client_cpu: float  # the generator's CPU time / wall time (1.0 = one core)
     client_bound: bool
-    little: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    little: dict[str, Any] = field(default_factory=dict)
 
 
 # --- the built-in generator -------------------------------------------------
 
-def builtin_throughput(port: int, path: str, connections: int, duration_s: float,
-                       warmup_s: float) -> Throughput:
+
+def builtin_throughput(
+    port: int, path: str, connections: int, duration_s: float, warmup_s: float
+) -> Throughput:
     """Closed loop: each connection sends a request as soon as the last answer is in.
 
     Plain non-blocking sockets and one selector, no asyncio: a generator in
@@ -61,97 +61,114 @@ def builtin_throughput(port: int, path: str, connections: int, duration_s: float
     return _summarise("builtin", connections, duration_s, latencies, kinds, cpu)
 
 
-def _closed_loop(port: int, path: str, connections: int, duration_s: float,
-                 warmup_s: float) -> tuple[list[float], Counter]:
-    clock = time.perf_counter
-    begin = clock()
-    measure_from, stop_at = begin + warmup_s, begin + warmup_s + duration_s
-    latencies: list[float] = []
-    kinds: Counter = Counter()
-    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
-    selector = selectors.DefaultSelector()
-    state: dict[socket.socket, list] = {}  # socket -> [buffer, sent at]
+def _closed_loop(
+    port: int, path: str, connections: int, duration_s: float, warmup_s: float
+) -> tuple[list[float], Counter[str]]:
+    loop = _ClosedLoop(port, path, warmup_s, duration_s)
+    try:
+        loop.run(connections)
+    finally:
+        loop.selector.close()
+    return loop.latencies, loop.kinds
 
-    def open_one() -> None:
+
+class _ClosedLoop:
+    """The built-in generator's state: one selector, each socket's buffer and send time."""
+
+    def __init__(self, port: int, path: str, warmup_s: float, duration_s: float) -> None:
+        begin = time.perf_counter()
+        self.port = port
+        self.measure_from, self.stop_at = begin + warmup_s, begin + warmup_s + duration_s
+        self.latencies: list[float] = []
+        self.kinds: Counter[str] = Counter()
+        self.request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+        self.selector = selectors.DefaultSelector()
+        self.state: dict[socket.socket, list[Any]] = {}  # socket -> [buffer, sent at]
+
+    def run(self, connections: int) -> None:
+        for _ in range(connections):
+            self.open_one()
+        while self.state:
+            if time.perf_counter() >= self.stop_at + 10:  # answers still out 10 s after the end
+                for sock in list(self.state):
+                    self.failed(sock, "timeout")
+                break
+            for key, events in self.selector.select(timeout=0.5):
+                sock = cast(socket.socket, key.fileobj)
+                if sock not in self.state:
+                    continue
+                if events & selectors.EVENT_WRITE:
+                    self.connected(sock)
+                else:
+                    self.readable(sock)
+
+    def open_one(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.connect_ex((HOST, port))
-        state[sock] = [b"", 0.0]
-        selector.register(sock, selectors.EVENT_WRITE)
+        sock.connect_ex((HOST, self.port))
+        self.state[sock] = [b"", 0.0]
+        self.selector.register(sock, selectors.EVENT_WRITE)
 
-    def close_one(sock: socket.socket) -> None:
-        selector.unregister(sock)
-        del state[sock]
+    def close_one(self, sock: socket.socket) -> None:
+        self.selector.unregister(sock)
+        del self.state[sock]
         sock.close()
 
-    def failed(sock: socket.socket, kind: str) -> None:
-        if clock() >= measure_from:
-            kinds[kind] += 1
-        close_one(sock)
-        if clock() < stop_at:
-            open_one()
+    def failed(self, sock: socket.socket, kind: str) -> None:
+        if time.perf_counter() >= self.measure_from:
+            self.kinds[kind] += 1
+        self.close_one(sock)
+        if time.perf_counter() < self.stop_at:
+            self.open_one()
 
-    for _ in range(connections):
-        open_one()
-    while state:
-        now = clock()
-        if now >= stop_at + 10:  # answers still out ten seconds after the end: give up
-            for sock in list(state):
-                failed(sock, "timeout")
-            break
-        for key, events in selector.select(timeout=0.5):
-            sock = key.fileobj
-            entry = state.get(sock)
-            if entry is None:
-                continue
-            if events & selectors.EVENT_WRITE:
-                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if error:
-                    failed(sock, "refused" if error == errno.ECONNREFUSED else f"errno {error}")
-                    continue
-                entry[0], entry[1] = b"", clock()
-                try:
-                    sock.send(request)
-                except OSError as exc:
-                    failed(sock, _error_kind(exc))
-                    continue
-                selector.modify(sock, selectors.EVENT_READ)
-                continue
-            try:
-                data = sock.recv(65536)
-            except OSError as exc:
-                failed(sock, _error_kind(exc))
-                continue
-            entry[0] += data
-            parsed = _complete_response(entry[0], at_eof=not data)
-            if parsed is None:
-                if not data:
-                    failed(sock, "closed early")
-                continue
-            status, keep = parsed
-            done = clock()
-            if entry[1] >= measure_from and done <= stop_at:
-                if status == 200:
-                    latencies.append(done - entry[1])
-                else:
-                    kinds[f"HTTP {status}"] += 1
-            if done >= stop_at:
-                close_one(sock)
-            elif keep and data:
-                entry[0], entry[1] = b"", done
-                try:
-                    sock.send(request)
-                except OSError as exc:
-                    failed(sock, _error_kind(exc))
+    def send(self, sock: socket.socket) -> bool:
+        entry = self.state[sock]
+        entry[0], entry[1] = b"", time.perf_counter()
+        try:
+            sock.send(self.request)
+        except OSError as exc:
+            self.failed(sock, error_kind(exc))
+            return False
+        return True
+
+    def connected(self, sock: socket.socket) -> None:
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            self.failed(sock, "refused" if error == errno.ECONNREFUSED else f"errno {error}")
+        elif self.send(sock):
+            self.selector.modify(sock, selectors.EVENT_READ)
+
+    def readable(self, sock: socket.socket) -> None:
+        entry = self.state[sock]
+        try:
+            data = sock.recv(65536)
+        except OSError as exc:
+            self.failed(sock, error_kind(exc))
+            return
+        entry[0] += data
+        parsed = complete_response(entry[0], at_eof=not data)
+        if parsed is None:
+            if not data:
+                self.failed(sock, "closed early")
+            return
+        status, keep = parsed
+        done = time.perf_counter()
+        if entry[1] >= self.measure_from and done <= self.stop_at:
+            if status == 200:
+                self.latencies.append(done - entry[1])
             else:
-                close_one(sock)
-                open_one()
-    selector.close()
-    return latencies, kinds
+                self.kinds[f"HTTP {status}"] += 1
+        if done >= self.stop_at:
+            self.close_one(sock)
+        elif keep and data:
+            self.send(sock)
+        else:
+            self.close_one(sock)
+            self.open_one()
 
 
-def _complete_response(buffer: bytes, at_eof: bool = False) -> Optional[tuple[int, bool]]:
+def complete_response(buffer: bytes, at_eof: bool = False) -> tuple[int, bool] | None:
     """(status, keep-alive) once ``buffer`` holds a whole response, else None."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
@@ -172,7 +189,7 @@ def _complete_response(buffer: bytes, at_eof: bool = False) -> Optional[tuple[in
     return (status, False) if at_eof else None
 
 
-def _error_kind(exc: BaseException) -> str:
+def error_kind(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
@@ -184,18 +201,30 @@ def _error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _summarise(generator: str, connections: int, duration_s: float, latencies: list[float],
-               kinds: Counter, cpu: float) -> Throughput:
+def _summarise(
+    generator: str,
+    connections: int,
+    duration_s: float,
+    latencies: list[float],
+    kinds: Counter[str],
+    cpu: float,
+) -> Throughput:
     rps = len(latencies) / duration_s if duration_s else 0.0
     mean = sum(latencies) / len(latencies) if latencies else 0.0
-    latency_ms = {
+    latency_ms: dict[str, float | None] = {
         "mean": round(mean * 1000, 3),
         **{f"p{q}": round((stats.percentile(latencies, q) or 0.0) * 1000, 3) for q in (50, 90, 99)},
     }
     return Throughput(
-        generator=generator, connections=connections, duration_s=duration_s,
-        requests=len(latencies), rps=round(rps, 1), latency_ms=latency_ms,
-        errors=sum(kinds.values()), error_kinds=dict(kinds), client_cpu=round(cpu, 2),
+        generator=generator,
+        connections=connections,
+        duration_s=duration_s,
+        requests=len(latencies),
+        rps=round(rps, 1),
+        latency_ms=latency_ms,
+        errors=sum(kinds.values()),
+        error_kinds=dict(kinds),
+        client_cpu=round(cpu, 2),
         client_bound=cpu >= CLIENT_BOUND_CPU,
         little=stats.littles_law(connections, rps, mean) if latencies else {},
     )
@@ -203,21 +232,32 @@ def _summarise(generator: str, connections: int, duration_s: float, latencies: l
 
 # --- wrk ---------------------------------------------------------------------
 
-def wrk_binary() -> Optional[str]:
+
+def wrk_binary() -> str | None:
     return shutil.which("wrk")
 
 
-def wrk_throughput(wrk: str, port: int, path: str, connections: int, duration_s: float,
-                   warmup_s: float) -> Throughput:
+def wrk_throughput(
+    wrk: str, port: int, path: str, connections: int, duration_s: float, warmup_s: float
+) -> Throughput:
     url = f"http://{HOST}:{port}{path}"
     base = [wrk, "-t1", f"-c{connections}", "--timeout", "10s", "--latency"]
     if warmup_s > 0:
-        subprocess.run(base + [f"-d{max(1, round(warmup_s))}s", url], capture_output=True,
-                       timeout=warmup_s + 30, check=False)
+        subprocess.run(
+            [*base, f"-d{max(1, round(warmup_s))}s", url],
+            capture_output=True,
+            timeout=warmup_s + 30,
+            check=False,
+        )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(base + [f"-d{max(1, round(duration_s))}s", url], capture_output=True,
-                          text=True, timeout=duration_s + 30, check=False)
+    done = subprocess.run(
+        [*base, f"-d{max(1, round(duration_s))}s", url],
+        capture_output=True,
+        text=True,
+        timeout=duration_s + 30,
+        check=False,
+    )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / wall
@@ -236,20 +276,26 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _found(pattern: str, output: str) -> str:
+    """The first group of ``pattern`` in wrk's output; wrk's own words if it is not there."""
+    match = re.search(pattern, output)
+    if match is None:
+        raise ValueError(f"wrk printed no figures: {output.strip()[:200]!r}")
+    return match.group(1)
+
+
 def parse_wrk(output: str, connections: int, cpu: float = 0.0) -> Throughput:
     """Figures from the text ``wrk --latency`` prints."""
-    requests_done = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", output).group(1))
-    span = re.search(r"\d+ requests in ([\d.]+\w+)", output).group(1)
-    duration_s = _ms(span) / 1000
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    mean = _ms(re.search(r"Latency\s+([\d.]+\w+)", output).group(1))
-    latency_ms = {"mean": round(mean, 3)}
+    requests_done = int(_found(r"(\d+) requests in [\d.]+\w+", output))
+    duration_s = _ms(_found(r"\d+ requests in ([\d.]+\w+)", output)) / 1000
+    rps = float(_found(r"Requests/sec:\s+([\d.]+)", output))
+    mean = _ms(_found(r"Latency\s+([\d.]+\w+)", output))
+    latency_ms: dict[str, float | None] = {"mean": round(mean, 3)}
     for q in (50, 90, 99):
         found = re.search(rf"^\s+{q}%\s+([\d.]+\w+)", output, re.M)
         latency_ms[f"p{q}"] = round(_ms(found.group(1)), 3) if found else None
-    kinds: Counter = Counter()
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    kinds: Counter[str] = Counter()
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if socket_errors:
         for name, value in zip(("connect", "read", "write", "timeout"), socket_errors.groups()):
             if int(value):
@@ -264,13 +310,24 @@ def parse_wrk(output: str, connections: int, cpu: float = 0.0) -> Throughput:
         kinds.pop("read")
     good = requests_done - kinds.get("non-2xx", 0)
     result = _summarise("wrk", connections, duration_s, [], kinds, cpu)
-    result.requests, result.rps, result.latency_ms = good, rps, latency_ms
-    result.little = stats.littles_law(connections, rps, mean / 1000)
-    return result
+    return replace(
+        result,
+        requests=good,
+        rps=rps,
+        latency_ms=latency_ms,
+        little=stats.littles_law(connections, rps, mean / 1000),
+    )
 
 
-def measure_throughput(port: int, *, path: str = "/hello", connections: int, duration_s: float,
-                       warmup_s: float, generator: str = "auto") -> Throughput:
+def measure_throughput(
+    port: int,
+    *,
+    path: str = "/hello",
+    connections: int,
+    duration_s: float,
+    warmup_s: float,
+    generator: str = "auto",
+) -> Throughput:
     """wrk where it is installed (or asked for), else the built-in generator."""
     wrk = wrk_binary()
     if generator == "wrk" or (generator == "auto" and wrk):
@@ -278,126 +335,3 @@ def measure_throughput(port: int, *, path: str = "/hello", connections: int, dur
             raise RuntimeError("wrk is not installed; install it with `apt-get install wrk`")
         return wrk_throughput(wrk, port, path, connections, duration_s, warmup_s)
     return builtin_throughput(port, path, connections, duration_s, warmup_s)
-
-
-# --- burst -------------------------------------------------------------------
-
-@dataclass
-class Burst:
-    requests: int
-    delay_ms: int
-    completed: int
-    refused: int
-    reset: int
-    timed_out: int
-    other: int
-    open_peak: int            # client connections open at the same moment
-    peak: Optional[int]       # server-side overlap of the completed ones
-    wall_s: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def burst(port: int, requests_n: int, delay_ms: int, timeout_s: float) -> Burst:
-    """``requests_n`` connections opened at once, each asking ``/slow``; stops by
-    itself after ``timeout_s``, whatever is still pending counted as timed out."""
-    started = time.perf_counter()
-    outcomes, intervals, open_peak = asyncio.run(_burst(port, requests_n, delay_ms, timeout_s))
-    counts = Counter(outcomes)
-    from runner.probes import peak_overlap  # the one overlap count
-
-    return Burst(
-        requests=requests_n, delay_ms=delay_ms, completed=counts["ok"],
-        refused=counts["refused"], reset=counts["reset"] + counts["closed early"],
-        timed_out=counts["timeout"],
-        other=requests_n - counts["ok"] - counts["refused"] - counts["reset"]
-        - counts["closed early"] - counts["timeout"],
-        open_peak=open_peak, peak=peak_overlap(intervals) if intervals else None,
-        wall_s=round(time.perf_counter() - started, 3))
-
-
-async def _burst(port: int, requests_n: int, delay_ms: int,
-                 timeout_s: float) -> tuple[list[str], list[tuple[float, float]], int]:
-    request = (f"GET /slow?ms={delay_ms} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-               "Connection: close\r\n\r\n").encode()
-    state = {"open": 0, "peak": 0}
-    intervals: list[tuple[float, float]] = []
-    go = asyncio.Event()
-
-    async def one() -> str:
-        await go.wait()
-        writer = None
-        try:
-            reader, writer = await asyncio.open_connection(HOST, port)
-            state["open"] += 1
-            state["peak"] = max(state["peak"], state["open"])
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            body = await reader.read()
-            if b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
-                return "http error"
-            answer = json.loads(body)
-            intervals.append((answer["start"], answer["end"]))
-            return "ok"
-        except asyncio.CancelledError:
-            return "timeout"
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            return _error_kind(exc)
-        finally:
-            if writer is not None:
-                state["open"] -= 1
-                writer.close()
-
-    tasks = [asyncio.ensure_future(one()) for _ in range(requests_n)]
-    await asyncio.sleep(0)
-    go.set()
-    done, pending = await asyncio.wait(tasks, timeout=timeout_s)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    outcomes = [t.result() if not t.cancelled() else "timeout" for t in tasks]
-    return outcomes, intervals, state["peak"]
-
-
-# --- slow clients -------------------------------------------------------------
-
-@dataclass
-class SlowClient:
-    stalled: int              # connections that sent half a request and stopped
-    served: bool              # the ordinary request that followed was answered
-    waited_s: float
-    wait_limit_s: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def slow_client(port: int, stalled: int, wait_s: float, settle_s: float = 0.3) -> SlowClient:
-    """``stalled`` connections send part of a request and stall; then one ordinary
-    request: is it answered within ``wait_s``?  ``settle_s`` lets the server take
-    up the stalled connections first, as it would in life."""
-    partial = f"GET /hello HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode()  # no blank line
-    sockets = []
-    try:
-        for _ in range(stalled):
-            sock = socket.create_connection((HOST, port), timeout=5)
-            sock.sendall(partial)
-            sockets.append(sock)
-        time.sleep(settle_s)
-        started = time.perf_counter()
-        served = False
-        try:
-            with socket.create_connection((HOST, port), timeout=wait_s) as sock:
-                sock.settimeout(max(0.1, wait_s - (time.perf_counter() - started)))
-                sock.sendall(f"GET /hello HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-                             "Connection: close\r\n\r\n".encode())
-                served = sock.recv(64).startswith(b"HTTP/1.")
-        except OSError:
-            served = False
-        waited = time.perf_counter() - started
-    finally:
-        for sock in sockets:
-            sock.close()
-    return SlowClient(stalled=stalled, served=served, waited_s=round(min(waited, wait_s), 3),
-                      wait_limit_s=wait_s)

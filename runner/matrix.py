@@ -5,48 +5,59 @@ Reading the file (:func:`load`) is kept apart from parsing the data
 :class:`MatrixError` whose one line names the file, the place in it and what
 would be accepted, raised before anything is built.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable
 
 import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner.errors import UserError
+from runner.probes import PROBES
 from runner.servers import RECIPES
 
 TOP_KEYS = ("python", "versions", "servers", "probes")
 ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "name")
 RESOLVE_MODES = ("latest", "period")
 PROXIES = ("nginx",)
-# Each probe's settings: (lowest, highest) for whole numbers, a tuple of
-# choices for words.  Every probe also takes `rows`, a list of row names it is
-# limited to (all rows when absent).
-PROBE_KEYS = {
-    "concurrency": {"requests": (1, 1000), "delay_ms": (0, 60000)},
-    "cpu": {"requests": (1, 64), "iterations": (1, 100_000_000)},
-    "throughput": {"connections": (1, 1000), "duration_s": (1, 60), "warmup_s": (0, 60),
-                   "generator": ("auto", "wrk", "builtin")},
-    "burst": {"requests": (1, 5000), "delay_ms": (0, 60000), "timeout_s": (1, 300)},
-    "slow_client": {"connections": (1, 1000), "wait_s": (1, 60)},
-}
-PROBE_DEFAULTS = {
-    "concurrency": {"requests": 10, "delay_ms": 500},
-    "cpu": {"requests": 4, "iterations": 1_000_000},
-    "throughput": {"connections": 8, "duration_s": 2, "warmup_s": 1, "generator": "auto"},
-    "burst": {"requests": 500, "delay_ms": 500, "timeout_s": 30},
-    "slow_client": {"connections": 8, "wait_s": 5},
-}
 MAX_REPEATS = 20
+Fail = Callable[[str, str], "MatrixError"]
 PYTHON_RE = re.compile(r"^[23]\.\d{1,2}$")
 
 
+class Options(Mapping[str, Any]):
+    """A column's options: a read-only mapping that can be hashed, so a
+    :class:`Server` can be a dictionary key or a set member."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        self._items = dict(items or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._items.items())))
+
+    def __repr__(self) -> str:
+        return f"Options({self._items!r})"
+
+
 class MatrixError(UserError):
-    def __init__(self, source: str, where: str, message: str, line: Optional[int] = None) -> None:
+    def __init__(self, source: str, where: str, message: str, line: int | None = None) -> None:
         place = where + (f" (line {line})" if line and where else f"line {line}" if line else "")
         super().__init__(f"{source}: {place}: {message}" if place else f"{source}: {message}")
 
@@ -55,8 +66,8 @@ class _StrictLoader(yaml.SafeLoader):
     """Safe loading (no tag builds an object), and a key given twice is an
     error rather than the last one silently winning."""
 
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
@@ -102,7 +113,7 @@ class Row:
 
     name: str
     flask: str
-    werkzeug: Optional[str]
+    werkzeug: str | None
     python: str
     pins: tuple[str, ...] = ()
     resolve: str = "latest"
@@ -126,8 +137,8 @@ class Server:
 
     name: str
     kind: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    proxy: Optional[str] = None
+    options: Options = field(default_factory=Options)
+    proxy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,8 +163,11 @@ class Matrix:
 
     def probes_for(self, row: Row) -> dict[str, Mapping[str, Any]]:
         """The probes that run on this row's cells, concurrency first."""
-        return {name: settings for name, settings in self.probes.items()
-                if settings.get("rows") is None or row.name in settings["rows"]}
+        return {
+            name: settings
+            for name, settings in self.probes.items()
+            if settings.get("rows") is None or row.name in settings["rows"]
+        }
 
     def cells(self) -> list[Cell]:
         return list(expand(self))
@@ -190,13 +204,22 @@ def check_version_spec(spec: str) -> bool:
 def slug(spec: str) -> str:
     """A version or specifier as it can stand in a session and file name."""
     out = spec.strip().replace(" ", "")
-    for old, new in (("==", ""), (">=", "ge"), ("<=", "le"), ("!=", "ne"), ("~=", "compat"),
-                     (">", "gt"), ("<", "lt"), (",", "-"), ("*", "x")):
+    for old, new in (
+        ("==", ""),
+        (">=", "ge"),
+        ("<=", "le"),
+        ("!=", "ne"),
+        ("~=", "compat"),
+        (">", "gt"),
+        ("<", "lt"),
+        (",", "-"),
+        ("*", "x"),
+    ):
         out = out.replace(old, new)
     return out
 
 
-def row_name(flask: str, werkzeug: Optional[str], python: Optional[str], resolve: str) -> str:
+def row_name(flask: str, werkzeug: str | None, python: str | None, resolve: str) -> str:
     name = f"flask-{slug(flask)}"
     if werkzeug:
         name += f"-werkzeug-{slug(werkzeug)}"
@@ -212,68 +235,99 @@ def load(path: Path) -> Matrix:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise MatrixError(str(path), "", f"cannot be read ({exc.strerror}); "
-                          "pass an existing matrix file") from None
+        raise MatrixError(
+            str(path), "", f"cannot be read ({exc.strerror}); pass an existing matrix file"
+        ) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+        data = yaml.load(text, Loader=_StrictLoader)
     except _DuplicateKey as exc:
-        raise MatrixError(source, "", f"{exc.key!r} is given twice (lines {exc.first} and "
-                          f"{exc.again}); each key, server name included, must be unique",
-                          line=exc.again) from None
+        raise MatrixError(
+            source,
+            "",
+            f"{exc.key!r} is given twice (lines {exc.first} and "
+            f"{exc.again}); each key, server name included, must be unique",
+            line=exc.again,
+        ) from None
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         tag = re.search(r"tag '([^']+)'", str(exc.problem))
         shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "that tag"
-        raise MatrixError(source, "", f"{shown} is not allowed: a matrix file holds plain values "
-                          "only (strings, numbers, true/false, lists and mappings)", line=line) from None
+        raise MatrixError(
+            source,
+            "",
+            f"{shown} is not allowed: a matrix file holds plain values "
+            "only (strings, numbers, true/false, lists and mappings)",
+            line=line,
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise MatrixError(source, "", f"not valid YAML ({problem}); "
-                          "expected a mapping with keys " + ", ".join(TOP_KEYS),
-                          line=mark.line + 1 if mark is not None else None) from None
+        raise MatrixError(
+            source,
+            "",
+            f"not valid YAML ({problem}); expected a mapping with keys " + ", ".join(TOP_KEYS),
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
     return parse(data, source, key_lines(text))
 
 
-def parse(data: Any, source: str = "matrix.yaml", lines: Optional[Mapping[str, int]] = None) -> Matrix:
+def parse(data: Any, source: str = "matrix.yaml", lines: Mapping[str, int] | None = None) -> Matrix:
     """The matrix in ``data``; ``lines`` (key path -> line) places errors in the file."""
-    def fail(where: str, message: str) -> MatrixError:
-        line = None
-        if lines:
-            probe = where
-            while probe and probe not in lines:
-                probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
-            line = lines.get(probe)
-        return MatrixError(source, where, message, line=line)
-
+    fail = _locator(source, lines or {})
     if not isinstance(data, dict):
-        raise fail("", "expected a mapping with keys " + ", ".join(TOP_KEYS)
-                   + f", found {_type_name(data)}")
+        raise fail("", "expected a mapping with keys " + ", ".join(TOP_KEYS) + f", found {_type_name(data)}")
     _no_unknown_keys(data, TOP_KEYS, "", fail)
-
     default_python = _python(data.get("python", "3.11"), "python", fail)
+    rows = _rows(data.get("versions"), default_python, fail)
+    servers_data = data.get("servers")
+    if not isinstance(servers_data, dict) or not servers_data:
+        raise fail(
+            "servers",
+            "expected a non-empty mapping of column name to {kind: ...}, found " + _type_name(servers_data),
+        )
+    servers = [_server(name, spec, fail) for name, spec in servers_data.items()]
+    probes, repeats = _probes(data.get("probes", {}), [r.name for r in rows], fail)
+    return Matrix(
+        source=source,
+        python=default_python,
+        rows=tuple(rows),
+        servers=tuple(servers),
+        probes=probes,
+        raw=data,
+        repeats=repeats,
+    )
 
-    versions = data.get("versions")
+
+def _locator(source: str, lines: Mapping[str, int]) -> Fail:
+    """An error maker that places each error at the line of its key, or of the nearest parent."""
+
+    def fail(where: str, message: str) -> MatrixError:
+        probe = where
+        while probe and probe not in lines:
+            parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+            probe = parent if parent != probe else ""
+        return MatrixError(source, where, message, line=lines.get(probe))
+
+    return fail
+
+
+def _rows(versions: Any, default_python: str, fail: Fail) -> list[Row]:
     if not isinstance(versions, list) or not versions:
-        raise fail("versions", "expected a non-empty list of rows such as "
-                   '[{flask: "3.1.*"}], found ' + _type_name(versions))
+        raise fail(
+            "versions",
+            'expected a non-empty list of rows such as [{flask: "3.1.*"}], found ' + _type_name(versions),
+        )
     rows = [_row(entry, f"versions[{i}]", default_python, fail) for i, entry in enumerate(versions)]
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         if row.name in seen:
-            raise fail(f"versions[{i}]", f"duplicates versions[{seen[row.name]}] ({row.name}); "
-                       "change it or give one of them a distinct 'name'")
+            raise fail(
+                f"versions[{i}]",
+                f"duplicates versions[{seen[row.name]}] ({row.name}); "
+                "change it or give one of them a distinct 'name'",
+            )
         seen[row.name] = i
-
-    servers_data = data.get("servers")
-    if not isinstance(servers_data, dict) or not servers_data:
-        raise fail("servers", "expected a non-empty mapping of column name to "
-                   "{kind: ...}, found " + _type_name(servers_data))
-    servers = [_server(name, spec, fail) for name, spec in servers_data.items()]
-
-    probes, repeats = _probes(data.get("probes", {}), [r.name for r in rows], fail)
-    return Matrix(source=source, python=default_python, rows=tuple(rows),
-                  servers=tuple(servers), probes=probes, raw=data, repeats=repeats)
+    return rows
 
 
 def expand(matrix: Matrix) -> Iterator[Cell]:
@@ -283,7 +337,7 @@ def expand(matrix: Matrix) -> Iterator[Cell]:
             yield Cell(row, server)
 
 
-def _row(entry: Any, where: str, default_python: str, fail) -> Row:
+def _row(entry: Any, where: str, default_python: str, fail: Fail) -> Row:
     if isinstance(entry, (str, int, float)) and not isinstance(entry, bool):
         raise fail(where, f'expected a mapping such as {{flask: "{entry}"}}, found {_type_name(entry)}')
     if not isinstance(entry, dict):
@@ -294,40 +348,60 @@ def _row(entry: Any, where: str, default_python: str, fail) -> Row:
     flask = _version(entry["flask"], f"{where}.flask", fail)
     werkzeug = _version(entry["werkzeug"], f"{where}.werkzeug", fail) if "werkzeug" in entry else None
     python = _python(entry["python"], f"{where}.python", fail) if "python" in entry else None
-    pins = entry.get("pins", [])
-    if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins):
-        raise fail(f"{where}.pins", 'expected a list of requirement strings such as ["jinja2<3"], '
-                   f"found {_type_name(pins)}")
-    for i, pin in enumerate(pins):
-        if not _is_requirement(pin):
-            raise fail(f"{where}.pins[{i}]", f"{pin!r} is not a requirement; expected a package "
-                       'name with an optional specifier, such as "jinja2<3"')
+    pins = _pins(entry.get("pins", []), f"{where}.pins", fail)
     resolve = entry.get("resolve", "latest")
     if resolve not in RESOLVE_MODES:
-        raise fail(f"{where}.resolve", f"{resolve!r} is not known; expected one of "
-                   + ", ".join(RESOLVE_MODES))
+        raise fail(
+            f"{where}.resolve", f"{resolve!r} is not known; expected one of " + ", ".join(RESOLVE_MODES)
+        )
     if resolve == "period" and (not flask[:1].isdigit() or "*" in flask):
-        raise fail(f"{where}.resolve", "period resolution needs an exact Flask version "
-                   f'such as "0.12.4", found {flask!r}')
+        raise fail(
+            f"{where}.resolve",
+            f'period resolution needs an exact Flask version such as "0.12.4", found {flask!r}',
+        )
     name = entry.get("name")
     if name is None:
         name = row_name(flask, werkzeug, python, resolve)
-    elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) \
-            or "--" in name:
-        raise fail(f"{where}.name", "expected letters, digits, '.', '_', '+' or single '-' "
-                   f"(it names files and sessions), found {name!r}")
-    return Row(name=name, flask=flask, werkzeug=werkzeug, python=python or default_python,
-               pins=tuple(pins), resolve=resolve)
+    elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or "--" in name:
+        raise fail(
+            f"{where}.name",
+            "expected letters, digits, '.', '_', '+' or single '-' "
+            f"(it names files and sessions), found {name!r}",
+        )
+    return Row(
+        name=name,
+        flask=flask,
+        werkzeug=werkzeug,
+        python=python or default_python,
+        pins=pins,
+        resolve=resolve,
+    )
 
 
-def _server(name: Any, spec: Any, fail) -> Server:
+def _pins(pins: Any, where: str, fail: Fail) -> tuple[str, ...]:
+    if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins):
+        raise fail(
+            where,
+            f'expected a list of requirement strings such as ["jinja2<3"], found {_type_name(pins)}',
+        )
+    for i, pin in enumerate(pins):
+        if not _is_requirement(pin):
+            raise fail(
+                f"{where}[{i}]",
+                f"{pin!r} is not a requirement; expected a package "
+                'name with an optional specifier, such as "jinja2<3"',
+            )
+    return tuple(pins)
+
+
+def _server(name: Any, spec: Any, fail: Fail) -> Server:
     where = f"servers.{name}"
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) \
-            or "--" in name:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or "--" in name:
         raise fail(where, "a column name is letters, digits, '.', '_', '+' or single '-'")
     if not isinstance(spec, dict):
-        raise fail(where, f"expected a mapping such as {{kind: gunicorn, workers: 2}}, "
-                   f"found {_type_name(spec)}")
+        raise fail(
+            where, f"expected a mapping such as {{kind: gunicorn, workers: 2}}, found {_type_name(spec)}"
+        )
     kind = spec.get("kind")
     if kind not in RECIPES:
         known = ", ".join(sorted(RECIPES))
@@ -337,7 +411,7 @@ def _server(name: Any, spec: Any, fail) -> Server:
     recipe = RECIPES[kind]
     allowed = ("kind", "proxy", *recipe.options)
     _no_unknown_keys(spec, allowed, where, fail, what=f"key for kind {kind}")
-    options = {}
+    options: dict[str, Any] = {}
     for key, option in recipe.options.items():
         if key not in spec:
             continue
@@ -352,70 +426,80 @@ def _server(name: Any, spec: Any, fail) -> Server:
         options[key] = value
     proxy = spec.get("proxy")
     if proxy is not None and proxy not in PROXIES:
-        raise fail(f"{where}.proxy", f"{proxy!r} is not a known proxy; expected one of "
-                   + ", ".join(PROXIES))
-    return Server(name=name, kind=kind, options=options, proxy=proxy)
+        raise fail(f"{where}.proxy", f"{proxy!r} is not a known proxy; expected one of " + ", ".join(PROXIES))
+    return Server(name=name, kind=kind, options=Options(options), proxy=proxy)
 
 
-def _probes(data: Any, row_names: list[str], fail) -> tuple[dict[str, dict[str, Any]], int]:
+def _probes(data: Any, row_names: list[str], fail: Fail) -> tuple[dict[str, dict[str, Any]], int]:
     if not isinstance(data, dict):
         raise fail("probes", f"expected a mapping of probe name to settings, found {_type_name(data)}")
-    _no_unknown_keys(data, (*PROBE_KEYS, "repeats"), "probes", fail, what="probe")
+    _no_unknown_keys(data, (*PROBES, "repeats"), "probes", fail, what="probe")
     repeats = data.get("repeats", 1)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or not 1 <= repeats <= MAX_REPEATS:
         raise fail("probes.repeats", f"expected a whole number from 1 to {MAX_REPEATS}, found {repeats!r}")
-    # The concurrency probe is the headline and always runs; the others run
+    # A probe that always runs (the headline) needs no mention; the others run
     # where the file names them.
-    probes = {"concurrency": dict(PROBE_DEFAULTS["concurrency"], rows=None)}
+    probes = {name: dict(p.defaults(), rows=None) for name, p in PROBES.items() if p.always}
     for name, settings in data.items():
-        if name == "repeats":
-            continue
-        where = f"probes.{name}"
-        if settings is None:
-            settings = {}
-        if not isinstance(settings, dict):
-            raise fail(where, f"expected a mapping of settings, found {_type_name(settings)}")
-        _no_unknown_keys(settings, (*PROBE_KEYS[name], "rows"), where, fail, what="setting")
-        merged: dict[str, Any] = dict(PROBE_DEFAULTS[name], rows=None)
-        for key, value in settings.items():
-            if key == "rows":
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise fail(f"{where}.rows", f"expected a list of row names, found {_type_name(value)}")
-                unknown = [v for v in value if v not in row_names]
-                if unknown:
-                    raise fail(f"{where}.rows", f"no row named {unknown[0]!r}; rows are "
-                               + ", ".join(row_names))
-                merged["rows"] = tuple(value)
-                continue
-            spec = PROBE_KEYS[name][key]
-            if isinstance(spec[0], str):
-                if value not in spec:
-                    raise fail(f"{where}.{key}", f"expected one of {', '.join(spec)}, found {value!r}")
-            elif not isinstance(value, int) or isinstance(value, bool) or not spec[0] <= value <= spec[1]:
-                raise fail(f"{where}.{key}", f"expected a whole number from {spec[0]} to {spec[1]}, "
-                           f"found {value!r}")
-            merged[key] = value
-        probes[name] = merged
+        if name != "repeats":
+            probes[name] = _probe_settings(name, settings, row_names, fail)
     return probes, repeats
 
 
-def _version(value: Any, where: str, fail) -> str:
+def _probe_settings(name: str, settings: Any, row_names: list[str], fail: Fail) -> dict[str, Any]:
+    where = f"probes.{name}"
+    probe = PROBES[name]
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, dict):
+        raise fail(where, f"expected a mapping of settings, found {_type_name(settings)}")
+    _no_unknown_keys(settings, (*probe.settings, "rows"), where, fail, what="setting")
+    merged: dict[str, Any] = dict(probe.defaults(), rows=None)
+    for key, value in settings.items():
+        if key == "rows":
+            merged["rows"] = _probe_rows(value, f"{where}.rows", row_names, fail)
+            continue
+        setting = probe.settings[key]
+        if not setting.valid(value):
+            raise fail(f"{where}.{key}", f"expected {setting.accepts()}, found {value!r}")
+        merged[key] = value
+    return merged
+
+
+def _probe_rows(value: Any, where: str, row_names: list[str], fail: Fail) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(where, f"expected a list of row names, found {_type_name(value)}")
+    unknown = [v for v in value if v not in row_names]
+    if unknown:
+        raise fail(where, f"no row named {unknown[0]!r}; rows are " + ", ".join(row_names))
+    return tuple(value)
+
+
+def _version(value: Any, where: str, fail: Fail) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise fail(where, f"{value!r} must be quoted: YAML reads it as a number; "
-                   f'write "{value}" (an exact version such as "1.0.4", or a specifier '
-                   'such as "3.1.*" or ">=2,<3")')
+        raise fail(
+            where,
+            f"{value!r} must be quoted: YAML reads it as a number; "
+            f'write "{value}" (an exact version such as "1.0.4", or a specifier '
+            'such as "3.1.*" or ">=2,<3")',
+        )
     if not isinstance(value, str) or not check_version_spec(value):
-        raise fail(where, f"{value!r} is not a version or specifier; expected an exact version "
-                   'such as "1.0.4", or a specifier such as "3.1.*" or ">=2,<3"')
+        raise fail(
+            where,
+            f"{value!r} is not a version or specifier; expected an exact version "
+            'such as "1.0.4", or a specifier such as "3.1.*" or ">=2,<3"',
+        )
     return value.strip()
 
 
-def _python(value: Any, where: str, fail) -> str:
+def _python(value: Any, where: str, fail: Fail) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise fail(where, f"{value!r} must be quoted: YAML reads it as a number "
-                   '(3.10 becomes 3.1); write it as "3.11"')
+        raise fail(
+            where,
+            f'{value!r} must be quoted: YAML reads it as a number (3.10 becomes 3.1); write it as "3.11"',
+        )
     if not isinstance(value, str) or not PYTHON_RE.match(value.strip()):
-        raise fail(where, f"{value!r} is not a Python version; expected major.minor such as \"3.11\"")
+        raise fail(where, f'{value!r} is not a Python version; expected major.minor such as "3.11"')
     return value.strip()
 
 
@@ -433,8 +517,9 @@ def _is_requirement(text: str) -> bool:
     return True
 
 
-def _no_unknown_keys(data: Mapping, allowed: tuple[str, ...], where: str, fail,
-                     what: str = "key") -> None:
+def _no_unknown_keys(
+    data: Mapping[Any, Any], allowed: tuple[str, ...], where: str, fail: Fail, what: str = "key"
+) -> None:
     for key in data:
         if key not in allowed:
             place = f"{where}.{key}" if where else str(key)
@@ -444,5 +529,11 @@ def _no_unknown_keys(data: Mapping, allowed: tuple[str, ...], where: str, fail,
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)

@@ -10,20 +10,20 @@ would exclude, while MarkupSafe 1.0's ``setup.py`` needs the ``Feature`` class
 that setuptools 46 (2020) removed.  Setuptools 44 and wheel 0.33, both of
 2019, build everything from Flask 0.10's day on, and still run on Python 2.7.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 from pathlib import Path
-from typing import Optional
 
 import requests
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from runner.errors import CellError
-from runner.store import write_json
+from runner.files import write_json
 
 # Every virtualenv of those days came with setuptools, and servers of the
 # time import its pkg_resources at start (gunicorn 19 does); uv seeds none.
@@ -42,12 +42,12 @@ def index_url() -> str:
     return DEFAULT_INDEX
 
 
-def cutoff(package: str, version: str, cache_file: Optional[Path] = None) -> str:
+def cutoff(package: str, version: str, cache_file: Path | None = None) -> str:
     """``2018-04-30T23:59:59Z`` for Flask 0.12.4 (uploaded 2018-04-30 01:24 UTC)."""
     key = f"{canonicalize_name(package)}=={version}"
     cache = _read_cache(cache_file)
     if key in cache:
-        return cache[key]
+        return str(cache[key])
     uploaded = first_upload(package, version)
     value = uploaded[:10] + "T23:59:59Z"
     if cache_file is not None:
@@ -56,7 +56,7 @@ def cutoff(package: str, version: str, cache_file: Optional[Path] = None) -> str
     return value
 
 
-def released_by(package: str, when: str, cache_file: Optional[Path] = None) -> bool:
+def released_by(package: str, when: str, cache_file: Path | None = None) -> bool:
     """Whether ``package`` had any release on the index by ``when``."""
     key = f"first:{canonicalize_name(package)}"
     cache = _read_cache(cache_file)
@@ -64,7 +64,7 @@ def released_by(package: str, when: str, cache_file: Optional[Path] = None) -> b
         cache[key] = min(_upload_times(package).values(), default="9999")
         if cache_file is not None:
             write_json(cache_file, cache)
-    return cache[key] <= when
+    return str(cache[key]) <= when
 
 
 def build_tools_cutoff(period: str) -> str:
@@ -86,15 +86,20 @@ def _upload_times(package: str) -> dict[str, str]:
 
 def first_upload(package: str, version: str) -> str:
     url = f"{index_url()}/{canonicalize_name(package)}/"
-    times = [uploaded for filename, uploaded in _upload_times(package).items()
-             if file_version(filename) == _parse(version)]
+    times = [
+        uploaded
+        for filename, uploaded in _upload_times(package).items()
+        if file_version(filename) == _parse(version)
+    ]
     if not times:
-        raise CellError(f"{package} {version} has no files with an upload time on {url}; "
-                        "period resolution needs an index that reports upload times")
+        raise CellError(
+            f"{package} {version} has no files with an upload time on {url}; "
+            "period resolution needs an index that reports upload times"
+        )
     return min(times)
 
 
-def file_version(filename: str) -> Optional[Version]:
+def file_version(filename: str) -> Version | None:
     """The version in a wheel's or a source distribution's file name."""
     if filename.endswith(".whl"):
         parts = filename.split("-")
@@ -105,17 +110,18 @@ def file_version(filename: str) -> Optional[Version]:
     return _parse(stem.rsplit("-", 1)[1])
 
 
-def _parse(text: str) -> Optional[Version]:
+def _parse(text: str) -> Version | None:
     try:
         return Version(text)
     except InvalidVersion:
         return None
 
 
-def _read_cache(cache_file: Optional[Path]) -> dict:
+def _read_cache(cache_file: Path | None) -> dict[str, str]:
     if cache_file is None:
         return {}
     try:
-        return json.loads(cache_file.read_text())
+        data = json.loads(cache_file.read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}

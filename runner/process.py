@@ -5,6 +5,7 @@ go with it), writes to a log file, is polled for readiness against a
 deadline, never a fixed sleep, and is always torn down: SIGTERM to the
 group, a timed wait, then SIGKILL to the group.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence
+from typing import IO
 
 from runner.errors import CellError
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 5.0
 
 
 def default_ready_timeout() -> float:
@@ -34,7 +37,6 @@ def default_ready_timeout() -> float:
         return max(1.0, float(os.environ["MATRIX_READY_TIMEOUT"]))
     except (KeyError, ValueError):
         return READY_TIMEOUT_S
-STOP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class RunningServer:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def log_tail(path: Path, lines: int = 20) -> list[str]:
@@ -64,6 +67,16 @@ def log_tail(path: Path, lines: int = 20) -> list[str]:
     return text.splitlines()[-lines:]
 
 
+def log_head(path: Path, max_bytes: int = 65536) -> list[str]:
+    """The first lines of a log: what a server printed as it started."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(max_bytes).decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()
+
+
 def last_words(log_path: Path) -> str:
     """The last line a server printed before it died, usually the error."""
     for line in reversed(log_tail(log_path, 40)):
@@ -74,9 +87,17 @@ def last_words(log_path: Path) -> str:
 
 
 @contextmanager
-def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cwd: Path,
-                   log_path: Path, loaded_by: int = 1, token: Optional[str] = None,
-                   ready_timeout: Optional[float] = None) -> Iterator[RunningServer]:
+def running_server(
+    argv: Sequence[str],
+    *,
+    port: int,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path,
+    loaded_by: int = 1,
+    token: str | None = None,
+    ready_timeout: float | None = None,
+) -> Iterator[RunningServer]:
     """Run ``argv`` until the block ends; ready once /health answers with the
     app's token and ``loaded_by`` processes have loaded the app.
 
@@ -84,40 +105,52 @@ def running_server(argv: Sequence[str], *, port: int, env: Mapping[str, str], cw
     own token comes back through it.
     """
     token = token or secrets.token_hex(8)
-    with tempfile.TemporaryDirectory(prefix="matrix-loaded-") as loaded_dir, \
-            open(log_path, "ab") as log:
+    with tempfile.TemporaryDirectory(prefix="matrix-loaded-") as loaded_dir, open(log_path, "ab") as log:
         child_env = {**env, "TARGET_APP_TOKEN": token, "TARGET_APP_LOADED_DIR": loaded_dir}
-        log.write(("$ " + " ".join(argv) + "\n").encode())
-        log.flush()
         started = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=str(cwd), env=child_env,
-                                start_new_session=True)
+        proc = spawn(argv, log, cwd=cwd, env=child_env)
         try:
             base_url = f"http://{HOST}:{port}"
             try:
-                _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by,
-                            ready_timeout or default_ready_timeout())
+                timeout = ready_timeout or default_ready_timeout()
+                _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by, timeout)
             except CellError as exc:
                 last = last_words(log_path)
                 raise CellError(f"{exc.reason}: {last}" if last else exc.reason) from None
-            yield RunningServer(base_url=base_url, port=port, pid=proc.pid,
-                                startup_s=time.perf_counter() - started, log_path=log_path,
-                                token=token)
+            startup_s = time.perf_counter() - started
+            yield RunningServer(base_url, port, proc.pid, startup_s, log_path, token)
         finally:
             if stop(proc):
                 log.write(f"--- still running {STOP_TIMEOUT_S:.0f} s after SIGTERM: killed\n".encode())
 
 
-def stop(proc: subprocess.Popen) -> bool:
+def spawn(
+    argv: Sequence[str], log: IO[bytes], *, cwd: Path, env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a process group of its own, its output into ``log``."""
+    log.write(("$ " + " ".join(argv) + "\n").encode())
+    log.flush()
+    return subprocess.Popen(
+        list(argv),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=str(cwd),
+        env=dict(env),
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float | None = None) -> bool:
     """SIGTERM the group, wait, then SIGKILL the group, whatever is left.
 
     Returns whether anything had to be killed.
     """
+    timeout_s = STOP_TIMEOUT_S if timeout_s is None else timeout_s
     _signal_group(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
+        proc.wait(timeout=timeout_s)
         # Workers can outlive their parent; the group id outlives them all.
         while _group_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -130,22 +163,42 @@ def stop(proc: subprocess.Popen) -> bool:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs; zombies (exited, waiting to
+    be reaped by init) do not count, so they cannot make a stop look stuck."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    members = _group_states(pgid)
+    return members is None or any(state != "Z" for state in members)
 
 
-def _wait_ready(proc: subprocess.Popen, base_url: str, token: str, loaded_dir: Path,
-                loaded_by: int, timeout: float) -> None:
+def _group_states(pgid: int) -> list[str] | None:
+    """The states (R, S, Z, ...) of the group's processes, from /proc; None without /proc."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    states = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:
+            states.append(fields[0])
+    return states
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], base_url: str, token: str, loaded_dir: Path, loaded_by: int, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     last_problem = "no answer"
     answered = False
@@ -171,3 +224,52 @@ def _wait_ready(proc: subprocess.Popen, base_url: str, token: str, loaded_dir: P
             last_problem = str(getattr(exc, "reason", exc))
         time.sleep(0.05)
     raise CellError(f"server not ready within {timeout:.0f} s ({last_problem})")
+
+
+# What would change a server's or an installer's defaults if it leaked in
+# from the caller's environment.
+LEAKY_PREFIXES = ("FLASK_", "WERKZEUG_", "GUNICORN_", "TARGET_APP_", "MATRIX_INJECT_")
+LEAKY_NAMES = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PIP_USER")
+
+
+def scrubbed_environ(drop_prefixes: Sequence[str] = (), **extra: str) -> dict[str, str]:
+    """The caller's environment less what would leak into a child's, plus ``extra``.
+
+    Installers keep the rest of ``PYTHON*`` (uv and pip read none of it for
+    the target); servers drop every ``PYTHON*`` through ``drop_prefixes``.
+    """
+    prefixes = tuple(LEAKY_PREFIXES) + tuple(drop_prefixes)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in LEAKY_NAMES and not key.startswith(prefixes)
+    }
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the block the way Ctrl-C does: KeyboardInterrupt.
+
+    SIGINT gets Python's own handler back too: a process started in the
+    background of a non-interactive shell inherits SIGINT ignored, and a run
+    must still stop on it.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt),
+            signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+        }
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -6,15 +6,16 @@ temporary paths, no root-owned path, listening on 127.0.0.1 alone.  nginx
 runs in the foreground in its own process group, like any server here, and
 is stopped with the cell.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
 
 from runner.errors import CellSkipped
 from runner.process import HOST, RunningServer, free_port, running_server
@@ -55,7 +56,7 @@ http {{
 """
 
 
-def nginx_binary() -> Optional[str]:
+def nginx_binary() -> str | None:
     """``NGINX_BINARY`` if set (an nginx elsewhere, or none at all), else the usual places."""
     chosen = os.environ.get("NGINX_BINARY")
     if chosen is not None:
@@ -69,7 +70,7 @@ def nginx_binary() -> Optional[str]:
     return None
 
 
-def nginx_version(binary: str) -> Optional[str]:
+def nginx_version(binary: str) -> str | None:
     done = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=30, check=False)
     text = (done.stderr or done.stdout).strip()
     return text.split("/", 1)[1] if "/" in text else (text or None)
@@ -79,7 +80,7 @@ def render_conf(folder: Path, port: int, upstream: int) -> str:
     for value in (port, upstream):
         if not isinstance(value, int) or not 0 < value < 65536:
             raise ValueError(f"not a port number: {value!r}")
-    if not folder.is_absolute() or any(c in str(folder) for c in ';{}"\'\n\\$ '):
+    if not folder.is_absolute() or any(c in str(folder) for c in ";{}\"'\n\\$ "):
         raise ValueError(f"not a safe folder for an nginx configuration: {folder}")
     return _CONF.format(folder=folder, host=HOST, port=port, upstream=upstream)
 
@@ -92,8 +93,9 @@ def require_nginx() -> str:
 
 
 @contextmanager
-def nginx_in_front(upstream: RunningServer, *, env: Mapping[str, str],
-                   log_path: Path) -> Iterator[RunningServer]:
+def nginx_in_front(
+    upstream: RunningServer, *, env: Mapping[str, str], log_path: Path
+) -> Iterator[RunningServer]:
     """nginx on a free port, proxying to ``upstream``, ready once /health goes through."""
     binary = require_nginx()
     port = free_port()
@@ -102,8 +104,9 @@ def nginx_in_front(upstream: RunningServer, *, env: Mapping[str, str],
         conf = folder / "nginx.conf"
         conf.write_text(render_conf(folder, port, upstream.port))
         argv = [binary, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
-        with running_server(argv, port=port, env=env, cwd=folder, log_path=log_path,
-                            token=upstream.token, loaded_by=0) as front:
+        with running_server(
+            argv, port=port, env=env, cwd=folder, log_path=log_path, token=upstream.token, loaded_by=0
+        ) as front:
             yield front
     finally:
         error_log = folder / "error.log"

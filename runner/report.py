@@ -3,16 +3,20 @@
 Pure functions of the records, so they are tested with plain data.  The
 headline table has a row per version and a column per server; under it, the
 changes: for each column, each pair of neighbouring rows whose verdict
-differs.
+differs.  Every other probe draws the table its registry entry describes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from functools import partial
+from typing import Any, Callable
 
 from tabulate import tabulate
 
-OK = "ok"
+from runner.probes import PROBES
+from runner.record import CellRecord, RunMeta, Status
 
 
 @dataclass
@@ -21,61 +25,55 @@ class RowView:
     flask: str
     werkzeug: str
     python: str
-    cells: dict[str, dict] = field(default_factory=dict)
+    cells: dict[str, CellRecord] = field(default_factory=dict)
     installed: bool = False  # versions read from a built environment
-    group: tuple = ()  # rows are compared only within a group
+    group: tuple[str, str] = ("", "")  # rows are compared only within a group
 
 
-
-def rows_of(records: Iterable[Mapping]) -> list[RowView]:
+def rows_of(records: Iterable[CellRecord]) -> list[RowView]:
     """Group records by row, in matrix order, naming versions as installed."""
     rows: dict[str, RowView] = {}
-    ordered = sorted(records, key=lambda r: (r.get("row_index", 0), r.get("server_index", 0)))
-    for record in ordered:
-        view = rows.get(record["row"])
+    for record in sorted(records, key=lambda r: (r.row_index, r.server_index)):
+        view = rows.get(record.row)
         if view is None:
-            asked = record.get("asked", {})
-            view = rows[record["row"]] = RowView(
-                name=record["row"],
-                flask=asked.get("flask", "?"),
-                werkzeug=asked.get("werkzeug") or "",
-                python=asked.get("python", "?"),
-                group=(asked.get("python"), asked.get("resolve", "latest")),
+            asked = record.asked
+            view = rows[record.row] = RowView(
+                name=record.row,
+                flask=asked.flask,
+                werkzeug=asked.werkzeug or "",
+                python=asked.python,
+                group=(asked.python, asked.resolve),
             )
-        if record.get("flask") and not view.installed:
-            view.flask = record["flask"]
-            view.werkzeug = record.get("werkzeug") or ""
-            view.python = record.get("python") or view.python
+        if record.flask and not view.installed:
+            view.flask = record.flask
+            view.werkzeug = record.werkzeug or ""
+            view.python = record.python or view.python
             view.installed = True
-        view.cells[record["server"]] = dict(record)
+        view.cells[record.server] = record
     return list(rows.values())
 
 
-def concurrency_of(record: Optional[Mapping]) -> Optional[Mapping]:
-    return _probe_of(record, "concurrency")
-
-
-def expected_peak(record: Mapping) -> Optional[int]:
+def expected_peak(record: CellRecord) -> int | None:
     """What the column's options promise, capped by the requests sent."""
-    capacity = record.get("capacity")
-    probe = concurrency_of(record)
-    if capacity is None or probe is None:
+    probe = record.concurrency
+    if record.capacity is None or probe is None:
         return None
-    return min(capacity, probe["requests"])
+    return min(record.capacity, probe.requests)
 
 
-def cell_text(record: Optional[Mapping]) -> str:
+def cell_text(record: CellRecord | None) -> str:
     if record is None:
         return ""
-    probe = concurrency_of(record)
-    if probe is None:
-        return record.get("status", "?")
-    text = f"{probe['peak']}{_range(probe)} {probe['verdict']}"
+    outcome = record.probe("concurrency")
+    probe = record.concurrency
+    if outcome is None or probe is None:
+        return record.status.value
+    text = PROBES["concurrency"].text(probe, outcome.repeats)
     expected = expected_peak(record)
-    if expected is not None and probe["peak"] != expected:
+    if expected is not None and probe.peak != expected:
         text += f" (!= {expected})"
-    if probe.get("errors"):
-        text += f", {probe['errors']} failed"
+    if probe.errors:
+        text += f", {probe.errors} failed"
     return text
 
 
@@ -90,18 +88,20 @@ def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
     """
     lines = []
     for server in servers:
-        previous: Optional[tuple[RowView, str]] = None
+        previous: tuple[RowView, str] | None = None
         for row in rows:
-            probe = concurrency_of(row.cells.get(server, {}))
-            if probe is None:
+            cell = row.cells.get(server)
+            probe = cell.concurrency if cell is not None else None
+            if probe is None or probe.verdict is None:
                 continue
-            current = probe["verdict"]
+            current = probe.verdict
             if previous is not None and previous[0].group != row.group:
                 previous = None
             if previous is not None and previous[1] != current:
                 before = previous[0]
-                lines.append(f"{server}: {previous[1]} in {_label(before, row)} -> "
-                             f"{current} in {_label(row, before)}")
+                lines.append(
+                    f"{server}: {previous[1]} in {_label(before, row)} -> {current} in {_label(row, before)}"
+                )
             previous = (row, current)
     return lines
 
@@ -121,187 +121,141 @@ def mismatches(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
     for row in rows:
         for server in servers:
             record = row.cells.get(server)
-            expected = expected_peak(record) if record else None
-            if expected is None:
+            probe = record.concurrency if record is not None else None
+            expected = expected_peak(record) if record is not None else None
+            if probe is None or expected is None or probe.peak == expected:
                 continue
-            probe = concurrency_of(record)
-            if probe["peak"] != expected:
-                line = (f"{server} on Flask {row.flask}, Werkzeug {row.werkzeug}, Python {row.python}: "
-                        f"peak {probe['peak']}, but its options promise {expected}")
-                shares = probe.get("per_process") or []
-                if len(shares) > 1:
-                    line += f" (requests per process: {'+'.join(map(str, shares))})"
-                lines.append(line)
+            line = (
+                f"{server} on Flask {row.flask}, Werkzeug {row.werkzeug}, Python {row.python}: "
+                f"peak {probe.peak}, but its options promise {expected}"
+            )
+            if len(probe.per_process) > 1:
+                line += f" (requests per process: {'+'.join(map(str, probe.per_process))})"
+            lines.append(line)
     return lines
 
 
-def fact_text(record: Optional[Mapping]) -> str:
+def fact_text(record: CellRecord | None) -> str:
     """``1.1 keep-alive, warns``: protocol, connection reuse, dev-server warning."""
-    if record is None or record.get("status") != OK or not record.get("http"):
+    if record is None or not record.ok or record.http is None:
         return ""
-    http = record["http"]
-    if not http.get("protocol"):
+    http = record.http
+    if not http.protocol:
         return "no answer"
-    text = http["protocol"].replace("HTTP/", "")
-    text += " keep-alive" if http.get("keep_alive") else " close"
-    if record.get("dev_server_warning"):
+    text = http.protocol.replace("HTTP/", "")
+    text += " keep-alive" if http.keep_alive else " close"
+    if record.dev_server_warning:
         text += ", warns"
     return text
 
 
-def facts_table(rows: Sequence[RowView], servers: Sequence[str]) -> str:
-    headers = ["Flask", "Werkzeug", "Python", *servers]
-    body = [[row.flask, row.werkzeug, row.python, *(fact_text(row.cells.get(s)) for s in servers)]
-            for row in rows]
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def _probe_of(record: Optional[Mapping], name: str) -> Optional[Mapping]:
-    if record is None or record.get("status") != OK:
-        return None
-    return record.get("probes", {}).get(name)
-
-
-def _range(probe: Mapping, fmt: str = "{:g}") -> str:
-    """`` [min-max]`` where repeated runs differ, `` !`` where they differ too much."""
-    repeats = probe.get("repeats") or {}
-    if repeats.get("n", 1) > 1 and repeats.get("min") != repeats.get("max"):
-        text = f" [{fmt.format(repeats['min'])}-{fmt.format(repeats['max'])}]"
-        return text + (" !" if repeats.get("unstable") else "")
-    return ""
-
-
-def cpu_text(probe: Mapping) -> str:
-    if probe.get("error") or probe.get("speedup") is None:
-        return "error" if probe.get("error") else "failed"
-    return (f"x{probe['speedup']:.2f}{_range(probe, '{:.2f}')} "
-            f"({probe['processes']}p, x{probe['speedup_per_process']:.2f}/p, peak {probe['peak']})")
-
-
-def throughput_text(probe: Mapping) -> str:
-    if probe.get("error"):
+def probe_text(record: CellRecord | None, name: str) -> str:
+    """One cell of a probe's table: its registry's text, or why there is none."""
+    outcome = record.probe(name) if record is not None else None
+    if outcome is None:
+        return ""
+    if outcome.result is None:
         return "error"
-    text = f"{probe['rps']:.0f}{_range(probe, '{:.0f}')} rps, p50 {probe['latency_ms']['p50']:.1f} ms, " \
-           f"p99 {probe['latency_ms']['p99']:.1f} ms, {probe['generator']}"
-    if probe.get("errors"):
-        text += f", {probe['errors']} errors"
-    if probe.get("client_bound"):
-        text += ", client-bound"
-    if probe.get("little") and not probe["little"].get("ok", True):
-        text += f", Little x{probe['little']['ratio']:.2f}"
-    return text
+    return PROBES[name].text(outcome.result, outcome.repeats)
 
 
-def burst_text(probe: Mapping) -> str:
-    if probe.get("error"):
-        return "error"
-    lost = [f"{probe[k]} {k.replace('_', ' ')}" for k in ("refused", "reset", "timed_out", "other")
-            if probe.get(k)]
-    text = f"{probe['completed']}/{probe['requests']}{_range(probe, '{:.0f}')} in {probe['wall_s']:.1f} s, " \
-           f"peak {probe['peak']}"
-    return text + (", " + ", ".join(lost) if lost else "")
-
-
-def slow_client_text(probe: Mapping) -> str:
-    if probe.get("error"):
-        return "error"
-    if probe["served"]:
-        return f"served in {probe['waited_s']:.2f} s{_range(probe, '{:.2f}')}"
-    return f"blocked > {probe['wait_limit_s']:g} s"
-
-
-PROBE_TABLES = {
-    "cpu": ("CPU", cpu_text,
-            "{requests} requests burning {iterations} Python loop iterations each, sent one after "
-            "another and then all at once: the speed-up of the second over the first, the server "
-            "processes that answered, the speed-up per process, and the overlap. Threads overlap "
-            "(a peak above 1) but take turns on the GIL (a speed-up near 1 per process)."),
-    "throughput": ("Throughput", throughput_text,
-                   "{connections} connections asking for a tiny page for {duration_s} s after "
-                   "{warmup_s} s of warm-up: requests per second and latency, and the generator "
-                   "that made the load. `client-bound` marks a figure the generator itself limited; "
-                   "`Little xR` marks a cell where requests per second x mean latency is R times the "
-                   "connections, off by more than 20%: the measurement itself is then suspect."),
-    "burst": ("Burst", burst_text,
-              "{requests} connections opened at once, each asking for a {delay_ms} ms page, "
-              "given {timeout_s} s: how many were answered, refused, reset or timed out, and the "
-              "server-side overlap."),
-    "slow_client": ("Slow clients", slow_client_text,
-                    "{connections} connections send half a request and stall; then one ordinary "
-                    "request: answered, and how fast, or still waiting after {wait_s} s."),
-}
-
-
-def probe_table(rows: Sequence[RowView], servers: Sequence[str], name: str,
-                text: "Callable[[Mapping], str]") -> str:
+def table(
+    rows: Sequence[RowView],
+    servers: Sequence[str],
+    text: Callable[[CellRecord | None], str],
+    *,
+    skip_empty: bool = False,
+) -> str:
+    """Rows of versions, a column per server, each cell ``text(record)``."""
     headers = ["Flask", "Werkzeug", "Python", *servers]
     body = []
     for row in rows:
-        cells = []
-        for server in servers:
-            probe = _probe_of(row.cells.get(server), name)
-            cells.append(text(probe) if probe else "")
-        if any(cells):
+        cells = [text(row.cells.get(server)) for server in servers]
+        if any(cells) or not skip_empty:
             body.append([row.flask, row.werkzeug, row.python, *cells])
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def concurrency_table(rows: Sequence[RowView], servers: Sequence[str]) -> str:
-    headers = ["Flask", "Werkzeug", "Python", *servers]
-    body = [[row.flask, row.werkzeug, row.python, *(cell_text(row.cells.get(s)) for s in servers)]
-            for row in rows]
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def render(records: Iterable[Mapping], servers: Sequence[str], *, probe_settings: Mapping,
-           run: Optional[Mapping] = None, repeats: int = 1) -> str:
+def render(
+    records: Iterable[CellRecord],
+    servers: Sequence[str],
+    *,
+    probe_settings: Mapping[str, Mapping[str, Any]],
+    run: RunMeta | None = None,
+    repeats: int = 1,
+) -> str:
     records = list(records)
     rows = rows_of(records)
-    settings = probe_settings.get("concurrency", {})
     out = ["# Flask concurrency matrix", ""]
-    if run:
-        machine = run.get("machine", {})
-        out += [f"Run `{run.get('run', '?')}`, started {run.get('started', '?')}, on "
-                f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores, "
-                f"{machine.get('memory_gib', '?')} GiB), {machine.get('platform', '?')}.", ""]
-    out += [
-        "## Concurrency",
-        "",
-        f"Peak number of requests the server was inside at the same moment, from the "
-        f"server's own timestamps, when {settings.get('requests', '?')} requests to a "
-        f"{settings.get('delay_ms', '?')} ms endpoint arrive at once. `serial` means one at a "
-        "time. Versions are the ones installed.",
-        "",
-        f"Every figure in this report is the median of {repeats} run{'s' if repeats != 1 else ''} "
-        "per cell, each probe in a fresh server process; `[min-max]` follows a figure whose runs "
-        "differ, and `!` marks a spread wider than 10% of the median, too wide to trust.",
-        "",
-        concurrency_table(rows, servers),
-        "",
-        "## Changes",
-        "",
-    ]
+    if run is not None:
+        out += [f"Run `{run.run}`, started {run.started}, on {run.machine.describe()}.", ""]
+    out += headline(rows, servers, probe_settings.get("concurrency", {}), repeats)
+    for name, probe in PROBES.items():
+        if probe.always or name not in probe_settings:
+            continue
+        if any(r.probe(name) for r in records):
+            out += [
+                "",
+                f"## {probe.title}",
+                "",
+                probe.about.format(**probe_settings[name]),
+                "",
+                table(rows, servers, partial(probe_text, name=name), skip_empty=True),
+            ]
+    out += trailer(rows, servers, records)
+    return "\n".join(out) + "\n"
+
+
+def headline(
+    rows: Sequence[RowView], servers: Sequence[str], settings: Mapping[str, Any], repeats: int
+) -> list[str]:
+    """The concurrency table and the changes under it."""
+    about = PROBES["concurrency"].about.format(
+        requests=settings.get("requests", "?"), delay_ms=settings.get("delay_ms", "?")
+    )
+    if repeats > 1:
+        shown = (
+            f"Each cell ran every probe {repeats} times, each time in a fresh server process. "
+            "A figure is that of the run at the median"
+            + (
+                " (of an even number of runs, one of the two middle ones, which the record's "
+                "`repeats.shown` points to)"
+                if repeats % 2 == 0
+                else ""
+            )
+            + "; `[min-max]` follows a figure whose runs differ, and `!` marks a spread "
+            "wider than 10% of the median, too wide to trust."
+        )
+    else:
+        shown = "Each cell ran every probe once, in a fresh server process."
+    out = ["## Concurrency", "", about, "", shown, "", table(rows, servers, cell_text), "", "## Changes", ""]
     found = changes(rows, servers)
-    out += [f"- {line}" for line in found] or [
-        "No column changes its verdict between neighbouring rows."]
-    out += ["", "Rows are compared with their neighbour on the same Python and resolution mode."]
-    for name, (title, text, about) in PROBE_TABLES.items():
-        if name in probe_settings and any(_probe_of(r, name) for r in records):
-            out += ["", f"## {title}", "", about.format(**probe_settings[name]), "",
-                    probe_table(rows, servers, name, text)]
-    if any(r.get("http") for r in records):
-        out += ["", "## Protocol, connections and warnings", "",
-                "The HTTP version each server answered an HTTP/1.1 request with, whether it "
-                "answered a second request on the same connection (`keep-alive`) or closed it "
-                "(`close`), and `warns` where it printed a development-server warning at start.",
-                "", facts_table(rows, servers)]
+    out += [f"- {line}" for line in found] or ["No column changes its verdict between neighbouring rows."]
+    return [*out, "", "Rows are compared with their neighbour on the same Python and resolution mode."]
+
+
+def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[CellRecord]) -> list[str]:
+    """HTTP facts, peaks that differ from capacity, and the cells that did not run."""
+    out: list[str] = []
+    if any(r.http for r in records):
+        out += [
+            "",
+            "## Protocol, connections and warnings",
+            "",
+            "The HTTP version each server answered an HTTP/1.1 request with, whether it "
+            "answered a second request on the same connection (`keep-alive`) or closed it "
+            "(`close`), and `warns` where it printed a development-server warning at start.",
+            "",
+            table(rows, servers, fact_text),
+        ]
     flagged = mismatches(rows, servers)
     if flagged:
         out += ["", "## Peaks that differ from the configured capacity", ""]
         out += [f"- {line}" for line in flagged]
-    failed = [r for r in records if r.get("status") != OK]
+    failed = sorted(
+        (r for r in records if r.status is not Status.OK), key=lambda r: (r.row_index, r.server_index)
+    )
     if failed:
         out += ["", "## Cells that did not run", ""]
-        out += [f"- `{r['cell']}`: {r.get('status')}: {r.get('reason') or 'no reason recorded'}"
-                for r in sorted(failed, key=lambda r: (r.get("row_index", 0), r.get("server_index", 0)))]
-    return "\n".join(out) + "\n"
+        out += [f"- `{r.cell}`: {r.status.value}: {r.reason or 'no reason recorded'}" for r in failed]
+    return out

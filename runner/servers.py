@@ -6,11 +6,13 @@ that starts the server on a given port, and the capacity those options
 promise (how many requests the server should be inside at once), where the
 options fix one.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable
 
 from packaging.version import Version
 
@@ -23,7 +25,7 @@ HOST = "127.0.0.1"
 @dataclass(frozen=True)
 class Option:
     type: type
-    minimum: Optional[int] = None
+    minimum: int | None = None
     choices: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -55,15 +57,17 @@ class Launch:
 Python = tuple[int, int]
 
 
-def pins(*rules: tuple[Optional[Python], str]) -> Callable[[Mapping[str, Any], Python], tuple[str, ...]]:
+def pins(*rules: tuple[Python | None, str]) -> Callable[[Mapping[str, Any], Python], tuple[str, ...]]:
     """Requirements by Python: the first rule whose bound is above the row's
     Python (or has none) applies.  uv would mostly find these releases itself
     from Requires-Python; the rules say which ones are meant."""
+
     def requirements(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
         for below, requirement in rules:
             if below is None or python < below:
                 return (requirement,)
         return ()
+
     return requirements
 
 
@@ -78,19 +82,18 @@ class Recipe:
     # Packages that must come as wheels: nothing is compiled for a cell.
     binary_only: tuple[str, ...] = ()
     # The oldest Python the server runs on; older rows are n/a.
-    min_python: Optional[Python] = None
+    min_python: Python | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    capacity: Callable[[Mapping[str, Any]], Optional[int]] = lambda options: None
+    capacity: Callable[[Mapping[str, Any]], int | None] = lambda options: None
     # How many processes load the app once the server is fully up (each
     # pre-forked worker loads its own copy); readiness waits for them all.
     loaded_by: Callable[[Mapping[str, Any]], int] = lambda options: 1
     # Why the installed release cannot do what the options ask, if it cannot:
     # given the options and the environment's packages (name -> version).
-    unsupported: Callable[[Mapping[str, Any], Mapping[str, str]], Optional[str]] = \
-        lambda options, packages: None
+    unsupported: Callable[[Mapping[str, Any], Mapping[str, str]], str | None] = lambda options, packages: None
     # The console script the command runs, if any: a Flask without it (0.10
     # has no ``flask`` command) makes the cell n/a rather than an error.
-    needs_script: Optional[str] = None
+    needs_script: str | None = None
 
 
 def _serve_flags(options: Mapping[str, Any]) -> list[str]:
@@ -102,7 +105,7 @@ def _serve_flags(options: Mapping[str, Any]) -> list[str]:
     return flags
 
 
-def _dev_server_capacity(options: Mapping[str, Any]) -> Optional[int]:
+def _dev_server_capacity(options: Mapping[str, Any]) -> int | None:
     if options.get("processes", 1) > 1:
         return int(options["processes"])
     if options.get("threaded") is False:
@@ -114,8 +117,10 @@ def _gunicorn_command(launch: Launch) -> list[str]:
     options = launch.options
     argv = [
         launch.tool("gunicorn"),
-        "--bind", f"{HOST}:{launch.port}",
-        "--workers", str(options.get("workers", 1)),
+        "--bind",
+        f"{HOST}:{launch.port}",
+        "--workers",
+        str(options.get("workers", 1)),
     ]
     worker_class = _gunicorn_worker_class(options)
     argv += ["--worker-class", worker_class]
@@ -123,7 +128,7 @@ def _gunicorn_command(launch: Launch) -> list[str]:
         argv += ["--threads", str(options["threads"])]
     if "worker_connections" in options:
         argv += ["--worker-connections", str(options["worker_connections"])]
-    return argv + [APP]
+    return [*argv, APP]
 
 
 def _gunicorn_packages(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
@@ -141,15 +146,18 @@ def _gunicorn_worker_class(options: Mapping[str, Any]) -> str:
     return "gthread" if options.get("threads", 1) > 1 else "sync"
 
 
-def _gunicorn_unsupported(options: Mapping[str, Any], packages: Mapping[str, str]) -> Optional[str]:
+def _gunicorn_unsupported(options: Mapping[str, Any], packages: Mapping[str, str]) -> str | None:
     installed = version_in(packages, "gunicorn")
-    if (installed is not None and _gunicorn_worker_class(options) == "gthread"
-            and Version(installed) < Version("19.0")):
+    if (
+        installed is not None
+        and _gunicorn_worker_class(options) == "gthread"
+        and Version(installed) < Version("19.0")
+    ):
         return f"gunicorn {installed} has no gthread worker (it arrived in 19.0)"
     return None
 
 
-def _gunicorn_capacity(options: Mapping[str, Any]) -> Optional[int]:
+def _gunicorn_capacity(options: Mapping[str, Any]) -> int | None:
     workers = int(options.get("workers", 1))
     worker_class = _gunicorn_worker_class(options)
     if worker_class == "gthread":
@@ -163,14 +171,18 @@ def _uwsgi_command(launch: Launch) -> list[str]:
     options = launch.options
     return [
         launch.tool("uwsgi"),
-        "--http-socket", f"{HOST}:{launch.port}",
-        "--module", APP,
+        "--http-socket",
+        f"{HOST}:{launch.port}",
+        "--module",
+        APP,
         "--master",
-        "--processes", str(options.get("processes", 1)),
-        "--threads", str(options.get("threads", 1)),
-        "--lazy-apps",     # each process loads the app, so readiness can count them
-        "--need-app",      # exit, rather than serve 500s, when the app does not load
-        "--die-on-term",   # SIGTERM stops uWSGI (without it, older ones reload)
+        "--processes",
+        str(options.get("processes", 1)),
+        "--threads",
+        str(options.get("threads", 1)),
+        "--lazy-apps",  # each process loads the app, so readiness can count them
+        "--need-app",  # exit, rather than serve 500s, when the app does not load
+        "--die-on-term",  # SIGTERM stops uWSGI (without it, older ones reload)
         "--disable-logging",
     ]
 
@@ -187,7 +199,12 @@ RECIPES: dict[str, Recipe] = {
             kind="flask-run",
             summary="the `flask run` command with the version's defaults",
             command=lambda launch: [
-                launch.tool("flask"), "run", "--host", HOST, "--port", str(launch.port),
+                launch.tool("flask"),
+                "run",
+                "--host",
+                HOST,
+                "--port",
+                str(launch.port),
             ],
             env={"FLASK_APP": APP},
             needs_script="flask",
@@ -196,7 +213,12 @@ RECIPES: dict[str, Recipe] = {
             kind="app-run",
             summary="app.run() with the version's defaults",
             command=lambda launch: [
-                launch.python, "-m", "target_app.serve", "app-run", "--port", str(launch.port),
+                launch.python,
+                "-m",
+                "target_app.serve",
+                "app-run",
+                "--port",
+                str(launch.port),
                 *_serve_flags(launch.options),
             ],
             options=_DEV_OPTIONS,
@@ -206,7 +228,12 @@ RECIPES: dict[str, Recipe] = {
             kind="werkzeug",
             summary="werkzeug.serving.run_simple with its defaults",
             command=lambda launch: [
-                launch.python, "-m", "target_app.serve", "werkzeug", "--port", str(launch.port),
+                launch.python,
+                "-m",
+                "target_app.serve",
+                "werkzeug",
+                "--port",
+                str(launch.port),
                 *_serve_flags(launch.options),
             ],
             options=_DEV_OPTIONS,
@@ -236,7 +263,8 @@ RECIPES: dict[str, Recipe] = {
             summary="waitress, one process with a thread pool",
             command=lambda launch: [
                 launch.tool("waitress-serve"),
-                f"--host={HOST}", f"--port={launch.port}",
+                f"--host={HOST}",
+                f"--port={launch.port}",
                 f"--threads={launch.options.get('threads', 4)}",
                 APP,
             ],
@@ -260,9 +288,13 @@ RECIPES: dict[str, Recipe] = {
             kind="cheroot",
             summary="cheroot (CherryPy's server), one process with a fixed thread pool",
             command=lambda launch: [
-                launch.tool("cheroot"), "--bind", f"{HOST}:{launch.port}",
-                "--threads", str(launch.options.get("threads", 10)),
-                "--max-threads", str(launch.options.get("threads", 10)),
+                launch.tool("cheroot"),
+                "--bind",
+                f"{HOST}:{launch.port}",
+                "--threads",
+                str(launch.options.get("threads", 10)),
+                "--max-threads",
+                str(launch.options.get("threads", 10)),
                 APP,
             ],
             options={"threads": Option(int, minimum=1)},
@@ -274,10 +306,17 @@ RECIPES: dict[str, Recipe] = {
             kind="granian",
             summary="granian (a Rust server), worker processes x blocking threads",
             command=lambda launch: [
-                launch.tool("granian"), "--interface", "wsgi",
-                "--host", HOST, "--port", str(launch.port),
-                "--workers", str(launch.options.get("workers", 1)),
-                "--blocking-threads", str(launch.options.get("threads", 1)),
+                launch.tool("granian"),
+                "--interface",
+                "wsgi",
+                "--host",
+                HOST,
+                "--port",
+                str(launch.port),
+                "--workers",
+                str(launch.options.get("workers", 1)),
+                "--blocking-threads",
+                str(launch.options.get("threads", 1)),
                 APP,
             ],
             options={"workers": Option(int, minimum=1), "threads": Option(int, minimum=1)},

@@ -7,48 +7,35 @@
     results/runs/<run-id>/logs/<cell>.log   the build and server output
     results/runs/<run-id>/report.md         the tables and the changes
     results/latest                          symlink to the newest run
+
+Records go in and come out as :mod:`runner.record` types; files are written
+through :mod:`runner.files`, whole or not at all.
 """
+
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
-import platform
-import subprocess
-import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import IO, Any
 
-SCHEMA = 1
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+from runner.files import read_json, write_json, write_text
+from runner.machine import this_machine
+from runner.record import CellRecord, RecordError, RunMeta, load_cell, load_run_meta
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temporary file, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-@dataclass
 class Run:
-    root: Path  # results/
-    path: Path  # results/runs/<run-id>
-    meta: dict
+    """One run folder: its metadata, its records, its lock."""
+
+    def __init__(self, root: Path, path: Path, meta: RunMeta) -> None:
+        self.root = root  # results/
+        self.path = path  # results/runs/<run-id>
+        self.meta = meta
+        self._lock: IO[str] | None = None
 
     @property
     def id(self) -> str:
@@ -62,41 +49,60 @@ class Run:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def write_cell(self, record: dict) -> None:
-        write_json(self.cell_path(record["cell"]), {"schema": SCHEMA, **record})
+    def write_cell(self, record: CellRecord) -> None:
+        write_json(self.cell_path(record.cell), record.to_dict())
 
-    def records(self) -> list[dict]:
-        folder = self.path / "cells"
-        if not folder.is_dir():
-            return []
-        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    def records(self) -> list[CellRecord]:
+        return read_records(self.path)
 
     def try_lock(self) -> bool:
         """Hold this run's lock for the life of the process; False if another holds it."""
-        handle = open(self.path / ".lock", "w")
+        handle = open(self.path / ".lock", "w")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             return False
-        self._lock = handle  # released when the process ends or release() is called
+        self._lock = handle
         return True
 
     def release(self) -> None:
-        handle = getattr(self, "_lock", None)
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
             self._lock = None
 
-    def finish(self, report: str, *, complete: bool, summary: dict) -> None:
+    def finish(self, report: str, *, complete: bool, summary: Mapping[str, Any]) -> None:
         write_text(self.path / "report.md", report)
-        self.meta.update(ended=_now(), complete=complete, summary=summary)
-        write_json(self.path / "run.json", self.meta)
+        self.meta = dataclasses.replace(self.meta, ended=now(), complete=complete, summary=dict(summary))
+        write_json(self.path / "run.json", self.meta.to_dict())
         point_latest(self.root, self.path)
 
 
-def new_run(root: Path, matrix: dict, *, cells: Iterable[str], tools: dict) -> Run:
+def read_records(run_path: Path) -> list[CellRecord]:
+    """Every cell record of a run folder, of any schema this version reads."""
+    folder = run_path / "cells"
+    if not folder.is_dir():
+        return []
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            records.append(load_cell(read_json(path)))
+        except (ValueError, KeyError) as exc:
+            raise RecordError(f"{path}: {exc}") from None
+    return records
+
+
+def read_meta(run_path: Path) -> RunMeta:
+    try:
+        return load_run_meta(read_json(run_path / "run.json"))
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{run_path / 'run.json'}: {exc}") from None
+
+
+def new_run(
+    root: Path, matrix: Mapping[str, Any], *, cells: Iterable[str], tools: Mapping[str, str | None]
+) -> Run:
     """Make a fresh run folder; an existing one is never reused."""
     runs = root / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -110,28 +116,33 @@ def new_run(root: Path, matrix: dict, *, cells: Iterable[str], tools: dict) -> R
             continue
     else:  # pragma: no cover - a thousand runs in one second
         raise RuntimeError("could not make a new run folder")
-    meta = {"schema": SCHEMA, "run": path.name, "started": _now(), "ended": None,
-            "complete": False, "machine": machine(), "tools": tools, "matrix": matrix,
-            "cells": list(cells)}
-    write_json(path / "run.json", meta)
+    meta = RunMeta(
+        run=path.name,
+        started=now(),
+        matrix=dict(matrix),
+        cells=tuple(cells),
+        machine=this_machine(),
+        tools=dict(tools),
+    )
+    write_json(path / "run.json", meta.to_dict())
     run = Run(root=root, path=path, meta=meta)
     run.try_lock()
     point_latest(root, path)  # an interrupted run is found here by the next one
     return run
 
 
-def resumable(root: Path, matrix: dict, cells: list[str]) -> Optional[Run]:
+def resumable(root: Path, matrix: Mapping[str, Any], cells: list[str]) -> Run | None:
     """The newest run, if it stopped before the end with this same matrix and
     cells and no other process is running it: a re-run continues it."""
     path = latest(root)
     if path is None:
         return None
     try:
-        meta = json.loads((path / "run.json").read_text())
-    except (OSError, ValueError):
+        meta = read_meta(path)
+    except RecordError:
         return None
-    same = json.dumps(meta.get("matrix"), sort_keys=True) == json.dumps(matrix, sort_keys=True)
-    if meta.get("complete") or not same or meta.get("cells") != cells:
+    same = json.dumps(dict(meta.matrix), sort_keys=True) == json.dumps(dict(matrix), sort_keys=True)
+    if meta.complete or not same or list(meta.cells) != cells:
         return None
     run = Run(root=root, path=path, meta=meta)
     return run if run.try_lock() else None
@@ -146,53 +157,10 @@ def point_latest(root: Path, run_path: Path) -> None:
     os.replace(tmp, link)
 
 
-def latest(root: Path) -> Optional[Path]:
+def latest(root: Path) -> Path | None:
     link = root / "latest"
     return link.resolve() if link.exists() else None
 
 
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": _memory_gib(),
-        "load_1m": round(os.getloadavg()[0], 2),
-        "runner_python": platform.python_version(),
-    }
-
-
-def tool_version(argv: list[str]) -> Optional[str]:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if out.returncode == 0 and text else None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory_gib() -> Optional[float]:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
-def _now() -> str:
+def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-

@@ -11,6 +11,12 @@ import time
 
 from flask import Flask, jsonify, request
 
+# Types are given in comments: this file runs on Python 2.7 too, which has
+# no annotations and no typing module (MYPY is true for mypy only).
+MYPY = False
+if MYPY:
+    from typing import Any  # noqa: F401 - used in type comments
+
 app = Flask(__name__)
 
 # The runner hands each server a fresh token and checks that /health echoes
@@ -22,6 +28,7 @@ MAX_SLOW_MS = 60000
 
 
 def _mark_loaded():
+    # type: () -> None
     """Leave a file named by this pid where the runner looks for it.
 
     A pre-forking server answers /health as soon as its first worker is up;
@@ -49,11 +56,13 @@ _mark_loaded()
 
 @app.route("/health")
 def health():
+    # type: () -> Any
     return jsonify(status="ok", token=TOKEN, pid=os.getpid())
 
 
 @app.route("/hello")
 def hello():
+    # type: () -> str
     """The smallest useful answer, for the throughput probe."""
     return "ok"
 
@@ -63,6 +72,7 @@ MAX_CPU_ITERATIONS = 100000000
 
 @app.route("/cpu")
 def cpu():
+    # type: () -> Any
     """A fixed amount of pure-Python work: it holds the GIL throughout."""
     start = time.time()
     try:
@@ -81,6 +91,7 @@ def cpu():
 
 @app.route("/slow")
 def slow():
+    # type: () -> Any
     start = time.time()
     if FAULT == "crash-on-slow":
         os._exit(3)

@@ -9,8 +9,14 @@ installed version's default.  Python 2.7 syntax on purpose.
 import argparse
 import sys
 
+# Types in comments: this file runs on Python 2.7 too (MYPY is true for mypy only).
+MYPY = False
+if MYPY:
+    from typing import Any, Dict, List, Optional  # noqa: F401 - used in type comments
+
 
 def main(argv=None):
+    # type: (Optional[List[str]]) -> int
     parser = argparse.ArgumentParser(prog="python -m target_app.serve")
     parser.add_argument("entry", choices=["app-run", "werkzeug"])
     parser.add_argument("--port", type=int, required=True)
@@ -18,7 +24,7 @@ def main(argv=None):
     parser.add_argument("--processes", type=int)
     args = parser.parse_args(argv)
 
-    options = {}
+    options = {}  # type: Dict[str, Any]
     if args.threaded is not None:
         options["threaded"] = args.threaded == "true"
     if args.processes is not None:

@@ -1,5 +1,6 @@
 """Every kind of bad matrix.yaml, through the command a user runs: one line,
 exit code 2, nothing built."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,39 +14,67 @@ GOOD_SERVERS = "servers: {a: {kind: flask-run}}\n"
 GOOD_ROWS = 'versions: [{flask: "3.1.*"}]\n'
 
 CASES = {
-    "unknown top-level key": (GOOD_ROWS + GOOD_SERVERS + "colour: blue\n",
-                              "colour (line 3): unknown key 'colour'; expected one of python, versions, servers, probes"),
-    "unknown server key": (GOOD_ROWS + "servers: {a: {kind: waitress, workers: 2}}\n",
-                           "servers.a.workers (line 2): unknown key for kind waitress 'workers'; expected one of kind, proxy, threads"),
-    "unknown server kind": (GOOD_ROWS + "servers: {a: {kind: tornado}}\n",
-                            "servers.a.kind (line 2): 'tornado' is not a known server kind; expected one of app-run, cheroot"),
-    "malformed version": ('versions: [{flask: "1.x"}]\n' + GOOD_SERVERS,
-                          "versions[0].flask (line 1): '1.x' is not a version or specifier"),
-    "malformed specifier": ('versions: [{flask: "3.1.*", pins: ["jinja2<<3"]}]\n' + GOOD_SERVERS,
-                            "versions[0].pins[0] (line 1): 'jinja2<<3' is not a requirement"),
-    "string where a number goes": (GOOD_ROWS + 'servers: {a: {kind: gunicorn, workers: "2"}}\n',
-                                   "servers.a.workers (line 2): expected a whole number >= 1, found '2'"),
-    "negative count": (GOOD_ROWS + "servers: {a: {kind: gunicorn, workers: -1}}\n",
-                       "servers.a.workers (line 2): expected a whole number >= 1, found -1"),
-    "zero count": (GOOD_ROWS + GOOD_SERVERS + "probes: {concurrency: {requests: 0}}\n",
-                   "probes.concurrency.requests (line 3): expected a whole number from 1 to 1000, found 0"),
-    "unquoted version read as a number": ("python: 3.10\n" + GOOD_ROWS + GOOD_SERVERS,
-                                          "python (line 1): 3.1 must be quoted"),
-    "duplicate server names": (GOOD_ROWS + "servers:\n  a: {kind: flask-run}\n  a: {kind: werkzeug}\n",
-                               "line 4: 'a' is given twice (lines 3 and 4)"),
-    "duplicate rows": ('versions: [{flask: "3.1.*"}, {flask: "3.1.*"}]\n' + GOOD_SERVERS,
-                       "versions[1] (line 1): duplicates versions[0] (flask-3.1.x)"),
+    "unknown top-level key": (
+        GOOD_ROWS + GOOD_SERVERS + "colour: blue\n",
+        "colour (line 3): unknown key 'colour'; expected one of python, versions, servers, probes",
+    ),
+    "unknown server key": (
+        GOOD_ROWS + "servers: {a: {kind: waitress, workers: 2}}\n",
+        "servers.a.workers (line 2): unknown key for kind waitress 'workers'; expected one of kind, proxy, threads",
+    ),
+    "unknown server kind": (
+        GOOD_ROWS + "servers: {a: {kind: tornado}}\n",
+        "servers.a.kind (line 2): 'tornado' is not a known server kind; expected one of app-run, cheroot",
+    ),
+    "malformed version": (
+        'versions: [{flask: "1.x"}]\n' + GOOD_SERVERS,
+        "versions[0].flask (line 1): '1.x' is not a version or specifier",
+    ),
+    "malformed specifier": (
+        'versions: [{flask: "3.1.*", pins: ["jinja2<<3"]}]\n' + GOOD_SERVERS,
+        "versions[0].pins[0] (line 1): 'jinja2<<3' is not a requirement",
+    ),
+    "string where a number goes": (
+        GOOD_ROWS + 'servers: {a: {kind: gunicorn, workers: "2"}}\n',
+        "servers.a.workers (line 2): expected a whole number >= 1, found '2'",
+    ),
+    "negative count": (
+        GOOD_ROWS + "servers: {a: {kind: gunicorn, workers: -1}}\n",
+        "servers.a.workers (line 2): expected a whole number >= 1, found -1",
+    ),
+    "zero count": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {concurrency: {requests: 0}}\n",
+        "probes.concurrency.requests (line 3): expected a whole number from 1 to 1000, found 0",
+    ),
+    "unquoted version read as a number": (
+        "python: 3.10\n" + GOOD_ROWS + GOOD_SERVERS,
+        "python (line 1): 3.1 must be quoted",
+    ),
+    "duplicate server names": (
+        GOOD_ROWS + "servers:\n  a: {kind: flask-run}\n  a: {kind: werkzeug}\n",
+        "line 4: 'a' is given twice (lines 3 and 4)",
+    ),
+    "duplicate rows": (
+        'versions: [{flask: "3.1.*"}, {flask: "3.1.*"}]\n' + GOOD_SERVERS,
+        "versions[1] (line 1): duplicates versions[0] (flask-3.1.x)",
+    ),
     "empty matrix": ("versions: []\n" + GOOD_SERVERS, "versions (line 1): expected a non-empty list of rows"),
     "no servers": (GOOD_ROWS + "servers: {}\n", "servers (line 2): expected a non-empty mapping"),
     "empty file": ("", "expected a mapping with keys python, versions, servers, probes, found nothing"),
     "not YAML at all": ("versions: [flask: 1\n  servers: {\n", "not valid YAML"),
     "a list, not a mapping": ("- flask\n- gunicorn\n", "expected a mapping with keys python, versions"),
-    "a tag that builds an object": ("python: !!python/object/apply:os.system ['touch /tmp/x']\n" + GOOD_ROWS + GOOD_SERVERS,
-                                    "line 1: !!python/object/apply:os.system is not allowed"),
-    "unknown probe": (GOOD_ROWS + GOOD_SERVERS + "probes: {latency: {}}\n",
-                      "probes.latency (line 3): unknown probe 'latency'"),
-    "unknown proxy": (GOOD_ROWS + "servers: {a: {kind: flask-run, proxy: apache}}\n",
-                      "servers.a.proxy (line 2): 'apache' is not a known proxy; expected one of nginx"),
+    "a tag that builds an object": (
+        "python: !!python/object/apply:os.system ['touch /tmp/x']\n" + GOOD_ROWS + GOOD_SERVERS,
+        "line 1: !!python/object/apply:os.system is not allowed",
+    ),
+    "unknown probe": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {latency: {}}\n",
+        "probes.latency (line 3): unknown probe 'latency'",
+    ),
+    "unknown proxy": (
+        GOOD_ROWS + "servers: {a: {kind: flask-run, proxy: apache}}\n",
+        "servers.a.proxy (line 2): 'apache' is not a known proxy; expected one of nginx",
+    ),
 }
 
 
@@ -54,9 +83,23 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, case):
     text, expected = CASES[case]
     matrix = tmp_path / "matrix.yaml"
     matrix.write_text(text)
-    done = subprocess.run([sys.executable, "-m", "runner", "--matrix", str(matrix),
-                           "--results", str(tmp_path / "results"), "--envs", str(tmp_path / "envs")],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "--matrix",
+            str(matrix),
+            "--results",
+            str(tmp_path / "results"),
+            "--envs",
+            str(tmp_path / "envs"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -64,4 +107,5 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, case):
     assert lines[0].startswith("error: matrix.yaml: ")
     assert expected in lines[0]
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "results").exists() and not (tmp_path / "envs").exists()
+    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "envs").exists()

@@ -1,4 +1,5 @@
 """Environment keys and failure summaries, fed plain data."""
+
 from __future__ import annotations
 
 from runner.envs import EnvSpec, installed_packages, summarise_failure
@@ -22,7 +23,8 @@ error: No solution found when resolving dependencies
   cause: Because there is no version of flask==0.0.1 and you require flask==0.0.1, we can conclude that your requirements are unsatisfiable.
 """
     assert summarise_failure(output).startswith(
-        "No solution found when resolving dependencies: Because there is no version of flask==0.0.1")
+        "No solution found when resolving dependencies: Because there is no version of flask==0.0.1"
+    )
 
 
 def test_summary_of_a_uv_build_failure_names_the_package_and_the_root_cause():
@@ -33,13 +35,15 @@ error: Failed to build `markupsafe==1.0`
 """
     assert summarise_failure(output) == (
         "Failed to build `markupsafe==1.0`: Call to `setuptools.build_meta:__legacy__.build_wheel` "
-        "failed (exit status: 1)")
+        "failed (exit status: 1)"
+    )
 
 
 def test_summary_on_a_terminal():
     output = "  × No solution found when resolving dependencies:\n  ╰─▶ Because flask==0.0.1 is missing.\n"
     assert summarise_failure(output) == (
-        "No solution found when resolving dependencies: Because flask==0.0.1 is missing.")
+        "No solution found when resolving dependencies: Because flask==0.0.1 is missing."
+    )
 
 
 def test_summary_of_a_pip_failure():
@@ -54,8 +58,10 @@ def test_summary_of_nothing():
 def test_installed_packages_read_from_metadata_files(tmp_path):
     (tmp_path / "Flask-0.12.4.dist-info").mkdir()
     (tmp_path / "Flask-0.12.4.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.0\nName: Flask\nVersion: 0.12.4\n\nLong text\nVersion: 9\n")
+        "Metadata-Version: 2.0\nName: Flask\nVersion: 0.12.4\n\nLong text\nVersion: 9\n"
+    )
     (tmp_path / "itsdangerous-0.24-py3.6.egg-info").mkdir()
     (tmp_path / "itsdangerous-0.24-py3.6.egg-info" / "PKG-INFO").write_text(
-        "Metadata-Version: 1.1\nName: itsdangerous\nVersion: 0.24\n")
+        "Metadata-Version: 1.1\nName: itsdangerous\nVersion: 0.24\n"
+    )
     assert installed_packages(tmp_path) == {"Flask": "0.12.4", "itsdangerous": "0.24"}

@@ -1,4 +1,5 @@
 """matrix.yaml parsing and expansion, fed plain data."""
+
 from __future__ import annotations
 
 import re
@@ -27,14 +28,21 @@ def test_rows_take_the_default_python_unless_they_name_one():
 
 
 def test_row_names_say_what_the_row_is():
-    matrix = parse(minimal(versions=[
-        {"flask": "3.1.*"},
-        {"flask": "1.0.4", "werkzeug": "0.14.1"},
-        {"flask": "0.12.4", "python": "3.6", "resolve": "period"},
-        {"flask": ">=2,<3"},
-    ]))
+    matrix = parse(
+        minimal(
+            versions=[
+                {"flask": "3.1.*"},
+                {"flask": "1.0.4", "werkzeug": "0.14.1"},
+                {"flask": "0.12.4", "python": "3.6", "resolve": "period"},
+                {"flask": ">=2,<3"},
+            ]
+        )
+    )
     assert [r.name for r in matrix.rows] == [
-        "flask-3.1.x", "flask-1.0.4-werkzeug-0.14.1", "flask-0.12.4-py3.6-period", "flask-ge2-lt3",
+        "flask-3.1.x",
+        "flask-1.0.4-werkzeug-0.14.1",
+        "flask-0.12.4-py3.6-period",
+        "flask-ge2-lt3",
     ]
 
 
@@ -43,10 +51,15 @@ def test_requirements_pin_flask_werkzeug_and_extra_pins():
     assert row.requirements() == ("flask==1.0.4", "werkzeug==0.14.1", "jinja2<3")
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("0.12.5", "flask==0.12.5"), ("3.1.*", "flask==3.1.*"), (">=2,<3", "flask>=2,<3"),
-    ("~=1.0", "flask~=1.0"),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("0.12.5", "flask==0.12.5"),
+        ("3.1.*", "flask==3.1.*"),
+        (">=2,<3", "flask>=2,<3"),
+        ("~=1.0", "flask~=1.0"),
+    ],
+)
 def test_requirement(spec, expected):
     assert requirement("flask", spec) == expected
 
@@ -69,7 +82,10 @@ def test_slug_keeps_names_usable_as_files():
 def test_expansion_is_every_row_times_every_server_row_by_row():
     cells = parse(minimal()).cells()
     assert [c.name for c in cells] == [
-        "flask-0.12.5--flask-run", "flask-0.12.5--sync", "flask-3.1.x--flask-run", "flask-3.1.x--sync",
+        "flask-0.12.5--flask-run",
+        "flask-0.12.5--sync",
+        "flask-3.1.x--flask-run",
+        "flask-3.1.x--sync",
     ]
 
 
@@ -85,12 +101,16 @@ def test_server_options_and_probe_defaults():
     assert matrix.probes == {"concurrency": {"requests": 10, "delay_ms": 500, "rows": None}}
     assert matrix.repeats == 1
     assert parse(minimal(probes={"concurrency": {"requests": 20}})).probes["concurrency"] == {
-        "requests": 20, "delay_ms": 500, "rows": None}
+        "requests": 20,
+        "delay_ms": 500,
+        "rows": None,
+    }
 
 
 def test_probes_run_where_the_file_names_them_with_defaults_for_the_rest():
-    matrix = parse(minimal(probes={"repeats": 3, "cpu": None,
-                                   "burst": {"requests": 100, "rows": ["flask-3.1.x"]}}))
+    matrix = parse(
+        minimal(probes={"repeats": 3, "cpu": None, "burst": {"requests": 100, "rows": ["flask-3.1.x"]}})
+    )
     assert matrix.repeats == 3
     assert matrix.probes["cpu"] == {"requests": 4, "iterations": 1_000_000, "rows": None}
     old, new = matrix.rows
@@ -99,39 +119,73 @@ def test_probes_run_where_the_file_names_them_with_defaults_for_the_rest():
     assert matrix.probes_for(new)["burst"]["requests"] == 100
 
 
-@pytest.mark.parametrize("data, where, says", [
-    (minimal(extra=1), "extra", "unknown key 'extra'; expected one of python, versions"),
-    (minimal(servers={"x": {"kind": "tornado"}}), "servers.x.kind",
-     "expected one of app-run, cheroot, flask-run, granian, gunicorn, uwsgi, waitress, werkzeug"),
-    (minimal(servers={"x": {"kind": "gunicorn", "workers": "2"}}), "servers.x.workers",
-     "expected a whole number >= 1, found '2'"),
-    (minimal(servers={"x": {"kind": "gunicorn", "workers": 0}}), "servers.x.workers", ">= 1"),
-    (minimal(servers={"x": {"kind": "gunicorn", "workers": True}}), "servers.x.workers", "whole number"),
-    (minimal(servers={"x": {"kind": "waitress", "workers": 2}}), "servers.x.workers",
-     "unknown key for kind waitress"),
-    (minimal(servers={"x": {"workers": 2}}), "servers.x", "has no kind"),
-    (minimal(servers={"x": {"kind": "flask-run", "proxy": "apache"}}), "servers.x.proxy",
-     "expected one of nginx"),
-    (minimal(servers={}), "servers", "non-empty mapping"),
-    (minimal(versions=[]), "versions", "non-empty list"),
-    (minimal(versions=[{"flask": "1.x"}]), "versions[0].flask", "not a version or specifier"),
-    (minimal(versions=[{"flask": 1.0}]), "versions[0].flask", "must be quoted"),
-    (minimal(versions=[{"werkzeug": "1.0"}]), "versions[0]", "has no flask key"),
-    (minimal(versions=[{"flask": "1.0.4", "pins": "jinja2<3"}]), "versions[0].pins", "list of requirement"),
-    (minimal(versions=[{"flask": "1.0.4", "pins": ["jinja2<<3"]}]), "versions[0].pins[0]", "not a requirement"),
-    (minimal(versions=[{"flask": "1.0.4", "resolve": "yesterday"}]), "versions[0].resolve", "latest, period"),
-    (minimal(versions=[{"flask": "1.0.*", "resolve": "period"}]), "versions[0].resolve", "exact Flask version"),
-    (minimal(versions=[{"flask": "1.0.4"}, {"flask": "1.0.4"}]), "versions[1]", "duplicates versions[0]"),
-    (minimal(python=3.10), "python", "3.10 becomes 3.1"),
-    (minimal(python="three"), "python", "major.minor"),
-    (minimal(probes={"concurrency": {"requests": 0}}), "probes.concurrency.requests", "from 1 to 1000"),
-    (minimal(probes={"latency": {}}), "probes.latency", "unknown probe"),
-    (minimal(probes={"repeats": 0}), "probes.repeats", "from 1 to 20"),
-    (minimal(probes={"throughput": {"generator": "ab"}}), "probes.throughput.generator",
-     "expected one of auto, wrk, builtin"),
-    (minimal(probes={"burst": {"rows": ["flask-9"]}}), "probes.burst.rows", "no row named 'flask-9'"),
-    ([1, 2], "", "expected a mapping with keys"),
-])
+@pytest.mark.parametrize(
+    ("data", "where", "says"),
+    [
+        (minimal(extra=1), "extra", "unknown key 'extra'; expected one of python, versions"),
+        (
+            minimal(servers={"x": {"kind": "tornado"}}),
+            "servers.x.kind",
+            "expected one of app-run, cheroot, flask-run, granian, gunicorn, uwsgi, waitress, werkzeug",
+        ),
+        (
+            minimal(servers={"x": {"kind": "gunicorn", "workers": "2"}}),
+            "servers.x.workers",
+            "expected a whole number >= 1, found '2'",
+        ),
+        (minimal(servers={"x": {"kind": "gunicorn", "workers": 0}}), "servers.x.workers", ">= 1"),
+        (minimal(servers={"x": {"kind": "gunicorn", "workers": True}}), "servers.x.workers", "whole number"),
+        (
+            minimal(servers={"x": {"kind": "waitress", "workers": 2}}),
+            "servers.x.workers",
+            "unknown key for kind waitress",
+        ),
+        (minimal(servers={"x": {"workers": 2}}), "servers.x", "has no kind"),
+        (
+            minimal(servers={"x": {"kind": "flask-run", "proxy": "apache"}}),
+            "servers.x.proxy",
+            "expected one of nginx",
+        ),
+        (minimal(servers={}), "servers", "non-empty mapping"),
+        (minimal(versions=[]), "versions", "non-empty list"),
+        (minimal(versions=[{"flask": "1.x"}]), "versions[0].flask", "not a version or specifier"),
+        (minimal(versions=[{"flask": 1.0}]), "versions[0].flask", "must be quoted"),
+        (minimal(versions=[{"werkzeug": "1.0"}]), "versions[0]", "has no flask key"),
+        (
+            minimal(versions=[{"flask": "1.0.4", "pins": "jinja2<3"}]),
+            "versions[0].pins",
+            "list of requirement",
+        ),
+        (
+            minimal(versions=[{"flask": "1.0.4", "pins": ["jinja2<<3"]}]),
+            "versions[0].pins[0]",
+            "not a requirement",
+        ),
+        (
+            minimal(versions=[{"flask": "1.0.4", "resolve": "yesterday"}]),
+            "versions[0].resolve",
+            "latest, period",
+        ),
+        (
+            minimal(versions=[{"flask": "1.0.*", "resolve": "period"}]),
+            "versions[0].resolve",
+            "exact Flask version",
+        ),
+        (minimal(versions=[{"flask": "1.0.4"}, {"flask": "1.0.4"}]), "versions[1]", "duplicates versions[0]"),
+        (minimal(python=3.10), "python", "3.10 becomes 3.1"),
+        (minimal(python="three"), "python", "major.minor"),
+        (minimal(probes={"concurrency": {"requests": 0}}), "probes.concurrency.requests", "from 1 to 1000"),
+        (minimal(probes={"latency": {}}), "probes.latency", "unknown probe"),
+        (minimal(probes={"repeats": 0}), "probes.repeats", "from 1 to 20"),
+        (
+            minimal(probes={"throughput": {"generator": "ab"}}),
+            "probes.throughput.generator",
+            "expected one of auto, wrk, builtin",
+        ),
+        (minimal(probes={"burst": {"rows": ["flask-9"]}}), "probes.burst.rows", "no row named 'flask-9'"),
+        ([1, 2], "", "expected a mapping with keys"),
+    ],
+)
 def test_bad_input_names_the_place_and_what_is_accepted(data, where, says):
     with pytest.raises(MatrixError) as caught:
         parse(data, "m.yaml")
@@ -150,8 +204,17 @@ def test_load_reads_the_default_matrix():
     werkzeugs = [r.werkzeug for r in matrix.rows if r.flask == "1.0.4" and r.werkzeug]
     assert werkzeugs == ["0.14.1", "0.15.6", "0.16.1"]
     assert [s.name for s in matrix.servers] == [
-        "flask-run", "app-run", "werkzeug", "gunicorn-sync", "gunicorn-gthread", "waitress",
-        "nginx-flask-run", "nginx-gunicorn-sync", "uwsgi", "gunicorn-gevent"]
+        "flask-run",
+        "app-run",
+        "werkzeug",
+        "gunicorn-sync",
+        "gunicorn-gthread",
+        "waitress",
+        "nginx-flask-run",
+        "nginx-gunicorn-sync",
+        "uwsgi",
+        "gunicorn-gevent",
+    ]
     assert len(matrix.cells()) == 14 * 10
     assert set(matrix.probes) == {"concurrency", "cpu", "throughput", "burst", "slow_client"}
 
@@ -180,29 +243,72 @@ def test_load_refuses_text_that_is_not_yaml(tmp_path):
 
 def test_load_refuses_tags_that_build_objects(tmp_path):
     message = load_text(tmp_path, "python: !!python/object/apply:os.system ['true']\n")
-    assert message == ("matrix.yaml: line 1: !!python/object/apply:os.system is not allowed: a matrix "
-                       "file holds plain values only (strings, numbers, true/false, lists and mappings)")
+    assert message == (
+        "matrix.yaml: line 1: !!python/object/apply:os.system is not allowed: a matrix "
+        "file holds plain values only (strings, numbers, true/false, lists and mappings)"
+    )
 
 
 def test_a_server_named_twice_is_refused_with_both_lines(tmp_path):
-    message = load_text(tmp_path, 'versions: [{flask: "3.1.*"}]\nservers:\n  a: {kind: flask-run}\n'
-                                  '  a: {kind: werkzeug}\n')
-    assert message == ("matrix.yaml: line 4: 'a' is given twice (lines 3 and 4); each key, "
-                       "server name included, must be unique")
+    message = load_text(
+        tmp_path, 'versions: [{flask: "3.1.*"}]\nservers:\n  a: {kind: flask-run}\n  a: {kind: werkzeug}\n'
+    )
+    assert message == (
+        "matrix.yaml: line 4: 'a' is given twice (lines 3 and 4); each key, "
+        "server name included, must be unique"
+    )
 
 
 def test_errors_in_a_file_name_the_line_of_the_key(tmp_path):
-    message = load_text(tmp_path, 'python: "3.11"\nversions:\n  - flask: "3.1.*"\nservers:\n'
-                                  '  sync: {kind: gunicorn, workers: -2}\n')
+    message = load_text(
+        tmp_path,
+        'python: "3.11"\nversions:\n  - flask: "3.1.*"\nservers:\n  sync: {kind: gunicorn, workers: -2}\n',
+    )
     assert message.startswith("matrix.yaml: servers.sync.workers (line 5): expected a whole number >= 1")
-    message = load_text(tmp_path, 'versions:\n  - flask: "3.1.*"\n  - flask: "1.x"\nservers: {a: {kind: flask-run}}\n')
+    message = load_text(
+        tmp_path, 'versions:\n  - flask: "3.1.*"\n  - flask: "1.x"\nservers: {a: {kind: flask-run}}\n'
+    )
     assert message.startswith("matrix.yaml: versions[1].flask (line 3): '1.x' is not a version")
 
 
 def test_an_empty_file_is_refused(tmp_path):
-    assert "expected a mapping with keys python, versions, servers, probes, found nothing" in load_text(tmp_path, "")
+    assert "expected a mapping with keys python, versions, servers, probes, found nothing" in load_text(
+        tmp_path, ""
+    )
 
 
 def test_load_names_a_missing_file(tmp_path):
     with pytest.raises(MatrixError, match="cannot be read"):
         load(tmp_path / "nope.yaml")
+
+
+def test_a_server_column_can_be_hashed_and_compared() -> None:
+    matrix = parse(
+        {
+            "versions": [{"flask": "3.1.*"}],
+            "servers": {"a": {"kind": "gunicorn", "workers": 2}, "b": {"kind": "gunicorn", "workers": 2}},
+        }
+    )
+    a, b = matrix.servers
+    assert len({a, b}) == 2  # different names
+    assert hash(a.options) == hash(b.options)
+    assert a.options == b.options
+    assert dict(a.options) == {"workers": 2}
+
+
+def test_probe_settings_come_from_the_registry() -> None:
+    from runner.probes import PROBES
+
+    matrix = parse(
+        {"versions": [{"flask": "3.1.*"}], "servers": {"a": {"kind": "flask-run"}}, "probes": {"burst": {}}}
+    )
+    assert {k: v for k, v in matrix.probes["burst"].items() if k != "rows"} == PROBES["burst"].defaults()
+    high = PROBES["concurrency"].settings["requests"].high
+    with pytest.raises(MatrixError, match=f"expected a whole number from 1 to {high}, found {high + 1}"):
+        parse(
+            {
+                "versions": [{"flask": "3.1.*"}],
+                "servers": {"a": {"kind": "flask-run"}},
+                "probes": {"concurrency": {"requests": high + 1}},
+            }
+        )

@@ -1,4 +1,5 @@
 """Period cut-offs, fed plain data."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,16 @@ from packaging.version import Version
 from runner.period import build_tools_cutoff, cutoff, file_version
 
 
-@pytest.mark.parametrize("filename, version", [
-    ("Flask-0.12.4-py2.py3-none-any.whl", "0.12.4"),
-    ("Flask-0.10.1.tar.gz", "0.10.1"),
-    ("flask-3.1.0.tar.gz", "3.1.0"),
-    ("Flask-1.0rc1.zip", "1.0rc1"),
-    ("README.txt", None),
-])
+@pytest.mark.parametrize(
+    ("filename", "version"),
+    [
+        ("Flask-0.12.4-py2.py3-none-any.whl", "0.12.4"),
+        ("Flask-0.10.1.tar.gz", "0.10.1"),
+        ("flask-3.1.0.tar.gz", "3.1.0"),
+        ("Flask-1.0rc1.zip", "1.0rc1"),
+        ("README.txt", None),
+    ],
+)
 def test_file_version(filename, version):
     assert file_version(filename) == (Version(version) if version else None)
 

@@ -1,4 +1,5 @@
 """Server recipes: the argument lists and the capacities their options promise."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,8 @@ def test_every_server_binds_loopback_only():
         argv = " ".join(command(kind))
         assert "0.0.0.0" not in argv
     assert command("flask-run")[-4:] == ["--host", "127.0.0.1", "--port", "5123"]
-    assert "--bind" in command("gunicorn") and "127.0.0.1:5123" in command("gunicorn")
+    assert "--bind" in command("gunicorn")
+    assert "127.0.0.1:5123" in command("gunicorn")
     assert "--host=127.0.0.1" in command("waitress")
 
 
@@ -27,24 +29,29 @@ def test_gunicorn_threads_mean_gthread():
     argv = command("gunicorn", workers=2, threads=4)
     assert argv[argv.index("--worker-class") + 1] == "gthread"
     assert argv[argv.index("--workers") + 1] == "2"
-    assert command("gunicorn", workers=2)[command("gunicorn", workers=2).index("--worker-class") + 1] == "sync"
+    assert (
+        command("gunicorn", workers=2)[command("gunicorn", workers=2).index("--worker-class") + 1] == "sync"
+    )
 
 
-@pytest.mark.parametrize("kind, options, capacity", [
-    ("gunicorn", {"workers": 2}, 2),
-    ("gunicorn", {"workers": 2, "threads": 4}, 8),
-    ("waitress", {"threads": 4}, 4),
-    ("waitress", {}, 4),
-    ("werkzeug", {}, 1),
-    ("werkzeug", {"threaded": True}, None),
-    ("werkzeug", {"processes": 3}, 3),
-    ("flask-run", {}, None),
-    ("app-run", {}, None),
-    ("gunicorn", {"workers": 2, "worker_class": "gevent"}, 2000),
-    ("uwsgi", {"processes": 2, "threads": 2}, 4),
-    ("cheroot", {"threads": 4}, 4),
-    ("granian", {"workers": 2, "threads": 3}, 6),
-])
+@pytest.mark.parametrize(
+    ("kind", "options", "capacity"),
+    [
+        ("gunicorn", {"workers": 2}, 2),
+        ("gunicorn", {"workers": 2, "threads": 4}, 8),
+        ("waitress", {"threads": 4}, 4),
+        ("waitress", {}, 4),
+        ("werkzeug", {}, 1),
+        ("werkzeug", {"threaded": True}, None),
+        ("werkzeug", {"processes": 3}, 3),
+        ("flask-run", {}, None),
+        ("app-run", {}, None),
+        ("gunicorn", {"workers": 2, "worker_class": "gevent"}, 2000),
+        ("uwsgi", {"processes": 2, "threads": 2}, 4),
+        ("cheroot", {"threads": 4}, 4),
+        ("granian", {"workers": 2, "threads": 3}, 6),
+    ],
+)
 def test_capacity(kind, options, capacity):
     assert RECIPES[kind].capacity(options) == capacity
 
@@ -82,6 +89,7 @@ def test_uwsgi_loads_the_app_in_every_process_and_stops_on_sigterm():
 def test_an_old_gunicorn_without_the_asked_worker_says_so():
     unsupported = RECIPES["gunicorn"].unsupported
     assert unsupported({"threads": 4}, {"gunicorn": "17.5"}) == (
-        "gunicorn 17.5 has no gthread worker (it arrived in 19.0)")
+        "gunicorn 17.5 has no gthread worker (it arrived in 19.0)"
+    )
     assert unsupported({"threads": 4}, {"gunicorn": "19.8.1"}) is None
     assert unsupported({"workers": 2}, {"gunicorn": "17.5"}) is None

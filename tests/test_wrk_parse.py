@@ -1,4 +1,5 @@
 """Reading wrk's output, from plain text."""
+
 from __future__ import annotations
 
 from runner.loadgen import parse_wrk
@@ -32,8 +33,10 @@ def test_figures_from_wrk():
 
 
 def test_real_errors_are_counted_by_kind():
-    text = WRK.replace("read 27710, write 0, timeout 0", "read 3, write 0, timeout 7") + \
-        "  Non-2xx or 3xx responses: 5\n"
+    text = (
+        WRK.replace("read 27710, write 0, timeout 0", "read 3, write 0, timeout 7")
+        + "  Non-2xx or 3xx responses: 5\n"
+    )
     result = parse_wrk(text, 8)
     assert result.error_kinds == {"read": 3, "timeout": 7, "non-2xx": 5}
     assert result.errors == 15

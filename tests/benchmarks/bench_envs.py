@@ -14,6 +14,7 @@ need into fresh temporary folders:
 Builds run as a matrix run builds them (MATRIX_BUILD_JOBS at once).  Not part
 of the test suite; run it on a quiet machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ def timed_build(specs, root: Path, results: Path) -> tuple[float, int, int]:
     started = time.perf_counter()
     built = build_envs(plans, root, run, progress=lambda line: None)
     wall = time.perf_counter() - started
+    run.release()
     failed = sum(1 for r in built.values() if not isinstance(r, envs.Env))
     reused = sum(1 for r in built.values() if isinstance(r, envs.Env) and r.reused)
     return wall, failed, reused
@@ -58,10 +60,12 @@ def main() -> int:
         plan_template = plans[0]
         specs = {p.spec.key(): p.spec for p in plans if p.spec is not None}
         uv_specs = [dataclasses.replace(s, backend="uv") for s in specs.values()]
-        common = [s for s in uv_specs
-                  if s.exclude_newer is None and tuple(map(int, s.interpreter.version.split(".")[:2])) >= (3, 9)]
-        print(f"{len(uv_specs)} environments, {len(common)} that virtualenv + pip can build too; "
-              f"{build_jobs()} at once", file=sys.stderr)
+        common = [s for s in uv_specs if s.exclude_newer is None and s.interpreter.minor >= (3, 9)]
+        print(
+            f"{len(uv_specs)} environments, {len(common)} that virtualenv + pip can build too; "
+            f"{build_jobs()} at once",
+            file=sys.stderr,
+        )
 
         rows = []
         wall, failed, reused = timed_build(uv_specs, tmp_path / "uv", tmp_path / "r")

@@ -8,6 +8,7 @@ folder.  A pass that leaves more processes or listening TCP ports than there
 were before it started is a leak; the script says so and exits 1.  Not part
 of the test suite: the default matrix takes about ten minutes a pass.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,16 +47,22 @@ def main() -> int:
     args = parser.parse_args()
     leaked = False
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        print(f"{'pass':>4} {'exit':>4} {'wall s':>7} {'servers before':>15} {'after':>6} "
-              f"{'ports before':>13} {'after':>6} {'all procs before':>17} {'after':>6}", flush=True)
+        print(
+            f"{'pass':>4} {'exit':>4} {'wall s':>7} {'servers before':>15} {'after':>6} "
+            f"{'ports before':>13} {'after':>6} {'all procs before':>17} {'after':>6}",
+            flush=True,
+        )
         for number in range(1, args.passes + 1):
             settle()
             procs, ports = processes(), listening_ports()
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "runner", "--matrix", str(args.matrix),
-                                   "--results", tmp, "--fresh"], cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env=dict(os.environ))
+            done = subprocess.run(
+                [sys.executable, "-m", "runner", "--matrix", str(args.matrix), "--results", tmp, "--fresh"],
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=dict(os.environ),
+            )
             wall = time.perf_counter() - started
             settle()
             procs_after, ports_after = processes(), listening_ports()
@@ -65,13 +72,18 @@ def main() -> int:
             servers_after = sum(1 for pid in procs_after if _is_server(pid))
             # All processes are shown for information: on a shared machine
             # others come and go; server processes and ports are what a run owns.
-            print(f"{number:>4} {done.returncode:>4} {wall:>7.1f} {servers:>15} {servers_after:>6} "
-                  f"{len(ports):>13} {len(ports_after):>6} {len(procs):>17} {len(procs_after):>6}",
-                  flush=True)
+            print(
+                f"{number:>4} {done.returncode:>4} {wall:>7.1f} {servers:>15} {servers_after:>6} "
+                f"{len(ports):>13} {len(ports_after):>6} {len(procs):>17} {len(procs_after):>6}",
+                flush=True,
+            )
             if new_ports or any(_is_server(pid) for pid in new_procs):
                 leaked = True
-                print(f"     left behind: ports {sorted(new_ports)}, processes "
-                      f"{sorted(p for p in new_procs if _is_server(p))}", flush=True)
+                print(
+                    f"     left behind: ports {sorted(new_ports)}, processes "
+                    f"{sorted(p for p in new_procs if _is_server(p))}",
+                    flush=True,
+                )
     print("no leak" if not leaked else "LEAK", flush=True)
     return 1 if leaked else 0
 
@@ -82,8 +94,19 @@ def _is_server(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
-    return any(word in cmdline for word in ("gunicorn", "waitress", "uwsgi", "flask run", "nginx",
-                                            "granian", "cheroot", "target_app"))
+    return any(
+        word in cmdline
+        for word in (
+            "gunicorn",
+            "waitress",
+            "uwsgi",
+            "flask run",
+            "nginx",
+            "granian",
+            "cheroot",
+            "target_app",
+        )
+    )
 
 
 if __name__ == "__main__":

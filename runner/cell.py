@@ -1,0 +1,297 @@
+"""One cell, from its plan to its record, as a chain of named steps.
+
+Like a task list, each step does one thing to the :class:`CellJob` and either
+returns or raises a :class:`~runner.errors.CellError`, which ends the cell
+with that status and reason; whatever the steps found before is kept::
+
+    check_plan -> take_environment -> check_server -> measure -> check_headline
+
+The record is written by the caller; nothing here touches the results folder
+but the cell's own log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Union
+
+from packaging.requirements import Requirement
+
+from runner import envs, facts, interpreters, proxy
+from runner.errors import CellError, CellNotApplicable
+from runner.launch import launched
+from runner.matrix import Cell, Matrix
+from runner.probes import probe_named
+from runner.probes.base import Result
+from runner.process import HOST, RunningServer, log_head, log_tail
+from runner.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
+from runner.servers import Recipe, recipe_for
+
+Built = dict[str, Union[envs.Env, CellError]]
+# What a probe may raise that means "this probe could not run here", not a bug.
+PROBE_FAILURES = (OSError, RuntimeError, ValueError, AttributeError)
+
+
+@dataclass
+class Plan:
+    """A cell before anything is built: its environment, or why it has none."""
+
+    cell: Cell
+    spec: envs.EnvSpec | None = None
+    interpreter: interpreters.Interpreter | None = None
+    problem: CellError | None = None  # found before anything was built
+
+
+@dataclass
+class CellJob:
+    """A cell on its way to a record: what the steps have found so far."""
+
+    matrix: Matrix
+    plan: Plan
+    built: Built
+    run_id: str
+    run_path: Path
+    log_path: Path
+    record: CellRecord
+    env: envs.Env | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    runs: list[dict[str, ProbeRun]] = field(default_factory=list)
+
+    @property
+    def recipe(self) -> Recipe:
+        return recipe_for(self.plan.cell.server.kind)
+
+    def update(self, **changes: Any) -> None:
+        self.record = dataclasses.replace(self.record, **changes)
+
+
+Step = Callable[[CellJob], None]
+
+
+def run_cell(
+    matrix: Matrix, plan: Plan, built: Built, *, run_id: str, run_path: Path, log_path: Path
+) -> CellRecord:
+    """Every step in order; a failing step ends the cell with its status and reason."""
+    job = CellJob(
+        matrix=matrix,
+        plan=plan,
+        built=built,
+        run_id=run_id,
+        run_path=run_path,
+        log_path=log_path,
+        record=first_record(matrix, plan, run_path, log_path),
+    )
+    try:
+        for step in STEPS:
+            step(job)
+    except CellError as exc:
+        job.update(status=Status(exc.status), reason=exc.reason)
+    except Exception as exc:  # an unexpected failure: keep its traceback
+        with open(job.log_path, "a", encoding="utf-8") as log:
+            log.write(traceback.format_exc())
+        job.update(status=Status.ERROR, reason=f"internal error: {exc!r} (traceback in the cell's log)")
+    return finished(job)
+
+
+def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> CellRecord:
+    """What is known of a cell before any step: the matrix's side of it."""
+    cell = plan.cell
+    row, server = cell.row, cell.server
+    return CellRecord(
+        cell=cell.name,
+        row=row.name,
+        row_index=matrix.rows.index(row),
+        server=server.name,
+        server_index=matrix.servers.index(server),
+        kind=server.kind,
+        options=dict(server.options),
+        asked=Asked(
+            flask=row.flask, werkzeug=row.werkzeug, python=row.python, pins=row.pins, resolve=row.resolve
+        ),
+        status=Status.OK,
+        python=plan.interpreter.version if plan.interpreter else None,
+        capacity=recipe_for(server.kind).capacity(server.options),
+        log=str(log_path.relative_to(run_path)),
+        started=time.time(),
+    )
+
+
+def finished(job: CellJob) -> CellRecord:
+    ended = time.time()
+    started = job.record.started or ended
+    tail = tuple(log_tail(job.log_path)) if job.record.status is Status.ERROR else ()
+    return dataclasses.replace(
+        job.record, ended=ended, log_tail=tail, timings={**job.timings, "total_s": round(ended - started, 3)}
+    )
+
+
+def check_plan(job: CellJob) -> None:
+    """A problem found while planning (no interpreter, no nginx) ends the cell."""
+    if job.plan.problem is not None:
+        raise job.plan.problem
+    assert job.plan.spec is not None
+    if job.plan.spec.exclude_newer:
+        job.update(resolved_as_of=job.plan.spec.exclude_newer)
+
+
+def take_environment(job: CellJob) -> None:
+    """The built environment, and the versions it really holds."""
+    assert job.plan.spec is not None
+    env = job.built[job.plan.spec.key()]
+    if isinstance(env, CellError):
+        if env.log_path:
+            job.log_path = Path(str(env.log_path))
+            job.update(log=str(job.log_path.relative_to(job.run_path)))
+        raise period_server_not_applicable(job.plan, env) or env
+    job.env = env
+    job.timings["build_s"] = env.build_s
+    job.update(
+        env=EnvInfo(str(env.path), env.backend, env.reused),
+        packages=dict(env.packages),
+        flask=env.version_of("flask"),
+        werkzeug=env.version_of("werkzeug"),
+    )
+
+
+def check_server(job: CellJob) -> None:
+    """What the installed release of the server cannot do makes the cell n/a."""
+    assert job.env is not None
+    recipe = job.recipe
+    why_not = recipe.unsupported(job.plan.cell.server.options, job.env.packages)
+    if why_not:
+        raise CellNotApplicable(why_not)
+    if recipe.needs_script and not (job.env.bin_dir / recipe.needs_script).exists():
+        if recipe.needs_script == "flask":
+            raise CellNotApplicable(
+                f"Flask {job.record.flask} has no `flask` command (it arrived in Flask 0.11)"
+            )
+        raise CellError(f"the environment has no `{recipe.needs_script}` command")
+
+
+def measure(job: CellJob) -> None:
+    """Every probe of the row, ``repeats`` times, each group in a fresh server."""
+    probes_here = job.matrix.probes_for(job.plan.cell.row)
+    for _ in range(job.matrix.repeats):
+        results: dict[str, ProbeRun] = {}
+        for group in launch_groups(list(probes_here)):
+            with launcher(job)() as front:
+                if not job.runs and not results:
+                    first_contact(job, front)
+                for name in group:
+                    started = time.perf_counter()
+                    results[name] = run_probe(name, probes_here[name], front)
+                    key = f"probe_{name}_s"
+                    job.timings[key] = round(job.timings.get(key, 0.0) + time.perf_counter() - started, 3)
+        job.runs.append(results)
+    job.timings["probe_s"] = round(
+        sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
+    )
+    job.update(probes=summarise(job.runs))
+
+
+def check_headline(job: CellJob) -> None:
+    """A cell whose every headline request failed has no verdict: an error."""
+    outcome = job.record.probes.get("concurrency")
+    result = job.record.concurrency
+    if result is not None and result.peak is not None:
+        return
+    if result is None:
+        raise CellError(f"the concurrency probe failed: {outcome.error if outcome else 'no result'}")
+    kinds = ", ".join(f"{k} x{v}" for k, v in result.error_kinds.items())
+    raise CellError(f"all {result.requests} requests failed ({kinds or 'no answer'})")
+
+
+STEPS: tuple[Step, ...] = (check_plan, take_environment, check_server, measure, check_headline)
+
+
+def launcher(job: CellJob) -> Callable[[], AbstractContextManager[RunningServer]]:
+    assert job.env is not None
+    fault = injected_faults().get(job.plan.cell.name)
+    return partial(
+        launched,
+        job.recipe,
+        job.plan.cell.server,
+        job.env,
+        job.log_path,
+        job.run_id,
+        {"TARGET_APP_FAULT": fault} if fault else {},
+    )
+
+
+def first_contact(job: CellJob, front: RunningServer) -> None:
+    """Once per cell, on its first server: start-up time, HTTP facts, the warning."""
+    job.timings["start_s"] = round(front.startup_s, 3)
+    nginx = None
+    if job.plan.cell.server.proxy == "nginx":
+        nginx = proxy.nginx_version(proxy.require_nginx())
+    job.update(
+        http=facts.probe_connection(HOST, front.port),
+        nginx=nginx,
+        dev_server_warning=facts.dev_server_warning(log_head(job.log_path)),
+    )
+
+
+def launch_groups(names: Sequence[str]) -> list[list[str]]:
+    """Probes that leave the server clean share one server; each other gets its own."""
+    clean = [n for n in names if probe_named(n).leaves_clean]
+    return ([clean] if clean else []) + [[n] for n in names if not probe_named(n).leaves_clean]
+
+
+def run_probe(name: str, settings: Mapping[str, Any], front: RunningServer) -> ProbeRun:
+    """One probe against a running server; a probe that cannot run says why."""
+    try:
+        result: Result = probe_named(name).run(front, settings)
+        return result
+    except PROBE_FAILURES as exc:
+        return ProbeFailed(error=f"{type(exc).__name__}: {exc}")
+
+
+def summarise(runs: Sequence[Mapping[str, ProbeRun]]) -> dict[str, ProbeOutcome]:
+    """Per probe: the run at the median of its key figure, with the spread of all runs."""
+    return (
+        {
+            name: ProbeOutcome.of_runs(probe_named(name), [run[name] for run in runs if name in run])
+            for name in runs[0]
+        }
+        if runs
+        else {}
+    )
+
+
+def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | None:
+    """On a period row, a server release of the day that does not install on
+    the row's Python makes the cell n/a, not an error: the combination did not
+    exist (gevent of June 2013 predates its Python 3 support)."""
+    spec, server = plan.spec, plan.cell.server
+    if spec is None or not spec.exclude_newer or plan.interpreter is None:
+        return None
+    names = [
+        Requirement(p).name.lower()
+        for p in recipe_for(server.kind).packages(server.options, plan.interpreter.minor)
+    ]
+    culprit = next((n for n in names if f"`{n}==" in failure.reason.lower()), None)
+    if culprit is None:
+        return None
+    return CellNotApplicable(
+        f"{culprit} as of {spec.exclude_newer[:10]} does not install on "
+        f"Python {plan.interpreter.version}: {failure.reason}"
+    )
+
+
+def injected_faults() -> dict[str, str]:
+    """``MATRIX_INJECT_FAULT="<cell>:<fault>,..."``: the fault-injection tests'
+    way to make one cell's target app misbehave (see target_app/app.py)."""
+    faults = {}
+    for item in os.environ.get("MATRIX_INJECT_FAULT", "").split(","):
+        if ":" in item:
+            cell, fault = item.rsplit(":", 1)
+            faults[cell.strip()] = fault.strip()
+    return faults

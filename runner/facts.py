@@ -1,0 +1,82 @@
+"""What a server says about HTTP and about itself, whatever the app does.
+
+Per cell, once: the protocol version it answers with, whether it keeps a
+connection open for a second request, and the development-server warning it
+printed, if any.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HttpFacts:
+    protocol: str | None  # "HTTP/1.0" or "HTTP/1.1", as the server answered
+    keep_alive: bool | None  # a second request on the same connection was answered
+    server_header: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HttpFacts:
+        return cls(
+            protocol=data.get("protocol"),
+            keep_alive=data.get("keep_alive"),
+            server_header=data.get("server_header"),
+        )
+
+
+NO_ANSWER = HttpFacts(protocol=None, keep_alive=None, server_header=None)
+
+
+def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
+    """Two HTTP/1.1 requests on one connection to ``/health``.
+
+    The first answer gives the protocol version the server speaks; whether the
+    second is answered on the same socket shows if it keeps connections open.
+    """
+    request = (f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: flask-matrix\r\n\r\n").encode()
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.sendall(request)
+            first = _read_response(sock)
+            if first is None:
+                return NO_ANSWER
+            protocol, server_header = first
+            try:
+                sock.sendall(request)
+                keep_alive = _read_response(sock) is not None
+            except OSError:
+                keep_alive = False
+    except OSError:
+        return NO_ANSWER
+    return HttpFacts(protocol=protocol, keep_alive=keep_alive, server_header=server_header)
+
+
+def _read_response(sock: socket.socket) -> tuple[str, str | None] | None:
+    response = http.client.HTTPResponse(sock)
+    try:
+        response.begin()
+        response.read()
+    except (http.client.HTTPException, OSError):
+        return None
+    protocol = "HTTP/1.1" if response.version == 11 else "HTTP/1.0"
+    return protocol, response.getheader("Server")
+
+
+DEV_SERVER_WARNING = re.compile(r"development server", re.IGNORECASE)
+
+
+def dev_server_warning(log_lines: Iterable[str]) -> str | None:
+    """The line in which a server warns that it is a development server."""
+    for line in log_lines:
+        if DEV_SERVER_WARNING.search(line):
+            return re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+    return None

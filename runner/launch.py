@@ -1,0 +1,60 @@
+"""Launching a cell's server, and nginx in front of it where the column says so."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from runner import proxy
+from runner.envs import Env
+from runner.matrix import Server
+from runner.process import RunningServer, free_port, running_server, scrubbed_environ
+from runner.servers import Launch, Recipe
+
+REPO = Path(__file__).resolve().parent.parent
+# Every server process carries the run's id in its environment, so that a
+# check for leftovers can find any process a run started.
+RUN_MARK = "MATRIX_RUN_ID"
+
+
+@contextmanager
+def launched(
+    recipe: Recipe,
+    server: Server,
+    env: Env,
+    log_path: Path,
+    run_id: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[RunningServer]:
+    """The cell's server, ready, and stopped with everything it started when the block ends."""
+    port = free_port()
+    argv = recipe.command(Launch(bin_dir=env.bin_dir, port=port, options=server.options))
+    child_env = server_env(env.bin_dir, {**recipe.env, **(extra_env or {}), RUN_MARK: run_id})
+    with ExitStack() as servers:
+        front = servers.enter_context(
+            running_server(
+                argv,
+                port=port,
+                env=child_env,
+                cwd=REPO,
+                log_path=log_path,
+                loaded_by=recipe.loaded_by(server.options),
+            )
+        )
+        if server.proxy == "nginx":
+            app = front
+            front = servers.enter_context(proxy.nginx_in_front(app, env=child_env, log_path=log_path))
+            front = dataclasses.replace(front, startup_s=app.startup_s + front.startup_s)
+        yield front
+
+
+def server_env(bin_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment, less what would change a server's defaults."""
+    env = scrubbed_environ(("PYTHON",), **extra)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

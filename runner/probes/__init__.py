@@ -1,0 +1,24 @@
+"""The probe registry: every probe the runner knows, declared once.
+
+Adding a probe is one module in this package that defines a ``PROBE`` (see
+:mod:`runner.probes.base`) and one entry below.  The order is the order of
+the report's tables; ``concurrency`` is the headline and always runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.probes import burst, concurrency, cpu, slow_client, throughput
+from runner.probes.base import Probe
+
+PROBES: dict[str, Probe[Any]] = {
+    probe.PROBE.name: probe.PROBE for probe in (concurrency, cpu, throughput, burst, slow_client)
+}
+
+
+def probe_named(name: str) -> Probe[Any]:
+    try:
+        return PROBES[name]
+    except KeyError:
+        raise KeyError(f"no probe named {name!r}; probes are {', '.join(PROBES)}") from None

@@ -1,0 +1,143 @@
+"""Burst: many connections at once; how many are answered, refused, reset?
+
+``requests`` connections are opened at once, each asking for ``/slow``; the
+probe stops by itself after ``timeout_s``, whatever is still pending counted
+as timed out.  It leaves a queue behind, so it gets a server of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.loadgen import HOST, error_kind
+from runner.probes.base import Probe, Result, Setting, range_text
+from runner.process import RunningServer
+from runner.stats import Spread, peak_overlap
+
+
+@dataclass(frozen=True)
+class Burst(Result):
+    requests: int
+    delay_ms: int
+    completed: int
+    refused: int
+    reset: int
+    timed_out: int
+    other: int
+    open_peak: int  # client connections open at the same moment
+    peak: int | None  # server-side overlap of the completed ones
+    wall_s: float
+
+
+def burst(port: int, requests_n: int, delay_ms: int, timeout_s: float) -> Burst:
+    started = time.perf_counter()
+    outcomes, intervals, open_peak = asyncio.run(_burst(port, requests_n, delay_ms, timeout_s))
+    counts = Counter(outcomes)
+    reset = counts["reset"] + counts["closed early"]
+    known = counts["ok"] + counts["refused"] + reset + counts["timeout"]
+    return Burst(
+        requests=requests_n,
+        delay_ms=delay_ms,
+        completed=counts["ok"],
+        refused=counts["refused"],
+        reset=reset,
+        timed_out=counts["timeout"],
+        other=requests_n - known,
+        open_peak=open_peak,
+        peak=peak_overlap(intervals) if intervals else None,
+        wall_s=round(time.perf_counter() - started, 3),
+    )
+
+
+async def _burst(
+    port: int, requests_n: int, delay_ms: int, timeout_s: float
+) -> tuple[list[str], list[tuple[float, float]], int]:
+    request = (
+        f"GET /slow?ms={delay_ms} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    state = {"open": 0, "peak": 0}
+    intervals: list[tuple[float, float]] = []
+    go = asyncio.Event()
+
+    async def one() -> str:
+        await go.wait()
+        writer = None
+        try:
+            reader, writer = await asyncio.open_connection(HOST, port)
+            state["open"] += 1
+            state["peak"] = max(state["peak"], state["open"])
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            body = await reader.read()
+            if b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
+                return "http error"
+            answer = json.loads(body)
+            intervals.append((answer["start"], answer["end"]))
+            return "ok"
+        except asyncio.CancelledError:
+            return "timeout"
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            return error_kind(exc)
+        finally:
+            if writer is not None:
+                state["open"] -= 1
+                writer.close()
+
+    tasks = [asyncio.ensure_future(one()) for _ in range(requests_n)]
+    await asyncio.sleep(0)
+    go.set()
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    outcomes = [t.result() if not t.cancelled() else "timeout" for t in tasks]
+    return outcomes, intervals, state["peak"]
+
+
+def _run(server: RunningServer, settings: Mapping[str, Any]) -> Burst:
+    return burst(server.port, settings["requests"], settings["delay_ms"], settings["timeout_s"])
+
+
+def _text(result: Burst, spread: Spread) -> str:
+    lost = [
+        f"{count} {label}"
+        for count, label in (
+            (result.refused, "refused"),
+            (result.reset, "reset"),
+            (result.timed_out, "timed out"),
+            (result.other, "other"),
+        )
+        if count
+    ]
+    text = (
+        f"{result.completed}/{result.requests}{range_text(spread, '{:.0f}')} "
+        f"in {result.wall_s:.1f} s, peak {result.peak}"
+    )
+    return text + (", " + ", ".join(lost) if lost else "")
+
+
+PROBE = Probe(
+    name="burst",
+    title="Burst",
+    result=Burst,
+    run=_run,
+    key_figure="completed",
+    settings={
+        "requests": Setting(500, 1, 5000),
+        "delay_ms": Setting(500, 0, 60000),
+        "timeout_s": Setting(30, 1, 300),
+    },
+    about=(
+        "{requests} connections opened at once, each asking for a {delay_ms} ms page, "
+        "given {timeout_s} s: how many were answered, refused, reset or timed out, and the "
+        "server-side overlap."
+    ),
+    text=_text,
+    leaves_clean=False,
+)

@@ -1,0 +1,82 @@
+"""Slow clients: can a few stalled connections block everyone else?
+
+``connections`` connections send half a request and stall; then one ordinary
+request: is it answered within ``wait_s``?  The stalled sockets hold the
+server's workers, so the probe gets a server of its own.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.loadgen import HOST
+from runner.probes.base import Probe, Result, Setting, range_text
+from runner.process import RunningServer
+from runner.stats import Spread
+
+
+@dataclass(frozen=True)
+class SlowClient(Result):
+    stalled: int  # connections that sent half a request and stopped
+    served: bool  # the ordinary request that followed was answered
+    waited_s: float
+    wait_limit_s: float
+
+
+def slow_client(port: int, stalled: int, wait_s: float, settle_s: float = 0.3) -> SlowClient:
+    """``settle_s`` lets the server take up the stalled connections first, as it
+    would in life."""
+    partial = f"GET /hello HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode()  # no blank line
+    whole = f"GET /hello HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
+    sockets = []
+    try:
+        for _ in range(stalled):
+            sock = socket.create_connection((HOST, port), timeout=5)
+            sock.sendall(partial)
+            sockets.append(sock)
+        time.sleep(settle_s)
+        started = time.perf_counter()
+        try:
+            with socket.create_connection((HOST, port), timeout=wait_s) as sock:
+                sock.settimeout(max(0.1, wait_s - (time.perf_counter() - started)))
+                sock.sendall(whole)
+                served = sock.recv(64).startswith(b"HTTP/1.")
+        except OSError:
+            served = False
+        waited = time.perf_counter() - started
+    finally:
+        for sock in sockets:
+            sock.close()
+    return SlowClient(
+        stalled=stalled, served=served, waited_s=round(min(waited, wait_s), 3), wait_limit_s=wait_s
+    )
+
+
+def _run(server: RunningServer, settings: Mapping[str, Any]) -> SlowClient:
+    return slow_client(server.port, settings["connections"], settings["wait_s"])
+
+
+def _text(result: SlowClient, spread: Spread) -> str:
+    if result.served:
+        return f"served in {result.waited_s:.2f} s{range_text(spread, '{:.2f}')}"
+    return f"blocked > {result.wait_limit_s:g} s"
+
+
+PROBE = Probe(
+    name="slow_client",
+    title="Slow clients",
+    result=SlowClient,
+    run=_run,
+    key_figure="waited_s",
+    settings={"connections": Setting(8, 1, 1000), "wait_s": Setting(5, 1, 60)},
+    about=(
+        "{connections} connections send half a request and stall; then one ordinary "
+        "request: answered, and how fast, or still waiting after {wait_s} s."
+    ),
+    text=_text,
+    leaves_clean=False,
+)

@@ -1,0 +1,334 @@
+"""The cell record and the run's metadata: the contract every other part reads.
+
+A run writes one :class:`CellRecord` per cell and one :class:`RunMeta`; the
+report, comparisons and merges read them back with :func:`load_cell` and
+:func:`load_run_meta`.  Records carry ``schema``; a record written by an
+older version of the tool is brought up to date by :func:`migrate` before it
+is read, and a record from a newer one is refused with a clear message.
+
+Field names and meanings are the ones in the project's SPEC: ``flask``,
+``werkzeug`` and ``python`` are the versions installed and run, ``status`` is
+``ok``, ``error``, ``skipped`` or ``n/a`` with ``reason`` when not ``ok``,
+and ``probes.<name>`` holds each probe's figures with ``repeats`` beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+from runner import stats
+from runner.facts import HttpFacts
+from runner.probes import PROBES, probe_named
+from runner.probes.base import Probe, Result
+from runner.probes.concurrency import ConcurrencyResult
+from runner.stats import Spread
+
+SCHEMA = 2
+
+
+class RecordError(ValueError):
+    """A record or run file this version cannot read."""
+
+
+class Status(str, Enum):
+    OK = "ok"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    NA = "n/a"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The row's versions as matrix.yaml asked for them."""
+
+    flask: str
+    werkzeug: str | None
+    python: str
+    pins: tuple[str, ...] = ()
+    resolve: str = "latest"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "pins": list(self.pins)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Asked:
+        return cls(
+            flask=str(data.get("flask", "?")),
+            werkzeug=data.get("werkzeug"),
+            python=str(data.get("python", "?")),
+            pins=tuple(data.get("pins") or ()),
+            resolve=str(data.get("resolve") or "latest"),
+        )
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    path: str
+    backend: str
+    reused: bool
+
+
+@dataclass(frozen=True)
+class ProbeFailed:
+    """A probe run that could not finish, and why."""
+
+    error: str
+
+
+ProbeRun = Union[Result, ProbeFailed]
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """A probe's figures in one cell: the run shown, and the spread of all runs."""
+
+    result: Result | None
+    error: str | None
+    repeats: Spread
+
+    @classmethod
+    def of_runs(cls, probe: Probe[Any], runs: Sequence[ProbeRun]) -> ProbeOutcome:
+        """The run at the median of the key figure, with the spread of every run."""
+        measured = [(i, probe.figure(r)) for i, r in enumerate(runs) if isinstance(r, Result)]
+        indexed = [(i, value) for i, value in measured if value is not None]
+        spread = stats.spread([value for _, value in indexed], figure=probe.key_figure)
+        # ``shown`` counts in ``values``, which holds only the runs that gave a figure.
+        run = runs[indexed[spread.shown][0]] if indexed else runs[0]
+        if isinstance(run, ProbeFailed):
+            return cls(result=None, error=run.error, repeats=spread)
+        return cls(result=run, error=None, repeats=spread)
+
+    def to_dict(self) -> dict[str, Any]:
+        figures = self.result.to_dict() if self.result is not None else {"error": self.error}
+        return {**figures, "repeats": self.repeats.to_dict()}
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> ProbeOutcome:
+        probe = probe_named(name)
+        repeats = Spread.from_dict(data.get("repeats") or {})
+        if data.get("error"):
+            return cls(result=None, error=str(data["error"]), repeats=repeats)
+        try:
+            result = probe.result.from_dict(data)
+        except TypeError as exc:
+            raise RecordError(f"probes.{name}: {exc}") from None
+        return cls(result=result, error=None, repeats=repeats)
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """One cell of one run: what was asked, what was installed, what was measured."""
+
+    cell: str
+    row: str
+    row_index: int
+    server: str
+    server_index: int
+    kind: str
+    options: Mapping[str, Any]
+    asked: Asked
+    status: Status
+    reason: str | None = None
+    flask: str | None = None
+    werkzeug: str | None = None
+    python: str | None = None
+    capacity: int | None = None
+    probes: Mapping[str, ProbeOutcome] = field(default_factory=dict)
+    http: HttpFacts | None = None
+    dev_server_warning: str | None = None
+    nginx: str | None = None
+    resolved_as_of: str | None = None
+    env: EnvInfo | None = None
+    packages: Mapping[str, str] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    log: str | None = None
+    log_tail: tuple[str, ...] = ()
+    started: float | None = None
+    ended: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def probe(self, name: str) -> ProbeOutcome | None:
+        """A probe's outcome in a cell that ran; None where it did not run."""
+        return self.probes.get(name) if self.ok else None
+
+    def result(self, name: str) -> Result | None:
+        outcome = self.probe(name)
+        return outcome.result if outcome is not None else None
+
+    @property
+    def concurrency(self) -> ConcurrencyResult | None:
+        result = self.result("concurrency")
+        return result if isinstance(result, ConcurrencyResult) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"schema": SCHEMA}
+        for item in dataclasses.fields(self):
+            data[item.name] = getattr(self, item.name)
+        data.update(
+            status=self.status.value,
+            options=dict(self.options),
+            asked=self.asked.to_dict(),
+            probes={name: outcome.to_dict() for name, outcome in self.probes.items()},
+            http=self.http.to_dict() if self.http else None,
+            env=dataclasses.asdict(self.env) if self.env else None,
+            packages=dict(self.packages),
+            timings=dict(self.timings),
+            log_tail=list(self.log_tail),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellRecord:
+        data = migrate(data)
+        try:
+            status = Status(data["status"])
+        except (KeyError, ValueError):
+            raise RecordError(
+                f"status {data.get('status')!r} is not one of " + ", ".join(s.value for s in Status)
+            ) from None
+        probes = {
+            name: ProbeOutcome.from_dict(name, value)
+            for name, value in (data.get("probes") or {}).items()
+            if name in PROBES
+        }
+        env = data.get("env")
+        return cls(
+            cell=data["cell"],
+            row=data["row"],
+            row_index=int(data.get("row_index", 0)),
+            server=data["server"],
+            server_index=int(data.get("server_index", 0)),
+            kind=str(data.get("kind", "")),
+            options=dict(data.get("options") or {}),
+            asked=Asked.from_dict(data.get("asked") or {}),
+            status=status,
+            reason=data.get("reason"),
+            flask=data.get("flask"),
+            werkzeug=data.get("werkzeug"),
+            python=data.get("python"),
+            capacity=data.get("capacity"),
+            probes=probes,
+            http=HttpFacts.from_dict(data["http"]) if data.get("http") else None,
+            dev_server_warning=data.get("dev_server_warning"),
+            nginx=data.get("nginx"),
+            resolved_as_of=data.get("resolved_as_of"),
+            env=EnvInfo(str(env["path"]), str(env["backend"]), bool(env["reused"])) if env else None,
+            packages=dict(data.get("packages") or {}),
+            timings=dict(data.get("timings") or {}),
+            log=data.get("log"),
+            log_tail=tuple(data.get("log_tail") or ()),
+            started=data.get("started"),
+            ended=data.get("ended"),
+        )
+
+
+@dataclass(frozen=True)
+class Machine:
+    platform: str = "?"
+    cpu: str = "?"
+    cores: int | None = None
+    memory_gib: float | None = None
+    load_1m: float | None = None
+    runner_python: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.cpu} ({self.cores or '?'} cores, {self.memory_gib or '?'} GiB), {self.platform}"
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """A run: where and with what it ran, the matrix it used, when it started and ended."""
+
+    run: str
+    started: str
+    matrix: Mapping[str, Any]
+    cells: tuple[str, ...]
+    machine: Machine = field(default_factory=Machine)
+    tools: Mapping[str, str | None] = field(default_factory=dict)
+    ended: str | None = None
+    complete: bool = False
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "run": self.run,
+            "started": self.started,
+            "ended": self.ended,
+            "complete": self.complete,
+            "machine": dataclasses.asdict(self.machine),
+            "tools": dict(self.tools),
+            "matrix": dict(self.matrix),
+            "cells": list(self.cells),
+            "summary": dict(self.summary),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
+        data = migrate(data)
+        names = {f.name for f in dataclasses.fields(Machine)}
+        machine = Machine(**{k: v for k, v in (data.get("machine") or {}).items() if k in names})
+        return cls(
+            run=str(data.get("run", "?")),
+            started=str(data.get("started", "?")),
+            matrix=dict(data.get("matrix") or {}),
+            cells=tuple(data.get("cells") or ()),
+            machine=machine,
+            tools=dict(data.get("tools") or {}),
+            ended=data.get("ended"),
+            complete=bool(data.get("complete", False)),
+            summary=dict(data.get("summary") or {}),
+        )
+
+
+def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A record or run file of any schema this version knows, as schema 2."""
+    schema = data.get("schema", 1)
+    if not isinstance(schema, int) or schema > SCHEMA:
+        raise RecordError(
+            f"written with schema {schema!r} by a newer version of this tool; "
+            f"this version reads schemas 1 to {SCHEMA}: update the tool to read it"
+        )
+    out = dict(data)
+    if schema == 1 and "cell" in out:
+        out = _migrate_1_to_2(out)
+    return out
+
+
+def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 (before the typed record) to 2.
+
+    Schema 1 kept, per probe, the run whose key figure lay nearest the median
+    (the earlier one on a tie) without saying which run that was; schema 2
+    names it (``repeats.shown``), so that a figure can be traced to its run.
+    Probes recorded before repeats existed get a spread of their one run.
+    """
+    probes = {}
+    for name, figures in (data.get("probes") or {}).items():
+        if name not in PROBES or not isinstance(figures, dict):
+            continue
+        probe = PROBES[name]
+        repeats = dict(figures.get("repeats") or {})
+        value = figures.get(probe.key_figure)
+        if not repeats:
+            numbers = [float(value)] if isinstance(value, (int, float)) else []
+            repeats = stats.spread(numbers, figure=probe.key_figure).to_dict()
+        values = list(repeats.get("values") or [])
+        repeats["shown"] = values.index(value) if value in values else 0
+        probes[name] = {**figures, "repeats": repeats}
+    return {**data, "schema": SCHEMA, "probes": probes}
+
+
+def load_cell(data: Mapping[str, Any]) -> CellRecord:
+    return CellRecord.from_dict(data)
+
+
+def load_run_meta(data: Mapping[str, Any]) -> RunMeta:
+    return RunMeta.from_dict(data)
