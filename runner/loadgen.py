@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import re
 import resource
 import selectors
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, cast
 
-from runner import stats
+from runner import stats, wrk_histogram
 from runner.figures import Result
 
 HOST = "127.0.0.1"
@@ -40,6 +43,14 @@ class Throughput(Result):
     client_cpu: float  # the generator's CPU time / wall time (1.0 = one core)
     client_bound: bool
     little: dict[str, Any] = field(default_factory=dict)
+    # Where the latency figures come from, and wrk's own printed ones beside
+    # them where they differ in kind (see runner/wrk_histogram.py).
+    latency_from: str = ""
+    wrk_printed_ms: dict[str, float | None] | None = None
+    # Where the first generator's figures broke Little's law: why these were
+    # published, and the other generator's figures.
+    why: str = ""
+    other: dict[str, Any] | None = None
 
 
 # --- the built-in generator -------------------------------------------------
@@ -58,7 +69,8 @@ def builtin_throughput(
     started = time.perf_counter()
     latencies, kinds = _closed_loop(port, path, connections, duration_s, warmup_s)
     cpu = (time.thread_time() - started_cpu) / max(time.perf_counter() - started, 1e-9)
-    return _summarise("builtin", connections, duration_s, latencies, kinds, cpu)
+    result = _summarise("builtin", connections, duration_s, latencies, kinds, cpu)
+    return replace(result, latency_from="each request timed by the generator")
 
 
 def _closed_loop(
@@ -240,30 +252,52 @@ def wrk_binary() -> str | None:
 def wrk_throughput(
     wrk: str, port: int, path: str, connections: int, duration_s: float, warmup_s: float
 ) -> Throughput:
+    """wrk's request rate, and its latency as measured: wrk's own histogram, taken
+    through a done() hook, with wrk's after-the-run correction undone."""
     url = f"http://{HOST}:{port}{path}"
     base = [wrk, "-t1", f"-c{connections}", "--timeout", "10s", "--latency"]
     if warmup_s > 0:
-        subprocess.run(
-            [*base, f"-d{max(1, round(warmup_s))}s", url],
+        command = [*base, f"-d{max(1, round(warmup_s))}s", url]
+        subprocess.run(command, capture_output=True, timeout=warmup_s + 30, check=False)
+    with tempfile.TemporaryDirectory(prefix="matrix-wrk-") as folder:
+        script, dump = Path(folder) / "done.lua", Path(folder) / "histogram.txt"
+        script.write_text(wrk_histogram.DONE_SCRIPT, encoding="utf-8")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*base, "-s", str(script), f"-d{max(1, round(duration_s))}s", url],
             capture_output=True,
-            timeout=warmup_s + 30,
+            text=True,
+            timeout=duration_s + 30,
             check=False,
+            env={**os.environ, "MATRIX_WRK_HISTOGRAM": str(dump)},
         )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(
-        [*base, f"-d{max(1, round(duration_s))}s", url],
-        capture_output=True,
-        text=True,
-        timeout=duration_s + 30,
-        check=False,
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed: {(done.stderr or done.stdout).strip()[:200]}")
+        cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / wall
+        printed = parse_wrk(done.stdout, connections, cpu)
+        histogram = dump.read_text(encoding="utf-8") if dump.exists() else ""
+    return measured_latency(printed, histogram, connections) if histogram else printed
+
+
+def measured_latency(printed: Throughput, histogram_text: str, connections: int) -> Throughput:
+    """wrk's figures with the latency taken from its histogram as measured."""
+    duration_us, requests, corrected = wrk_histogram.parse(histogram_text)
+    interval = wrk_histogram.interval_us(duration_us, requests, connections)
+    measured = wrk_histogram.uncorrect(corrected, interval)
+    latency_ms: dict[str, float | None] = {"mean": round(wrk_histogram.mean(measured) / 1000, 3)}
+    for q in (50, 90, 99):
+        latency_ms[f"p{q}"] = round(wrk_histogram.percentile(measured, q) / 1000, 3)
+    mean_s = (latency_ms["mean"] or 0.0) / 1000
+    return replace(
+        printed,
+        latency_ms=latency_ms,
+        wrk_printed_ms=printed.latency_ms,
+        latency_from="wrk's histogram, its coordinated-omission correction undone",
+        little=stats.littles_law(connections, printed.rps, mean_s),
     )
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / wall
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed: {(done.stderr or done.stdout).strip()[:200]}")
-    return parse_wrk(done.stdout, connections, cpu)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -328,10 +362,65 @@ def measure_throughput(
     warmup_s: float,
     generator: str = "auto",
 ) -> Throughput:
-    """wrk where it is installed (or asked for), else the built-in generator."""
+    """wrk where it is installed (or asked for), else the built-in generator.
+
+    With ``auto``, figures that break Little's law are not published as they
+    are: the other generator measures again, and the figures that hold are
+    the ones returned, the other generator's kept beside them.
+    """
     wrk = wrk_binary()
-    if generator == "wrk" or (generator == "auto" and wrk):
-        if not wrk:
-            raise RuntimeError("wrk is not installed; install it with `apt-get install wrk`")
+    if generator == "wrk" and not wrk:
+        raise RuntimeError("wrk is not installed; install it with `apt-get install wrk`")
+    first_choice = "wrk" if generator == "wrk" or (generator == "auto" and wrk) else "builtin"
+    first = _measure_with(first_choice, wrk, port, path, connections, duration_s, warmup_s)
+    if generator != "auto" or first.little.get("ok", True):
+        return first
+    other = "builtin" if first_choice == "wrk" else ("wrk" if wrk else None)
+    if other is None:
+        return replace(first, why=f"{first_choice} broke Little's law and no other generator is installed")
+    second = _measure_with(other, wrk, port, path, connections, duration_s, warmup_s)
+    return lawful(first, second)
+
+
+def lawful(first: Throughput, second: Throughput) -> Throughput:
+    """Of two generators' figures for one server, the ones that obey Little's law
+    (the first where both or neither do), with why, and the others beside them."""
+    kept, dropped = (
+        (second, first) if second.little.get("ok") and not first.little.get("ok") else (first, second)
+    )
+    ratio = {r.generator: r.little.get("ratio") for r in (first, second)}
+    if kept.little.get("ok") and not dropped.little.get("ok"):
+        why = f"{dropped.generator} broke Little's law (x{ratio[dropped.generator]}), {kept.generator} held"
+    elif kept.little.get("ok"):
+        why = "both generators' figures obey Little's law"
+    else:
+        why = (
+            f"neither generator's figures obey Little's law ({first.generator} x{ratio[first.generator]}, "
+            f"{second.generator} x{ratio[second.generator]})"
+        )
+    return replace(kept, why=why, other=_brief(dropped))
+
+
+def _measure_with(
+    generator: str,
+    wrk: str | None,
+    port: int,
+    path: str,
+    connections: int,
+    duration_s: float,
+    warmup_s: float,
+) -> Throughput:
+    if generator == "wrk" and wrk:
         return wrk_throughput(wrk, port, path, connections, duration_s, warmup_s)
     return builtin_throughput(port, path, connections, duration_s, warmup_s)
+
+
+def _brief(result: Throughput) -> dict[str, Any]:
+    """The figures of the generator not published, kept in the record beside those that are."""
+    return {
+        "generator": result.generator,
+        "rps": result.rps,
+        "latency_ms": result.latency_ms,
+        "little": result.little,
+        "errors": result.errors,
+    }

@@ -111,7 +111,7 @@ class Spread:
         values = tuple(data.get("values") or ())
         shown = data.get("shown")
         return cls(
-            n=int(data.get("n", len(values) or 1)),
+            n=int(data.get("n", len(values))),
             median=data.get("median"),
             min=data.get("min"),
             max=data.get("max"),

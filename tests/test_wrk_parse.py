@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.loadgen import parse_wrk
+from runner.loadgen import Throughput, lawful, parse_wrk
 
 WRK = """Running 2s test @ http://127.0.0.1:5997/hello
   1 threads and 8 connections
@@ -40,3 +40,38 @@ def test_real_errors_are_counted_by_kind():
     result = parse_wrk(text, 8)
     assert result.error_kinds == {"read": 3, "timeout": 7, "non-2xx": 5}
     assert result.errors == 15
+
+
+def _figures(generator: str, rps: float, mean_ms: float, connections: int = 8) -> Throughput:
+    from runner.stats import littles_law
+
+    return Throughput(
+        generator=generator,
+        connections=connections,
+        duration_s=1.0,
+        requests=int(rps),
+        rps=rps,
+        latency_ms={"mean": mean_ms, "p50": mean_ms, "p90": mean_ms, "p99": mean_ms},
+        errors=0,
+        error_kinds={},
+        client_cpu=0.2,
+        client_bound=False,
+        little=littles_law(connections, rps, mean_ms / 1000),
+    )
+
+
+def test_the_generator_whose_figures_obey_littles_law_is_published() -> None:
+    wrk = _figures("wrk", 2415, 17.6)  # 42.5 in flight with 8 connections
+    builtin = _figures("builtin", 2154, 3.7)  # 7.97
+    kept = lawful(wrk, builtin)
+    assert kept.generator == "builtin"
+    assert kept.other is not None
+    assert kept.other["generator"] == "wrk"
+    assert kept.why.startswith("wrk broke Little's law (x5.")
+
+
+def test_when_neither_holds_the_first_is_kept_and_flagged() -> None:
+    kept = lawful(_figures("wrk", 2415, 17.6), _figures("builtin", 2154, 9.0))
+    assert kept.generator == "wrk"
+    assert not kept.little["ok"]
+    assert kept.why.startswith("neither generator's figures obey Little's law")

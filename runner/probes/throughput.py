@@ -38,6 +38,9 @@ def _text(result: Throughput, spread: Spread) -> str:
         text += ", client-bound"
     if result.little and not result.little.get("ok", True):
         text += f", Little x{result.little['ratio']:.2f}"
+    if result.other and result.little.get("ok", False):
+        other = result.other
+        text += f" (not {other['generator']}: Little x{other['little'].get('ratio', 0):.2f})"
     return text
 
 
@@ -58,7 +61,11 @@ PROBE = Probe(
         "{warmup_s} s of warm-up: requests per second and latency, and the generator "
         "that made the load. `client-bound` marks a figure the generator itself limited; "
         "`Little xR` marks a cell where requests per second x mean latency is R times the "
-        "connections, off by more than 20%: the measurement itself is then suspect."
+        "connections, off by more than 20%: the measurement itself is then suspect. Where one "
+        "generator's figures break that law the other measures again, and the figures that hold "
+        "are shown, with `(not wrk: Little xR)` naming the ones left out. wrk's latency is read "
+        "from its histogram as measured, without the samples wrk adds after a run to correct "
+        "for coordinated omission (see the README)."
     ),
     text=_text,
 )
