@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from runner import yamlfile
 from runner.errors import UserError
 from runner.probes import PROBES
 from runner.servers import RECIPES
@@ -60,51 +60,6 @@ class MatrixError(UserError):
     def __init__(self, source: str, where: str, message: str, line: int | None = None) -> None:
         place = where + (f" (line {line})" if line and where else f"line {line}" if line else "")
         super().__init__(f"{source}: {place}: {message}" if place else f"{source}: {message}")
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe loading (no tag builds an object), and a key given twice is an
-    error rather than the last one silently winning."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1)
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, again: int) -> None:
-        super().__init__(key)
-        self.key, self.first, self.again = key, first, again
-
-
-def key_lines(text: str) -> dict[str, int]:
-    """Each key path (``servers.x.kind``, ``versions[2].flask``) -> its line."""
-    lines: dict[str, int] = {}
-
-    def walk(node: yaml.Node, path: str) -> None:
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                child = f"{path}.{key_node.value}" if path else str(key_node.value)
-                lines[child] = key_node.start_mark.line + 1
-                walk(value_node, child)
-                lines[child] = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, f"{path}[{i}]")
-
-    try:
-        root = yaml.compose(text, Loader=_StrictLoader)
-    except yaml.YAMLError:
-        return lines
-    if root is not None:
-        walk(root, "")
-    return lines
 
 
 @dataclass(frozen=True)
@@ -173,6 +128,28 @@ class Matrix:
         return list(expand(self))
 
 
+MAX_NAME = 64
+NAME_RULE = f"1 to {MAX_NAME} letters, digits, '.', '_', '+' or single '-', starting with a letter or digit"
+
+
+def valid_name(name: str) -> bool:
+    """A row or column name that can stand in a file name and a session name anywhere."""
+    return (
+        re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._+-]{{0,{MAX_NAME - 1}}}", name) is not None
+        and "--" not in name
+    )
+
+
+def _same_ignoring_case(names: list[str]) -> tuple[int, int] | None:
+    """The first two places whose names differ only in case (one file on macOS or Windows)."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name.lower() in seen:
+            return seen[name.lower()], i
+        seen[name.lower()] = i
+    return None
+
+
 def requirement(package: str, spec: str) -> str:
     """``"0.12.5"`` -> ``flask==0.12.5``; ``"3.1.*"`` -> ``flask==3.1.*``."""
     spec = spec.strip()
@@ -231,44 +208,19 @@ def row_name(flask: str, werkzeug: str | None, python: str | None, resolve: str)
 
 
 def load(path: Path) -> Matrix:
-    source = path.name
+    """The matrix in a file: read within bounds (see :mod:`runner.yamlfile`), then parsed."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MatrixError(
-            str(path), "", f"cannot be read ({exc.strerror}); pass an existing matrix file"
-        ) from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except _DuplicateKey as exc:
-        raise MatrixError(
-            source,
-            "",
-            f"{exc.key!r} is given twice (lines {exc.first} and "
-            f"{exc.again}); each key, server name included, must be unique",
-            line=exc.again,
-        ) from None
-    except yaml.constructor.ConstructorError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        tag = re.search(r"tag '([^']+)'", str(exc.problem))
-        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "that tag"
-        raise MatrixError(
-            source,
-            "",
-            f"{shown} is not allowed: a matrix file holds plain values "
-            "only (strings, numbers, true/false, lists and mappings)",
-            line=line,
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise MatrixError(
-            source,
-            "",
-            f"not valid YAML ({problem}); expected a mapping with keys " + ", ".join(TOP_KEYS),
-            line=mark.line + 1 if mark is not None else None,
-        ) from None
-    return parse(data, source, key_lines(text))
+        data, lines = yamlfile.read(path)
+    except yamlfile.YamlProblem as exc:
+        message = exc.message
+        if exc.line is None and message.startswith(
+            ("is a directory", "is not a file", "does not exist", "cannot be read")
+        ):
+            raise MatrixError(str(path), "", message) from None
+        if message.startswith("not valid YAML"):
+            message += "; expected a mapping with keys " + ", ".join(TOP_KEYS)
+        raise MatrixError(path.name, "", message, line=exc.line) from None
+    return parse(data, path.name, lines)
 
 
 def parse(data: Any, source: str = "matrix.yaml", lines: Mapping[str, int] | None = None) -> Matrix:
@@ -286,6 +238,14 @@ def parse(data: Any, source: str = "matrix.yaml", lines: Mapping[str, int] | Non
             "expected a non-empty mapping of column name to {kind: ...}, found " + _type_name(servers_data),
         )
     servers = [_server(name, spec, fail) for name, spec in servers_data.items()]
+    clash = _same_ignoring_case([server.name for server in servers])
+    if clash:
+        first, again = servers[clash[0]].name, servers[clash[1]].name
+        raise fail(
+            f"servers.{again}",
+            f"differs from {first!r} only in case; on a file system that "
+            "ignores case both would write the same files: rename one",
+        )
     probes, repeats = _probes(data.get("probes", {}), [r.name for r in rows], fail)
     return Matrix(
         source=source,
@@ -327,6 +287,13 @@ def _rows(versions: Any, default_python: str, fail: Fail) -> list[Row]:
                 "change it or give one of them a distinct 'name'",
             )
         seen[row.name] = i
+    clash = _same_ignoring_case([row.name for row in rows])
+    if clash:
+        raise fail(
+            f"versions[{clash[1]}].name",
+            f"differs from the name of versions[{clash[0]}] only in "
+            "case; on a file system that ignores case both would write the same files",
+        )
     return rows
 
 
@@ -360,14 +327,16 @@ def _row(entry: Any, where: str, default_python: str, fail: Fail) -> Row:
             f'period resolution needs an exact Flask version such as "0.12.4", found {flask!r}',
         )
     name = entry.get("name")
+    if name is None and not valid_name(row_name(flask, werkzeug, python, resolve)):
+        raise fail(
+            where,
+            f"its name would be {row_name(flask, werkzeug, python, resolve)!r}, "
+            f"over {MAX_NAME} characters; give the row a shorter 'name'",
+        )
     if name is None:
         name = row_name(flask, werkzeug, python, resolve)
-    elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or "--" in name:
-        raise fail(
-            f"{where}.name",
-            "expected letters, digits, '.', '_', '+' or single '-' "
-            f"(it names files and sessions), found {name!r}",
-        )
+    elif not isinstance(name, str) or not valid_name(name):
+        raise fail(f"{where}.name", f"expected {NAME_RULE} (it names files and sessions), found {name!r}")
     return Row(
         name=name,
         flask=flask,
@@ -396,8 +365,8 @@ def _pins(pins: Any, where: str, fail: Fail) -> tuple[str, ...]:
 
 def _server(name: Any, spec: Any, fail: Fail) -> Server:
     where = f"servers.{name}"
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or "--" in name:
-        raise fail(where, "a column name is letters, digits, '.', '_', '+' or single '-'")
+    if not isinstance(name, str) or not valid_name(name):
+        raise fail(where, f"a column name is {NAME_RULE}, found {name!r}")
     if not isinstance(spec, dict):
         raise fail(
             where, f"expected a mapping such as {{kind: gunicorn, workers: 2}}, found {_type_name(spec)}"
@@ -418,6 +387,8 @@ def _server(name: Any, spec: Any, fail: Fail) -> Server:
         value = spec[key]
         bad = not isinstance(value, option.type) or (option.type is int and isinstance(value, bool))
         if not bad and option.minimum is not None and value < option.minimum:
+            bad = True
+        if not bad and option.maximum is not None and value > option.maximum:
             bad = True
         if not bad and option.choices and value not in option.choices:
             bad = True

@@ -27,6 +27,7 @@ class Option:
     type: type
     minimum: int | None = None
     choices: tuple[str, ...] = ()
+    maximum: int | None = None
 
     def describe(self) -> str:
         if self.choices:
@@ -34,8 +35,18 @@ class Option:
         if self.type is bool:
             return "true or false"
         if self.type is int:
+            if self.minimum is not None and self.maximum is not None:
+                return f"a whole number from {self.minimum} to {self.maximum}"
             return "a whole number" + (f" >= {self.minimum}" if self.minimum is not None else "")
         return "a string"
+
+
+# What one cell may ask of the machine: each process loads its own copy of
+# the app (30 to 60 MB), each thread holds a stack, each connection a file
+# descriptor; beyond these a cell measures the machine, not the server.
+PROCESSES = Option(int, minimum=1, maximum=32)
+THREADS = Option(int, minimum=1, maximum=256)
+CONNECTIONS = Option(int, minimum=1, maximum=10_000)
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,7 @@ def _uwsgi_command(launch: Launch) -> list[str]:
 
 _DEV_OPTIONS = {
     "threaded": Option(bool),
-    "processes": Option(int, minimum=1),
+    "processes": PROCESSES,
 }
 
 RECIPES: dict[str, Recipe] = {
@@ -244,13 +255,13 @@ RECIPES: dict[str, Recipe] = {
             summary="gunicorn, pre-forked workers",
             command=_gunicorn_command,
             options={
-                "workers": Option(int, minimum=1),
-                "threads": Option(int, minimum=1),
+                "workers": PROCESSES,
+                "threads": THREADS,
                 "worker_class": Option(str, choices=("sync", "gthread", "gevent")),
                 # gthread workers accept connections beyond their threads (up to
                 # 1000 by default), so a burst may land unevenly; capping this at
                 # `threads` makes each worker take only what it can serve.
-                "worker_connections": Option(int, minimum=1),
+                "worker_connections": CONNECTIONS,
             },
             packages=_gunicorn_packages,
             unsupported=_gunicorn_unsupported,
@@ -268,7 +279,7 @@ RECIPES: dict[str, Recipe] = {
                 f"--threads={launch.options.get('threads', 4)}",
                 APP,
             ],
-            options={"threads": Option(int, minimum=1)},
+            options={"threads": THREADS},
             packages=pins(((3, 7), "waitress<2.1"), ((3, 8), "waitress<3"), (None, "waitress")),
             capacity=lambda options: int(options.get("threads", 4)),
             needs_script="waitress-serve",
@@ -277,7 +288,7 @@ RECIPES: dict[str, Recipe] = {
             kind="uwsgi",
             summary="uWSGI (the pyuwsgi wheels), a master with pre-forked processes x threads",
             command=_uwsgi_command,
-            options={"processes": Option(int, minimum=1), "threads": Option(int, minimum=1)},
+            options={"processes": PROCESSES, "threads": THREADS},
             packages=pins((None, "pyuwsgi")),
             binary_only=("pyuwsgi",),
             capacity=lambda options: int(options.get("processes", 1)) * int(options.get("threads", 1)),
@@ -297,7 +308,7 @@ RECIPES: dict[str, Recipe] = {
                 str(launch.options.get("threads", 10)),
                 APP,
             ],
-            options={"threads": Option(int, minimum=1)},
+            options={"threads": THREADS},
             packages=pins((None, "cheroot")),
             capacity=lambda options: int(options.get("threads", 10)),
             needs_script="cheroot",
@@ -319,7 +330,7 @@ RECIPES: dict[str, Recipe] = {
                 str(launch.options.get("threads", 1)),
                 APP,
             ],
-            options={"workers": Option(int, minimum=1), "threads": Option(int, minimum=1)},
+            options={"workers": PROCESSES, "threads": THREADS},
             packages=pins((None, "granian")),
             min_python=(3, 9),
             capacity=lambda options: int(options.get("workers", 1)) * int(options.get("threads", 1)),

@@ -36,11 +36,11 @@ CASES = {
     ),
     "string where a number goes": (
         GOOD_ROWS + 'servers: {a: {kind: gunicorn, workers: "2"}}\n',
-        "servers.a.workers (line 2): expected a whole number >= 1, found '2'",
+        "servers.a.workers (line 2): expected a whole number from 1 to 32, found '2'",
     ),
     "negative count": (
         GOOD_ROWS + "servers: {a: {kind: gunicorn, workers: -1}}\n",
-        "servers.a.workers (line 2): expected a whole number >= 1, found -1",
+        "servers.a.workers (line 2): expected a whole number from 1 to 32, found -1",
     ),
     "zero count": (
         GOOD_ROWS + GOOD_SERVERS + "probes: {concurrency: {requests: 0}}\n",

@@ -131,9 +131,13 @@ def test_probes_run_where_the_file_names_them_with_defaults_for_the_rest():
         (
             minimal(servers={"x": {"kind": "gunicorn", "workers": "2"}}),
             "servers.x.workers",
-            "expected a whole number >= 1, found '2'",
+            "expected a whole number from 1 to 32, found '2'",
         ),
-        (minimal(servers={"x": {"kind": "gunicorn", "workers": 0}}), "servers.x.workers", ">= 1"),
+        (
+            minimal(servers={"x": {"kind": "gunicorn", "workers": 0}}),
+            "servers.x.workers",
+            "from 1 to 32, found 0",
+        ),
         (minimal(servers={"x": {"kind": "gunicorn", "workers": True}}), "servers.x.workers", "whole number"),
         (
             minimal(servers={"x": {"kind": "waitress", "workers": 2}}),
@@ -264,7 +268,9 @@ def test_errors_in_a_file_name_the_line_of_the_key(tmp_path):
         tmp_path,
         'python: "3.11"\nversions:\n  - flask: "3.1.*"\nservers:\n  sync: {kind: gunicorn, workers: -2}\n',
     )
-    assert message.startswith("matrix.yaml: servers.sync.workers (line 5): expected a whole number >= 1")
+    assert message.startswith(
+        "matrix.yaml: servers.sync.workers (line 5): expected a whole number from 1 to 32"
+    )
     message = load_text(
         tmp_path, 'versions:\n  - flask: "3.1.*"\n  - flask: "1.x"\nservers: {a: {kind: flask-run}}\n'
     )
@@ -278,7 +284,7 @@ def test_an_empty_file_is_refused(tmp_path):
 
 
 def test_load_names_a_missing_file(tmp_path):
-    with pytest.raises(MatrixError, match="cannot be read"):
+    with pytest.raises(MatrixError, match="does not exist; pass a matrix file"):
         load(tmp_path / "nope.yaml")
 
 

@@ -129,7 +129,7 @@ PROBE = Probe(
     run=_run,
     key_figure="completed",
     settings={
-        "requests": Setting(500, 1, 5000),
+        "requests": Setting(500, 1, 1000),  # a file descriptor each, in the runner and the server
         "delay_ms": Setting(500, 0, 60000),
         "timeout_s": Setting(30, 1, 300),
     },

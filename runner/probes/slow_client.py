@@ -72,7 +72,7 @@ PROBE = Probe(
     result=SlowClient,
     run=_run,
     key_figure="waited_s",
-    settings={"connections": Setting(8, 1, 1000), "wait_s": Setting(5, 1, 60)},
+    settings={"connections": Setting(8, 1, 500), "wait_s": Setting(5, 1, 60)},
     about=(
         "{connections} connections send half a request and stall; then one ordinary "
         "request: answered, and how fast, or still waiting after {wait_s} s."

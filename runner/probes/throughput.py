@@ -51,7 +51,7 @@ PROBE = Probe(
     run=_run,
     key_figure="rps",
     settings={
-        "connections": Setting(8, 1, 1000),
+        "connections": Setting(8, 1, 500),
         "duration_s": Setting(2, 1, 60),
         "warmup_s": Setting(1, 0, 60),
         "generator": Setting("auto", choices=("auto", "wrk", "builtin")),
