@@ -273,10 +273,9 @@ def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | 
     spec, server = plan.spec, plan.cell.server
     if spec is None or not spec.exclude_newer or plan.interpreter is None:
         return None
-    names = [
-        Requirement(p).name.lower()
-        for p in recipe_for(server.kind).packages(server.options, plan.interpreter.minor)
-    ]
+    recipe = recipe_for(server.kind)
+    names = [Requirement(p).name.lower() for p in recipe.packages(server.options, plan.interpreter.minor)]
+    names += [name.lower() for name in recipe.built_from_source.values()]
     culprit = next((n for n in names if f"`{n}==" in failure.reason.lower()), None)
     if culprit is None:
         return None

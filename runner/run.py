@@ -33,7 +33,7 @@ from runner.machine import tools
 from runner.matrix import Cell, Matrix
 from runner.process import signals_as_interrupt
 from runner.record import CellRecord, Status
-from runner.servers import recipe_for
+from runner.servers import Recipe, recipe_for
 
 __all__ = ["RUN_MARK", "Outcome", "build_envs", "build_jobs", "plan_cell", "run_cells"]
 
@@ -167,31 +167,50 @@ def plan_cell(cell: Cell, env_root: Path) -> Plan:
         if cell.server.proxy == "nginx":
             proxy.require_nginx()
         exclude_newer = build_tools = None
-        server_packages = recipe.packages(cell.server.options, python)
-        requirements = row.requirements() + server_packages
+        server_packages, binary_only = recipe.packages(cell.server.options, python), recipe.binary_only
+        requirements = row.requirements()
         if row.resolve == "period":
             dates = env_root / "upload-dates.json"
             exclude_newer = period.cutoff("flask", row.flask, dates)
             build_tools = period.build_tools_cutoff(exclude_newer)
             requirements += period.SEEDED
-            for requirement in server_packages:
-                name = Requirement(requirement).name
-                if not period.released_by(name, exclude_newer, dates):
-                    raise CellNotApplicable(
-                        f"{name} had no release by {exclude_newer[:10]}, "
-                        "the day this period row is resolved as of"
-                    )
+            server_packages, binary_only = packages_of_the_day(recipe, server_packages, exclude_newer, dates)
         plan.spec = envs.EnvSpec(
             interpreter=interpreter,
-            requirements=requirements,
+            requirements=requirements + server_packages,
             exclude_newer=exclude_newer,
             build_tools_newer=build_tools,
             backend=envs.default_backend(),
-            binary_only=recipe.binary_only,
+            binary_only=binary_only,
         )
     except CellError as exc:
         plan.problem = exc
     return plan
+
+
+def packages_of_the_day(
+    recipe: Recipe, packages: tuple[str, ...], day: str, dates: Path
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A period row's server packages, and those that must come as wheels.
+
+    A package with no release by the row's day makes the cell n/a, unless the
+    recipe names one to build from source instead (uWSGI from its source
+    distribution, as people installed it before the pyuwsgi wheels existed).
+    """
+    chosen, binary_only = [], list(recipe.binary_only)
+    for requirement in packages:
+        name = Requirement(requirement).name
+        if period.released_by(name, day, dates):
+            chosen.append(requirement)
+            continue
+        instead = recipe.built_from_source.get(name)
+        if instead is None or not period.released_by(instead, day, dates):
+            raise CellNotApplicable(
+                f"{name} had no release by {day[:10]}, the day this period row is resolved as of"
+            )
+        chosen.append(instead)
+        binary_only = [b for b in binary_only if b != name]
+    return tuple(chosen), tuple(binary_only)
 
 
 def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run, progress: Progress = _stderr) -> Built:

@@ -90,8 +90,11 @@ class Recipe:
     options: Mapping[str, Option] = field(default_factory=dict)
     # Packages beside Flask, for the options and the row's Python.
     packages: Callable[[Mapping[str, Any], Python], tuple[str, ...]] = lambda options, python: ()
-    # Packages that must come as wheels: nothing is compiled for a cell.
+    # Packages that must come as wheels: nothing is compiled for a cell...
     binary_only: tuple[str, ...] = ()
+    # ...except where a period row's day has no such wheel: then the package
+    # named here is built from its source distribution, as it was that day.
+    built_from_source: Mapping[str, str] = field(default_factory=dict)
     # The oldest Python the server runs on; older rows are n/a.
     min_python: Python | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -291,6 +294,7 @@ RECIPES: dict[str, Recipe] = {
             options={"processes": PROCESSES, "threads": THREADS},
             packages=pins((None, "pyuwsgi")),
             binary_only=("pyuwsgi",),
+            built_from_source={"pyuwsgi": "uwsgi"},
             capacity=lambda options: int(options.get("processes", 1)) * int(options.get("threads", 1)),
             loaded_by=lambda options: int(options.get("processes", 1)),
             needs_script="uwsgi",

@@ -50,10 +50,15 @@ def period_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
                 "flask-run": {"kind": "flask-run"},
                 "app-run": {"kind": "app-run"},
                 "gunicorn-sync": {"kind": "gunicorn", "workers": 2},
+                "uwsgi": {"kind": "uwsgi", "processes": 2, "threads": 2},
             },
         }
     )
-    cells = [c for c in matrix.cells() if c.server.name != "gunicorn-sync" or c.row.flask == "0.12.4"]
+    cells = [
+        c
+        for c in matrix.cells()
+        if c.server.name not in ("gunicorn-sync", "uwsgi") or c.row.flask in ("0.12.4", "1.0.2")
+    ]
     return run_cells(
         matrix,
         cells,
@@ -106,6 +111,16 @@ def test_a_server_of_the_day_runs_on_its_period_row(period_run: Outcome) -> None
     assert gunicorn.status is Status.OK, gunicorn.log_tail
     assert gunicorn.packages["gunicorn"].startswith("19.")
     assert concurrency(gunicorn).peak == 2
+
+
+def test_uwsgi_of_2018_is_built_from_source_and_serves_processes_times_threads(period_run: Outcome) -> None:
+    """No pyuwsgi wheel existed in 2018: the uwsgi release of the day is compiled, as pip did then."""
+    for flask in ("0.12.4", "1.0.2"):
+        uwsgi = cell(period_run, flask, "uwsgi")
+        assert uwsgi.status is Status.OK, (uwsgi.reason, uwsgi.log_tail)
+        assert uwsgi.packages.get("uWSGI", "").startswith("2.0.17"), uwsgi.packages
+        assert "pyuwsgi" not in {name.lower() for name in uwsgi.packages}
+        assert concurrency(uwsgi).peak == 4
 
 
 def test_werkzeug_0_14_speaks_http_1_0_and_warns_nothing(period_run: Outcome) -> None:
