@@ -235,11 +235,27 @@ def summarise_failure(output: str) -> str:
             first = heads[0]
             what = lines[first][len(head) :].strip().rstrip(":")
             causes = [line[len(cause) :].strip() for line in lines[first + 1 :] if line.startswith(cause)]
-            return (f"{what}: {causes[-1]}" if causes else what)[:400]
+            found = f"{what}: {causes[-1]}" if causes else what
+            detail = build_error(lines[first:])
+            return (f"{found}: {detail}" if detail else found)[:400]
     errors = [line for line in lines if line.startswith("ERROR:")]
     if errors:
         return errors[-1][:400]
     return lines[-1][:400] if lines else "no output"
+
+
+_COMPILER_ERROR = re.compile(r"^\S+\.(c|h|cc|cpp):\d+(:\d+)?: (fatal )?error: ")
+_PYTHON_ERROR = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")
+
+
+def build_error(lines: list[str]) -> str | None:
+    """Why a source build failed, in the builder's own words: the compiler's
+    first error, else the exception that ended the build script."""
+    compiler = next((line for line in lines if _COMPILER_ERROR.match(line)), None)
+    if compiler:
+        return compiler
+    raised = [line for line in lines if _PYTHON_ERROR.match(line)]
+    return raised[0] if raised else None
 
 
 def _installed(path: Path, log: TextIO) -> dict[str, str]:

@@ -168,16 +168,16 @@ def plan_cell(cell: Cell, env_root: Path) -> Plan:
             proxy.require_nginx()
         exclude_newer = build_tools = None
         server_packages, binary_only = recipe.packages(cell.server.options, python), recipe.binary_only
-        requirements = row.requirements()
+        seeded: tuple[str, ...] = ()
         if row.resolve == "period":
             dates = env_root / "upload-dates.json"
             exclude_newer = period.cutoff("flask", row.flask, dates)
             build_tools = period.build_tools_cutoff(exclude_newer)
-            requirements += period.SEEDED
+            seeded = period.SEEDED
             server_packages, binary_only = packages_of_the_day(recipe, server_packages, exclude_newer, dates)
         plan.spec = envs.EnvSpec(
             interpreter=interpreter,
-            requirements=requirements + server_packages,
+            requirements=row.requirements() + server_packages + seeded,
             exclude_newer=exclude_newer,
             build_tools_newer=build_tools,
             backend=envs.default_backend(),

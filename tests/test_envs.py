@@ -65,3 +65,31 @@ def test_installed_packages_read_from_metadata_files(tmp_path):
         "Metadata-Version: 1.1\nName: itsdangerous\nVersion: 0.24\n"
     )
     assert installed_packages(tmp_path) == {"Flask": "0.12.4", "itsdangerous": "0.24"}
+
+
+UWSGI_2_0_13_ON_GCC_12 = """error: Failed to build `uwsgi==2.0.13.1`
+  cause: The build backend returned an error
+  cause: Call to `setuptools.build_meta:__legacy__.build_wheel` failed (exit status: 1)
+
+         [stderr]
+         core/utils.c: In function 'uwsgi_setup_locking':
+         core/utils.c:1732:9: error: 'strncat' specified bound depends on the length of the source argument [-Werror=stringop-overflow=]
+         cc1: all warnings being treated as errors
+"""
+UWSGI_1_9_ON_GCC_12 = """error: Failed to build `uwsgi==1.9.12`
+  cause: Call to `setuptools.build_meta:__legacy__.build_wheel` failed (exit status: 1)
+         Traceback (most recent call last):
+           File "uwsgiconfig.py", line 539, in __init__
+             gcc_minor = int(gcc_version.split('.')[1])
+         IndexError: list index out of range
+"""
+
+
+def test_a_failed_source_build_says_why_in_the_compilers_words() -> None:
+    assert summarise_failure(UWSGI_2_0_13_ON_GCC_12).endswith(
+        "(exit status: 1): core/utils.c:1732:9: error: 'strncat' specified bound depends on the length "
+        "of the source argument [-Werror=stringop-overflow=]"
+    )
+    assert summarise_failure(UWSGI_1_9_ON_GCC_12).endswith(
+        "(exit status: 1): IndexError: list index out of range"
+    )
