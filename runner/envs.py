@@ -109,6 +109,9 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
         existing = _read_marker(path, spec)
         if existing is not None:
             return existing
+        known_failure = _read_failure(root, spec)
+        if known_failure is not None:
+            raise CellError(known_failure)
         if path.exists():
             shutil.rmtree(path)
         started = time.perf_counter()
@@ -116,8 +119,13 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
             with open(log_path, "a", encoding="utf-8") as log:
                 backend = _build(spec, path, log)
                 packages = _installed(path, log)
-        except BaseException:
+        except CellError as exc:
             shutil.rmtree(path, ignore_errors=True)  # half an environment is none
+            if "Failed to build" in exc.reason:  # the same sources fail the same way next time
+                write_json(_failure_path(root, spec), {"key": spec.key(), "reason": exc.reason})
+            raise
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
             raise
         write_json(
             path / MARKER,
@@ -136,6 +144,25 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
             reused=False,
             build_s=round(time.perf_counter() - started, 3),
         )
+
+
+def _failure_path(root: Path, spec: EnvSpec) -> Path:
+    return root / ".failed" / f"{spec.dirname()}.json"
+
+
+def _read_failure(root: Path, spec: EnvSpec) -> str | None:
+    """Why this environment's sources failed to build before: a source build
+    that failed (a compiler error) fails again, so it is not tried again;
+    ``MATRIX_RETRY_FAILED_BUILDS=1`` tries anyway."""
+    if os.environ.get("MATRIX_RETRY_FAILED_BUILDS") == "1":
+        return None
+    try:
+        data = json.loads(_failure_path(root, spec).read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != spec.key():
+        return None
+    return f"{data.get('reason')} (as when it was last tried; MATRIX_RETRY_FAILED_BUILDS=1 tries again)"
 
 
 def _read_marker(path: Path, spec: EnvSpec) -> Env | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from runner.envs import EnvSpec, installed_packages, summarise_failure
 from runner.interpreters import Interpreter
 
@@ -93,3 +97,31 @@ def test_a_failed_source_build_says_why_in_the_compilers_words() -> None:
     assert summarise_failure(UWSGI_1_9_ON_GCC_12).endswith(
         "(exit status: 1): IndexError: list index out of range"
     )
+
+
+@pytest.mark.slow
+def test_a_source_build_that_failed_is_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner import envs, interpreters
+    from runner.errors import CellError
+
+    interpreter = interpreters.find("3.11")
+    if interpreter is None or interpreters.uv_binary() is None:
+        pytest.skip("needs Python 3.11 and uv")
+    package = tmp_path / "broken"
+    package.mkdir()
+    (package / "setup.py").write_text("raise SystemExit('this package never builds')\n")
+    spec = envs.EnvSpec(interpreter=interpreter, requirements=(f"broken @ {package.as_uri()}",))
+    root, log = tmp_path / "envs", tmp_path / "build.log"
+    with pytest.raises(CellError, match="Failed to build") as first:
+        envs.ensure(spec, root, log)
+    size = log.stat().st_size
+    with pytest.raises(CellError, match="as when it was last tried") as again:
+        envs.ensure(spec, root, log)
+    assert again.value.reason.startswith(first.value.reason)
+    assert log.stat().st_size == size  # nothing was built the second time
+    monkeypatch.setenv("MATRIX_RETRY_FAILED_BUILDS", "1")
+    with pytest.raises(CellError, match="Failed to build"):
+        envs.ensure(spec, root, log)
+    assert log.stat().st_size > size
