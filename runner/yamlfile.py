@@ -54,7 +54,19 @@ def read(path: Path) -> tuple[Any, dict[str, int]]:
     """The data in ``path`` and the line of each key path (``servers.x.kind``)."""
     text = _text(path)
     try:
-        root = yaml.compose(text, Loader=_StrictLoader)
+        loader = _StrictLoader(text)  # the reader refuses control characters here
+    except yaml.YAMLError as exc:
+        raise _syntax(exc) from None
+    try:
+        return _read(loader)
+    finally:
+        loader.dispose()
+
+
+def _read(loader: _StrictLoader) -> tuple[Any, dict[str, int]]:
+    """Compose the document once, check its size, then build the data from that same node tree."""
+    try:
+        root = loader.get_single_node()
     except RecursionError:
         raise YamlProblem(f"nested too deeply; a matrix file needs at most {MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
@@ -65,7 +77,7 @@ def read(path: Path) -> tuple[Any, dict[str, int]]:
     lines: dict[str, int] = {}
     _walk_lines(root, "", lines)
     try:
-        data = _StrictLoader(text).get_single_data()
+        data = loader.construct_document(root)
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         tag = re.search(r"tag '([^']+)'", str(exc.problem))
