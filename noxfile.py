@@ -1,5 +1,8 @@
 # /// script
-# dependencies = ["nox>=2025.2.9", "uv", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging"]
+# dependencies = [
+#   "nox>=2025.2.9", "uv", "PyYAML>=6", "requests>=2.28", "tabulate>=0.9", "packaging",
+#   "altair>=5.4", "vl-convert-python>=1.7",
+# ]
 # ///
 """Sessions: one per cell of matrix.yaml, ``matrix`` for them all, ``tests``, ``lint``.
 
@@ -73,6 +76,26 @@ def matrix(session: nox.Session) -> None:
         print(f"error: unknown argument {unknown[0]!r}; the matrix session takes --fresh", file=sys.stderr)
         raise SystemExit(2)
     _finish(session, cli.run(chosen, fresh="--fresh" in session.posargs))
+
+
+@nox.session(venv_backend="none")
+def report(session: nox.Session) -> None:
+    """Draw a stored run's report, page, charts and data files again (default: results/latest)."""
+    _finish(session, cli.report(session.posargs))
+
+
+@nox.session(venv_backend="none")
+def compare(session: nox.Session) -> None:
+    """Two runs side by side: exit 0 when no verdict changed, 1 when one did, 2 on bad input."""
+    code = cli.compare(session.posargs)
+    if code:
+        raise SystemExit(code)
+
+
+@nox.session(venv_backend="none")
+def merge(session: nox.Session) -> None:
+    """Runs of the same matrix (shards, machines) into one run with its report."""
+    _finish(session, cli.merge(session.posargs))
 
 
 @nox.session

@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 from runner import envs, facts, interpreters, proxy
 from runner.errors import CellError, CellNotApplicable
 from runner.launch import launched
+from runner.machine import this_machine
 from runner.matrix import Cell, Matrix
 from runner.probes import probe_named
 from runner.probes.base import Result
@@ -121,6 +122,7 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
         capacity=recipe_for(server.kind).capacity(server.options),
         log=str(log_path.relative_to(run_path)),
         started=time.time(),
+        machine=this_machine(),
     )
 
 

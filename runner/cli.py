@@ -1,7 +1,10 @@
-"""The command's top: parse arguments, run, print the report, pick an exit code.
+"""The commands' top: parse arguments, run, print the report, pick an exit code.
 
-Exit codes: 0 every cell ran (ok, skipped or n/a), 1 some cells are errors,
-2 bad input (one line on stderr, nothing built), 130 interrupted.
+``run`` (``nox -s matrix``): 0 every cell ran (ok, skipped or n/a), 1 some
+cells are errors, 2 bad input (one line on stderr, nothing built), 130
+interrupted.  ``report``: 0, or 2 for a folder that is not a readable run.
+``compare``: 0 no verdict changed, 1 one did, 2 bad input.  ``merge``: 0, or
+2 for runs that cannot be merged (one line saying why).
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from runner.errors import UserError
 from runner.matrix import Cell, Matrix, load
+from runner.record import RecordError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MATRIX = REPO / "matrix.yaml"
@@ -100,3 +105,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _user_errors(command: Callable[[Sequence[str]], int]) -> Callable[[Sequence[str]], int]:
+    def guarded(argv: Sequence[str]) -> int:
+        try:
+            return command(argv)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+
+    return guarded
+
+
+def _run_folder(text: str) -> Path:
+    path = Path(text).resolve()
+    if not (path / "run.json").is_file():
+        raise UserError(f"{text}: not a run folder (no run.json); run folders are results/runs/<run-id>")
+    return path
+
+
+@_user_errors
+def report(argv: Sequence[str]) -> int:
+    """Draw every artefact of stored runs again from their records."""
+    from runner.publish.artefacts import ARTEFACTS, publish
+
+    parser = _Parser(prog="nox -s report --", description="Render stored runs again, measuring nothing.")
+    parser.add_argument("runs", nargs="*", help="run folders (default: results/latest)")
+    args = parser.parse_args(argv)
+    folders = args.runs or [str(results_path() / "latest")]
+    for folder in [_run_folder(f) for f in folders]:
+        try:
+            done = publish(folder)
+        except RecordError as exc:
+            raise UserError(str(exc)) from None
+        print(f"{folder}: {', '.join(ARTEFACTS)} and {len(done.charts)} charts in {done.seconds:.1f} s")
+    return 0
+
+
+@_user_errors
+def compare(argv: Sequence[str]) -> int:
+    from runner import compare as comparing
+
+    parser = _Parser(
+        prog="nox -s compare --",
+        description="Two runs side by side. Exit 0: no verdict changed; 1: one did; 2: bad input.",
+    )
+    parser.add_argument("run_a", help="the run to compare from (a run folder)")
+    parser.add_argument("run_b", help="the run to compare to")
+    parser.add_argument("--only-changed", action="store_true", help="leave out what did not change")
+    parser.add_argument("--format", choices=("text", "md"), default="text", help="md: for a pull request")
+    args = parser.parse_args(argv)
+    a, b = (comparing.Side.read(_run_folder(p)) for p in (args.run_a, args.run_b))
+    result = comparing.compare(a, b)
+    print(comparing.render(result, fmt=args.format, only_changed=args.only_changed), end="")
+    return 1 if result.verdict_changed else 0
+
+
+@_user_errors
+def merge(argv: Sequence[str]) -> int:
+    from runner.merge import merge as merging
+    from runner.publish.artefacts import publish
+
+    parser = _Parser(prog="nox -s merge --", description="Runs of one matrix into one run, with its report.")
+    parser.add_argument("runs", nargs="+", help="run folders of the same matrix")
+    parser.add_argument("--out", type=Path, default=None, help="the merged run's folder (default: a new run)")
+    args = parser.parse_args(argv)
+    folders = [_run_folder(f) for f in args.runs]
+    target = merging(folders, args.out.resolve() if args.out else None, results_path())
+    done = publish(target)
+    print(f"merged {len(folders)} runs into {target}: report in {done.seconds:.1f} s")
+    return 0

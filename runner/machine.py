@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import subprocess
 import sys
 from importlib import metadata
@@ -12,7 +13,7 @@ from pathlib import Path
 from runner import envs, interpreters
 from runner.record import Machine
 
-TOOL_PACKAGES = ("nox", "requests", "PyYAML", "tabulate", "packaging")
+TOOL_PACKAGES = ("nox", "requests", "PyYAML", "tabulate", "packaging", "altair", "vl-convert-python")
 
 
 def this_machine() -> Machine:
@@ -23,6 +24,7 @@ def this_machine() -> Machine:
         memory_gib=_memory_gib(),
         load_1m=round(os.getloadavg()[0], 2),
         runner_python=platform.python_version(),
+        host=socket.gethostname() or "?",
     )
 
 

@@ -120,6 +120,36 @@ class ProbeOutcome:
 
 
 @dataclass(frozen=True)
+class Machine:
+    """Where a cell was measured.  Throughput figures compare only on one machine."""
+
+    platform: str = "?"
+    cpu: str = "?"
+    cores: int | None = None
+    memory_gib: float | None = None
+    load_1m: float | None = None
+    runner_python: str | None = None
+    host: str = "?"
+
+    def describe(self) -> str:
+        where = f" on host {self.host}" if self.host != "?" else ""
+        return f"{self.cpu} ({self.cores or '?'} cores, {self.memory_gib or '?'} GiB), {self.platform}{where}"
+
+    @property
+    def key(self) -> tuple[str, str, int | None, str]:
+        """Two cells share a machine when these agree (the load of the moment does not count)."""
+        return (self.host, self.cpu, self.cores, self.platform)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Machine:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
 class CellRecord:
     """One cell of one run: what was asked, what was installed, what was measured."""
 
@@ -149,6 +179,9 @@ class CellRecord:
     log_tail: tuple[str, ...] = ()
     started: float | None = None
     ended: float | None = None
+    # The machine that measured the cell; records written before cells carried
+    # it take their run's (see runner.store.read_records).
+    machine: Machine | None = None
 
     @property
     def ok(self) -> bool:
@@ -181,6 +214,7 @@ class CellRecord:
             packages=dict(self.packages),
             timings=dict(self.timings),
             log_tail=list(self.log_tail),
+            machine=self.machine.to_dict() if self.machine else None,
         )
         return data
 
@@ -226,20 +260,8 @@ class CellRecord:
             log_tail=tuple(data.get("log_tail") or ()),
             started=data.get("started"),
             ended=data.get("ended"),
+            machine=Machine.from_dict(data["machine"]) if data.get("machine") else None,
         )
-
-
-@dataclass(frozen=True)
-class Machine:
-    platform: str = "?"
-    cpu: str = "?"
-    cores: int | None = None
-    memory_gib: float | None = None
-    load_1m: float | None = None
-    runner_python: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.cpu} ({self.cores or '?'} cores, {self.memory_gib or '?'} GiB), {self.platform}"
 
 
 @dataclass(frozen=True)
@@ -263,7 +285,7 @@ class RunMeta:
             "started": self.started,
             "ended": self.ended,
             "complete": self.complete,
-            "machine": dataclasses.asdict(self.machine),
+            "machine": self.machine.to_dict(),
             "tools": dict(self.tools),
             "matrix": dict(self.matrix),
             "cells": list(self.cells),
@@ -273,8 +295,7 @@ class RunMeta:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
         data = migrate(data)
-        names = {f.name for f in dataclasses.fields(Machine)}
-        machine = Machine(**{k: v for k, v in (data.get("machine") or {}).items() if k in names})
+        machine = Machine.from_dict(data.get("machine") or {})
         return cls(
             run=str(data.get("run", "?")),
             started=str(data.get("started", "?")),

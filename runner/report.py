@@ -8,14 +8,13 @@ differs.  Every other probe draws the table its registry entry describes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-from tabulate import tabulate
-
 from runner.probes import PROBES
+from runner.publish.doc import Block, Bullets, Chart, Heading, Para, Table, markdown
 from runner.record import CellRecord, RunMeta, Status
 
 
@@ -77,7 +76,28 @@ def cell_text(record: CellRecord | None) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Change:
+    """A column whose verdict differs between two neighbouring rows."""
+
+    server: str
+    before: RowView
+    after: RowView
+    was: str
+    now: str
+
+    def line(self) -> str:
+        return (
+            f"{self.server}: {self.was} in {_label(self.before, self.after)} -> "
+            f"{self.now} in {_label(self.after, self.before)}"
+        )
+
+
 def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
+    return [change.line() for change in changed(rows, servers)]
+
+
+def changed(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
     """For each column, each neighbouring pair of measured rows whose verdict differs.
 
     Neighbours are compared only when they run on the same Python with the
@@ -86,7 +106,7 @@ def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
     cause.  A row whose cell did not run is passed over: the pair is the
     nearest rows on either side of it that have a verdict.
     """
-    lines = []
+    found = []
     for server in servers:
         previous: tuple[RowView, str] | None = None
         for row in rows:
@@ -94,16 +114,12 @@ def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
             probe = cell.concurrency if cell is not None else None
             if probe is None or probe.verdict is None:
                 continue
-            current = probe.verdict
             if previous is not None and previous[0].group != row.group:
                 previous = None
-            if previous is not None and previous[1] != current:
-                before = previous[0]
-                lines.append(
-                    f"{server}: {previous[1]} in {_label(before, row)} -> {current} in {_label(row, before)}"
-                )
-            previous = (row, current)
-    return lines
+            if previous is not None and previous[1] != probe.verdict:
+                found.append(Change(server, previous[0], row, previous[1], probe.verdict))
+            previous = (row, probe.verdict)
+    return found
 
 
 def _label(row: RowView, other: RowView) -> str:
@@ -165,15 +181,39 @@ def table(
     text: Callable[[CellRecord | None], str],
     *,
     skip_empty: bool = False,
-) -> str:
+) -> Table:
     """Rows of versions, a column per server, each cell ``text(record)``."""
-    headers = ["Flask", "Werkzeug", "Python", *servers]
     body = []
     for row in rows:
         cells = [text(row.cells.get(server)) for server in servers]
         if any(cells) or not skip_empty:
-            body.append([row.flask, row.werkzeug, row.python, *cells])
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+            body.append((row.flask, row.werkzeug, row.python, *cells))
+    return Table(headers=("Flask", "Werkzeug", "Python", *servers), rows=tuple(body))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a report is drawn from besides the records: the run's matrix."""
+
+    servers: tuple[str, ...]
+    probe_settings: Mapping[str, Mapping[str, Any]]
+    repeats: int = 1
+    proxied: frozenset[str] = frozenset()  # the columns with nginx in front
+
+    @classmethod
+    def of_run(cls, meta: RunMeta, records: Sequence[CellRecord]) -> Inputs:
+        """From the matrix a run stored (its servers' order from the records)."""
+        probes = dict(meta.matrix.get("probes") or {})
+        repeats = int(probes.pop("repeats", 1) or 1)
+        order = sorted({(r.server_index, r.server) for r in records})
+        servers = [name for _, name in order]
+        declared = dict(meta.matrix.get("servers") or {})
+        servers += [name for name in declared if name not in servers]
+        proxied = {
+            name for name, server in declared.items() if isinstance(server, dict) and server.get("proxy")
+        }
+        proxied |= {r.server for r in records if r.nginx}
+        return cls(servers=tuple(servers), probe_settings=probes, repeats=repeats, proxied=frozenset(proxied))
 
 
 def render(
@@ -184,31 +224,83 @@ def render(
     run: RunMeta | None = None,
     repeats: int = 1,
 ) -> str:
-    records = list(records)
+    """The report as Markdown, without charts or answers."""
+    inputs = Inputs(servers=tuple(servers), probe_settings=probe_settings, repeats=repeats)
+    return markdown(document(list(records), inputs, run=run))
+
+
+def document(
+    records: Sequence[CellRecord],
+    inputs: Inputs,
+    *,
+    run: RunMeta | None = None,
+    opening: Sequence[Block] = (),
+    charts: Collection[str] = (),
+) -> list[Block]:
+    """The whole report: ``opening`` (the answers) first, then each probe's
+    table with its chart where ``charts`` has one, then the facts and failures."""
     rows = rows_of(records)
-    out = ["# Flask concurrency matrix", ""]
+    servers = inputs.servers
+    out: list[Block] = [Heading("Flask concurrency matrix", 1)]
     if run is not None:
-        out += [f"Run `{run.run}`, started {run.started}, on {run.machine.describe()}.", ""]
-    out += headline(rows, servers, probe_settings.get("concurrency", {}), repeats)
+        out.append(Para(f"Run `{run.run}`, started {run.started}, on {machines_text(run, records)}."))
+    out += opening
+    out += headline(rows, servers, inputs.probe_settings.get("concurrency", {}), inputs.repeats, charts)
     for name, probe in PROBES.items():
-        if probe.always or name not in probe_settings:
+        if probe.always or name not in inputs.probe_settings or not any(r.probe(name) for r in records):
             continue
-        if any(r.probe(name) for r in records):
-            out += [
-                "",
-                f"## {probe.title}",
-                "",
-                probe.about.format(**probe_settings[name]),
-                "",
-                table(rows, servers, partial(probe_text, name=name), skip_empty=True),
-            ]
+        out += [
+            Heading(probe.title),
+            Para(probe.about.format(**inputs.probe_settings[name])),
+        ]
+        out += _per_machine(rows, servers, records, partial(probe_text, name=name), varies=name in VARIES)
+        if name in charts:
+            out.append(Chart(name, probe.title))
     out += trailer(rows, servers, records)
-    return "\n".join(out) + "\n"
+    return out
+
+
+# Figures that depend on the machine: with cells from several machines, each
+# machine gets its own table, never one table that mixes them.
+VARIES = frozenset({"throughput", "cpu", "burst"})
+
+
+def machines_text(run: RunMeta, records: Sequence[CellRecord]) -> str:
+    machines = {r.machine.key: r.machine for r in records if r.machine is not None}
+    if len(machines) <= 1:
+        return run.machine.describe() if not machines else next(iter(machines.values())).describe()
+    return f"{len(machines)} machines (each table of timed figures is split by machine)"
+
+
+def _per_machine(
+    rows: Sequence[RowView],
+    servers: Sequence[str],
+    records: Sequence[CellRecord],
+    text: Callable[[CellRecord | None], str],
+    *,
+    varies: bool,
+) -> list[Block]:
+    machines = {r.machine.key: r.machine for r in records if r.machine is not None}
+    if not varies or len(machines) <= 1:
+        return [table(rows, servers, text, skip_empty=True)]
+    out: list[Block] = []
+    for key, machine in machines.items():
+
+        def on(record: CellRecord | None, key: Any = key) -> str:
+            same = record is not None and record.machine is not None and record.machine.key == key
+            return text(record) if same else ""
+
+        out += [Para(f"Measured on {machine.describe()}:"), table(rows, servers, on, skip_empty=True)]
+    return out
 
 
 def headline(
-    rows: Sequence[RowView], servers: Sequence[str], settings: Mapping[str, Any], repeats: int
-) -> list[str]:
+    rows: Sequence[RowView],
+    servers: Sequence[str],
+    settings: Mapping[str, Any],
+    repeats: int,
+    charts: Collection[str] = (),
+) -> list[Block]:
     """The concurrency table and the changes under it."""
     about = PROBES["concurrency"].about.format(
         requests=settings.get("requests", "?"), delay_ms=settings.get("delay_ms", "?")
@@ -228,34 +320,44 @@ def headline(
         )
     else:
         shown = "Each cell ran every probe once, in a fresh server process."
-    out = ["## Concurrency", "", about, "", shown, "", table(rows, servers, cell_text), "", "## Changes", ""]
+    out: list[Block] = [Heading("Concurrency"), Para(about), Para(shown), table(rows, servers, cell_text)]
+    if "concurrency" in charts:
+        out.append(Chart("concurrency", "The concurrency map: verdict and peak of every cell"))
+    out.append(Heading("Changes"))
     found = changes(rows, servers)
-    out += [f"- {line}" for line in found] or ["No column changes its verdict between neighbouring rows."]
-    return [*out, "", "Rows are compared with their neighbour on the same Python and resolution mode."]
+    out.append(
+        Bullets(tuple(found)) if found else Para("No column changes its verdict between neighbouring rows.")
+    )
+    out.append(Para("Rows are compared with their neighbour on the same Python and resolution mode."))
+    if "changes" in charts:
+        out.append(Chart("changes", "Where it changed: the peak of each column along the rows"))
+    return out
 
 
-def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[CellRecord]) -> list[str]:
+def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[CellRecord]) -> list[Block]:
     """HTTP facts, peaks that differ from capacity, and the cells that did not run."""
-    out: list[str] = []
+    out: list[Block] = []
     if any(r.http for r in records):
         out += [
-            "",
-            "## Protocol, connections and warnings",
-            "",
-            "The HTTP version each server answered an HTTP/1.1 request with, whether it "
-            "answered a second request on the same connection (`keep-alive`) or closed it "
-            "(`close`), and `warns` where it printed a development-server warning at start.",
-            "",
+            Heading("Protocol, connections and warnings"),
+            Para(
+                "The HTTP version each server answered an HTTP/1.1 request with, whether it "
+                "answered a second request on the same connection (`keep-alive`) or closed it "
+                "(`close`), and `warns` where it printed a development-server warning at start."
+            ),
             table(rows, servers, fact_text),
         ]
     flagged = mismatches(rows, servers)
     if flagged:
-        out += ["", "## Peaks that differ from the configured capacity", ""]
-        out += [f"- {line}" for line in flagged]
+        out += [Heading("Peaks that differ from the configured capacity"), Bullets(tuple(flagged))]
     failed = sorted(
         (r for r in records if r.status is not Status.OK), key=lambda r: (r.row_index, r.server_index)
     )
     if failed:
-        out += ["", "## Cells that did not run", ""]
-        out += [f"- `{r.cell}`: {r.status.value}: {r.reason or 'no reason recorded'}" for r in failed]
+        out += [
+            Heading("Cells that did not run"),
+            Bullets(
+                tuple(f"`{r.cell}`: {r.status.value}: {r.reason or 'no reason recorded'}" for r in failed)
+            ),
+        ]
     return out

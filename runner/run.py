@@ -25,13 +25,14 @@ from typing import Callable
 
 from packaging.requirements import Requirement
 
-from runner import envs, interpreters, period, proxy, report, store
+from runner import envs, interpreters, period, proxy, store
 from runner.cell import Built, Plan, run_cell
 from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.launch import RUN_MARK
 from runner.machine import tools
 from runner.matrix import Cell, Matrix
 from runner.process import signals_as_interrupt
+from runner.publish.artefacts import publish
 from runner.record import CellRecord, Status
 from runner.servers import Recipe, recipe_for
 
@@ -134,15 +135,14 @@ def close_run(matrix: Matrix, run: store.Run, complete: bool, phases: dict[str, 
     records = run.records()  # what is on disk is what the report shows
     counts = count_statuses(records)
     summary = {"counts": counts, **phases, **time_split(records)}
-    text = report.render(
-        records,
-        [s.name for s in matrix.servers],
-        probe_settings=matrix.probes,
-        run=run.meta,
-        repeats=matrix.repeats,
-    )
-    run.finish(text, complete=complete, summary=summary)
-    run.release()
+    run.finish(complete=complete, summary=summary)
+    try:
+        text = publish(run.path).report
+    except Exception as exc:  # the records are safe; the report can be drawn again
+        text = f"The report could not be drawn ({exc!r}); draw it with: nox -s report -- {run.path}"
+        print(f"error: {text}", file=sys.stderr)
+    finally:
+        run.release()
     return Outcome(run=run, records=records, report=text, complete=complete, counts=counts)
 
 

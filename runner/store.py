@@ -5,7 +5,7 @@
     results/runs/<run-id>/run.json          machine, tools, matrix, start and end
     results/runs/<run-id>/cells/<cell>.json one record per cell
     results/runs/<run-id>/logs/<cell>.log   the build and server output
-    results/runs/<run-id>/report.md         the tables and the changes
+    results/runs/<run-id>/report.md ...     the published artefacts (runner.publish)
     results/latest                          symlink to the newest run
 
 Records go in and come out as :mod:`runner.record` types; files are written
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from runner.files import read_json, write_json, write_text
+from runner.files import read_json, write_json
 from runner.machine import this_machine
 from runner.record import CellRecord, RecordError, RunMeta, load_cell, load_run_meta
 
@@ -72,15 +72,18 @@ class Run:
             self._lock.close()
             self._lock = None
 
-    def finish(self, report: str, *, complete: bool, summary: Mapping[str, Any]) -> None:
-        write_text(self.path / "report.md", report)
+    def finish(self, *, complete: bool, summary: Mapping[str, Any]) -> None:
+        """Mark the run ended (complete or not); its report is drawn from what is on disk."""
         self.meta = dataclasses.replace(self.meta, ended=now(), complete=complete, summary=dict(summary))
         write_json(self.path / "run.json", self.meta.to_dict())
         point_latest(self.root, self.path)
 
 
 def read_records(run_path: Path) -> list[CellRecord]:
-    """Every cell record of a run folder, of any schema this version reads."""
+    """Every cell record of a run folder, of any schema this version reads.
+
+    A record written before cells carried their machine takes its run's.
+    """
     folder = run_path / "cells"
     if not folder.is_dir():
         return []
@@ -90,6 +93,9 @@ def read_records(run_path: Path) -> list[CellRecord]:
             records.append(load_cell(read_json(path)))
         except (ValueError, KeyError) as exc:
             raise RecordError(f"{path}: {exc}") from None
+    if any(r.machine is None for r in records) and (run_path / "run.json").exists():
+        machine = read_meta(run_path).machine
+        records = [r if r.machine else dataclasses.replace(r, machine=machine) for r in records]
     return records
 
 
@@ -104,18 +110,7 @@ def new_run(
     root: Path, matrix: Mapping[str, Any], *, cells: Iterable[str], tools: Mapping[str, str | None]
 ) -> Run:
     """Make a fresh run folder; an existing one is never reused."""
-    runs = root / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    for attempt in range(1, 1000):
-        path = runs / (stamp if attempt == 1 else f"{stamp}-{attempt}")
-        try:
-            path.mkdir()
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - a thousand runs in one second
-        raise RuntimeError("could not make a new run folder")
+    path = new_run_path(root)
     meta = RunMeta(
         run=path.name,
         started=now(),
@@ -129,6 +124,21 @@ def new_run(
     run.try_lock()
     point_latest(root, path)  # an interrupted run is found here by the next one
     return run
+
+
+def new_run_path(root: Path, suffix: str = "") -> Path:
+    """A new, empty folder ``results/runs/<UTC time>[-suffix]``, made now."""
+    runs = root / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + (f"-{suffix}" if suffix else "")
+    for attempt in range(1, 1000):
+        path = runs / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError("could not make a new run folder")  # pragma: no cover - a thousand in one second
 
 
 def resumable(root: Path, matrix: Mapping[str, Any], cells: list[str]) -> Run | None:

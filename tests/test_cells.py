@@ -116,6 +116,8 @@ def test_the_run_is_stored_as_the_spec_lays_it_out(headline: Outcome) -> None:
         r.cell for r in headline.records
     )
     assert (run.root / "latest").resolve() == run.path.resolve()
+    for artefact in ("report.md", "report.html", "results.csv", "results.json", "charts/concurrency.svg"):
+        assert (run.path / artefact).is_file(), artefact
     report = (run.path / "report.md").read_text()
     # Werkzeug differs between these two rows too, so the change names it.
     assert re.search(
@@ -234,5 +236,5 @@ def test_nox_lists_one_session_per_cell(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     listed = re.findall(r"^[*-] (\S+) ->", done.stdout, re.M)
-    cells = [s for s in listed if s not in ("matrix", "tests", "lint")]
+    cells = [s for s in listed if s not in ("matrix", "report", "compare", "merge", "tests", "lint")]
     assert cells == [f"flask-{row}--{server}" for row in ("0.12.5", "3.1.x") for server in "abc"]

@@ -10,7 +10,7 @@ import pytest
 
 from runner import stats, store
 from runner.probes.concurrency import ConcurrencyResult
-from runner.record import Asked, CellRecord, ProbeOutcome, RecordError, Status
+from runner.record import Asked, CellRecord, Machine, ProbeOutcome, RecordError, Status
 
 MATRIX = {"versions": [{"flask": "3.1.*"}], "servers": {"flask-run": {"kind": "flask-run"}}}
 CELLS = ["flask-3.1.x--flask-run", "flask-3.1.x--waitress"]
@@ -39,6 +39,7 @@ def record(cell: str, peak: int = 3) -> CellRecord:
                 result=result, error=None, repeats=stats.spread([peak], figure="peak")
             )
         },
+        machine=Machine(cpu="a test machine", cores=2, host="vm"),
     )
 
 
@@ -121,10 +122,9 @@ def test_an_interrupted_run_is_resumable_and_a_complete_one_is_not(
     assert store.resumable(tmp_path, MATRIX, CELLS[:1]) is None  # other cells: a new run
     assert store.resumable(tmp_path, {**MATRIX, "python": "3.12"}, CELLS) is None  # another matrix
 
-    again.finish("# report\n", complete=True, summary={"counts": {"ok": 2}})
+    again.finish(complete=True, summary={"counts": {"ok": 2}})
     again.release()
     assert store.read_meta(run.path).complete is True
-    assert (run.path / "report.md").read_text() == "# report\n"
     assert store.resumable(tmp_path, MATRIX, CELLS) is None
 
 

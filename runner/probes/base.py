@@ -9,14 +9,14 @@ and the report draws one table with ``title``, ``about`` and ``text``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Union
 
 from runner.figures import R, Result
 from runner.process import RunningServer
 from runner.stats import Spread
 
-__all__ = ["Probe", "R", "Result", "Setting", "SettingValue", "range_text"]
+__all__ = ["Probe", "R", "Result", "Setting", "SettingValue", "figure_of", "range_text"]
 
 SettingValue = Union[int, str]
 
@@ -57,6 +57,9 @@ class Probe(Generic[R]):
     # that the next probe may share the server process.
     leaves_clean: bool = True
     always: bool = False  # runs whether or not matrix.yaml names it
+    # The figures published for each cell (results.csv, charts, compare): a
+    # field of the result, or ``field.key`` inside a dict field, and its unit.
+    figures: Mapping[str, str] = field(default_factory=dict)
 
     def defaults(self) -> dict[str, Any]:
         return {key: setting.default for key, setting in self.settings.items()}
@@ -66,6 +69,15 @@ class Probe(Generic[R]):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         return value
+
+
+def figure_of(result: Result, path: str) -> Any:
+    """A published figure of a result: ``rps``, or ``latency_ms.p99`` inside a dict."""
+    name, _, key = path.partition(".")
+    value = getattr(result, name, None)
+    if key:
+        return value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def range_text(spread: Spread, fmt: str = "{:g}") -> str:

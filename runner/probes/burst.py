@@ -140,4 +140,14 @@ PROBE = Probe(
     ),
     text=_text,
     leaves_clean=False,
+    figures={
+        "completed": "requests",
+        "refused": "requests",
+        "reset": "requests",
+        "timed_out": "requests",
+        "other": "requests",
+        "open_peak": "connections",
+        "peak": "requests",
+        "wall_s": "s",
+    },
 )

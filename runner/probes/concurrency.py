@@ -157,4 +157,12 @@ PROBE = Probe(
     ),
     text=_text,
     always=True,
+    figures={
+        "verdict": "",
+        "peak": "requests",
+        "wall_s": "s",
+        "errors": "requests",
+        "processes": "processes",
+        "threads": "threads",
+    },
 )

@@ -91,4 +91,13 @@ PROBE = Probe(
         "(a peak above 1) but take turns on the GIL (a speed-up near 1 per process)."
     ),
     text=_text,
+    figures={
+        "speedup": "x",
+        "speedup_per_process": "x",
+        "sequential_s": "s",
+        "concurrent_s": "s",
+        "peak": "requests",
+        "processes": "processes",
+        "errors": "requests",
+    },
 )

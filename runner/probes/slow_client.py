@@ -79,4 +79,5 @@ PROBE = Probe(
     ),
     text=_text,
     leaves_clean=False,
+    figures={"served": "", "stalled": "connections", "waited_s": "s", "wait_limit_s": "s"},
 )

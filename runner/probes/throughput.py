@@ -68,4 +68,16 @@ PROBE = Probe(
         "for coordinated omission (see the README)."
     ),
     text=_text,
+    figures={
+        "rps": "requests/s",
+        "latency_ms.p50": "ms",
+        "latency_ms.p90": "ms",
+        "latency_ms.p99": "ms",
+        "latency_ms.mean": "ms",
+        "errors": "requests",
+        "requests": "requests",
+        "connections": "connections",
+        "client_cpu": "cores",
+        "generator": "",
+    },
 )

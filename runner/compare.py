@@ -1,0 +1,188 @@
+"""Two runs side by side: the cells both have, what changed, and whether it is real.
+
+Verdict changes come first, then peak changes, then throughput ratios; then
+the cells only one run has.  A difference is called real only by
+:data:`RULE`; otherwise it is marked ``~``.  The exit status says whether
+any verdict changed, for CI: 0 none, 1 at least one, 2 bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from runner.errors import UserError
+from runner.record import CellRecord, RecordError, RunMeta
+from runner.stats import Spread
+from runner.store import read_meta, read_records
+
+MIN_REPEATS = 3
+RULE = (
+    f"A difference is called real when both runs measured the cell at least {MIN_REPEATS} times and "
+    "the ranges of their repeats do not overlap; otherwise it is marked `~` (it may be noise)."
+)
+
+
+@dataclass(frozen=True)
+class Side:
+    path: Path
+    meta: RunMeta
+    cells: dict[str, CellRecord]
+
+    @classmethod
+    def read(cls, path: Path) -> Side:
+        if not (path / "run.json").is_file():
+            raise UserError(f"{path}: not a run folder (no run.json); give folders under results/runs/")
+        try:
+            records = read_records(path)
+            meta = read_meta(path)
+        except RecordError as exc:
+            raise UserError(str(exc)) from None
+        if not records:
+            raise UserError(f"{path}: the run has no cell records to compare")
+        return cls(path, meta, {r.cell: r for r in records})
+
+
+def real(a: Spread, b: Spread) -> bool:
+    """:data:`RULE`: enough repeats on both sides, and ranges apart."""
+    if a.n < MIN_REPEATS or b.n < MIN_REPEATS:
+        return False
+    if a.min is None or a.max is None or b.min is None or b.max is None:
+        return False
+    return a.max < b.min or b.max < a.min
+
+
+@dataclass(frozen=True)
+class Line:
+    cell: str
+    was: str
+    now: str
+    real: bool
+    note: str = ""
+
+    def row(self) -> tuple[str, ...]:
+        return (self.cell, self.was, self.now, "real" if self.real else "~", self.note)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Side
+    b: Side
+    verdicts: list[Line]
+    peaks: list[Line]
+    throughput: list[Line]
+    statuses: list[Line]
+    only_a: list[str]
+    only_b: list[str]
+
+    @property
+    def verdict_changed(self) -> bool:
+        return bool(self.verdicts)
+
+
+def compare(a: Side, b: Side) -> Comparison:
+    both = [name for name in a.cells if name in b.cells]
+    order = sorted(both, key=lambda n: (a.cells[n].row_index, a.cells[n].server_index))
+    verdicts, peaks, throughput, statuses = [], [], [], []
+    for name in order:
+        x, y = a.cells[name], b.cells[name]
+        if x.status != y.status:
+            statuses.append(Line(name, _status(x), _status(y), real=False))
+            continue
+        px, py = x.probe("concurrency"), y.probe("concurrency")
+        cx, cy = x.concurrency, y.concurrency
+        if px is not None and py is not None and cx is not None and cy is not None:
+            if cx.verdict != cy.verdict:
+                verdicts.append(
+                    Line(
+                        name,
+                        f"{cx.peak} {cx.verdict}",
+                        f"{cy.peak} {cy.verdict}",
+                        real(px.repeats, py.repeats),
+                    )
+                )
+            elif cx.peak != cy.peak:
+                peaks.append(Line(name, str(cx.peak), str(cy.peak), real(px.repeats, py.repeats)))
+        line = _throughput(name, x, y)
+        if line is not None:
+            throughput.append(line)
+    return Comparison(
+        a,
+        b,
+        verdicts,
+        peaks,
+        throughput,
+        statuses,
+        only_a=[n for n in a.cells if n not in b.cells],
+        only_b=[n for n in b.cells if n not in a.cells],
+    )
+
+
+def _status(record: CellRecord) -> str:
+    return record.status.value + (f" ({record.reason})" if record.reason else "")
+
+
+def _throughput(name: str, x: CellRecord, y: CellRecord) -> Line | None:
+    ox, oy = x.probe("throughput"), y.probe("throughput")
+    rx, ry = (getattr(o.result, "rps", None) if o else None for o in (ox, oy))
+    if ox is None or oy is None or not rx or ry is None:
+        return None
+    note = f"{ry / rx:.2f}x"
+    if x.machine and y.machine and x.machine.key != y.machine.key:
+        note += ", different machines"
+    return Line(name, f"{rx:g}", f"{ry:g}", real(ox.repeats, oy.repeats), note)
+
+
+def changed_only(lines: Sequence[Line]) -> list[Line]:
+    return [line for line in lines if line.real]
+
+
+def render(result: Comparison, *, fmt: str = "text", only_changed: bool = False) -> str:
+    """The comparison for a terminal (``text``) or a pull request (``md``)."""
+    table_fmt = "github" if fmt == "md" else "simple"
+
+    def heading(title: str) -> str:
+        return f"## {title}" if fmt == "md" else f"{title}\n{'-' * len(title)}"
+
+    out = [
+        *(
+            f"{label}: run {side.meta.run} ({side.path}), {len(side.cells)} cells, "
+            f"on {side.meta.machine.describe()}"
+            for label, side in (("A", result.a), ("B", result.b))
+        ),
+        "",
+        RULE,
+        "",
+    ]
+    headers = ("cell", "A", "B", "real?", "")
+    throughput = changed_only(result.throughput) if only_changed else result.throughput
+    sections = [
+        ("Verdict changes", result.verdicts, "No verdict changed."),
+        ("Peak changes (same verdict)", result.peaks, "No peak changed."),
+        ("Throughput, requests per second (B/A)", throughput, "No throughput figure to compare."),
+        ("Cells whose status changed", result.statuses, ""),
+    ]
+    for title, lines, empty in sections:
+        if not lines and (only_changed or not empty):
+            continue
+        out += [heading(title), ""]
+        if lines:
+            out += [
+                tabulate(
+                    [line.row() for line in lines], headers=headers, tablefmt=table_fmt, disable_numparse=True
+                )
+            ]
+        else:
+            out += [empty]
+        out.append("")
+    for label, names in (("Only in A", result.only_a), ("Only in B", result.only_b)):
+        if names:
+            out += [heading(label), "", ", ".join(f"`{n}`" for n in names), ""]
+    out.append(
+        f"{len(result.verdicts)} verdict change(s), {len(result.peaks)} peak change(s) "
+        f"over {len(result.a.cells.keys() & result.b.cells.keys())} cells both runs have."
+    )
+    return "\n".join(out) + "\n"

@@ -1,0 +1,95 @@
+"""Several run folders of one matrix (shards, or machines that each ran part
+of it) made into one run folder, with its report.
+
+Refused, with one line naming them: runs of different matrices (or probe
+settings, which are part of the matrix), and a cell that two runs both have.
+Every cell keeps the machine it was measured on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner.errors import UserError
+from runner.files import write_json
+from runner.record import CellRecord, RecordError, RunMeta
+from runner.store import new_run_path, now, read_meta, read_records
+
+
+def _read(path: Path) -> tuple[RunMeta, list[CellRecord]]:
+    if not (path / "run.json").is_file():
+        raise UserError(f"{path}: not a run folder (no run.json); give folders under results/runs/")
+    try:
+        return read_meta(path), read_records(path)
+    except RecordError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _differs(a: object, b: object, where: str = "") -> str | None:
+    """The first key path at which two matrices differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _differs(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+        return None
+    return None if json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True) else where or "the matrix"
+
+
+def check(runs: Sequence[tuple[Path, RunMeta, list[CellRecord]]]) -> None:
+    """Refuse runs of different matrices and cells present twice."""
+    first_path, first, _ = runs[0]
+    for path, meta, _ in runs[1:]:
+        key = _differs(dict(first.matrix), dict(meta.matrix))
+        if key is not None:
+            raise UserError(
+                f"{first_path} and {path} ran different matrices ({key} differs); "
+                "only runs of the same matrix file and probe settings can be merged"
+            )
+    seen: dict[str, Path] = {}
+    for path, _, records in runs:
+        for record in records:
+            if record.cell in seen:
+                raise UserError(
+                    f"cell {record.cell!r} is in both {seen[record.cell]} and {path}; "
+                    "merge runs that each measured different cells"
+                )
+            seen[record.cell] = path
+
+
+def merge(paths: Sequence[Path], out: Path | None, results: Path) -> Path:
+    """Write the merged run folder (``out``, or a new one under ``results/runs``)."""
+    if len(paths) < 2:
+        raise UserError("merge needs at least two run folders")
+    runs = [(path, *_read(path)) for path in paths]
+    check(runs)
+    target = out if out is not None else new_run_path(results, suffix="merged")
+    if out is not None and out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; give a new folder to --out")
+    metas = [meta for _, meta, _ in runs]
+    records = sorted((r for _, _, rs in runs for r in rs), key=lambda r: (r.row_index, r.server_index))
+    merged = RunMeta(
+        run=target.name,
+        started=min(m.started for m in metas),
+        matrix=metas[0].matrix,
+        cells=tuple(r.cell for r in records),
+        machine=metas[0].machine,
+        tools=metas[0].tools,
+        ended=max((m.ended or "" for m in metas), default=None) or now(),
+        complete=all(m.complete for m in metas),
+        summary={
+            "merged_from": [m.run for m in metas],
+            "machines": len({r.machine.key for r in records if r.machine}),
+        },
+    )
+    for path, _, rs in runs:
+        for record in rs:
+            write_json(target / "cells" / f"{record.cell}.json", record.to_dict())
+            if record.log and (path / record.log).is_file():
+                (target / record.log).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path / record.log, target / record.log)
+    write_json(target / "run.json", merged.to_dict())
+    return target

@@ -1,0 +1,376 @@
+"""The questions this project started from, answered in plain words from one run.
+
+Every sentence is made from the run's records and names the cells it rests
+on; a question the run did not measure gets no answer, and a figure that
+came from one run, that its repeats disagree on, or that the report flags
+is worded so.  Nothing here is written ahead of the data.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.publish.doc import Block, Bullets, Heading, Para
+from runner.record import CellRecord
+from runner.report import Change, Inputs, RowView, changed, expected_peak, rows_of
+
+DEV_SERVERS = frozenset({"flask-run", "app-run", "werkzeug"})
+WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi"})
+NOISE = 0.10  # run-to-run spread of a throughput figure measured once, as seen on this project's machines
+
+
+def section(records: Sequence[CellRecord], inputs: Inputs) -> list[Block]:
+    """The "Answers" section: each question with its answers, or none at all."""
+    rows = rows_of(records)
+    out: list[Block] = []
+    for question, answer in (
+        (
+            "Does a server serve one request at a time, and since which release did that change?",
+            one_at_a_time,
+        ),
+        ("What changes with nginx in front?", nginx_in_front),
+        ("What does a WSGI server buy over the development server?", wsgi_over_dev),
+    ):
+        lines = answer(rows, inputs)
+        if lines:
+            out += [Heading(question, 3), Bullets(tuple(lines))]
+    if not out:
+        return []
+    caution = (
+        "Each probe ran once per cell, so a single odd run is not ruled out; "
+        if inputs.repeats == 1
+        else f"Each probe ran {inputs.repeats} times per cell; "
+    )
+    head: list[Block] = [
+        Heading("Answers"),
+        Para(
+            "The questions this project started from, answered from this run's records only. "
+            + caution
+            + "the cells each answer rests on are named after it."
+        ),
+    ]
+    return head + out
+
+
+# --- citing ------------------------------------------------------------------
+
+
+def cite(records: Sequence[CellRecord]) -> str:
+    """``(cell `a`)``, ``(cells `a`, `b`)`` or ``(cells `a` to `z`, 14 in all)``."""
+    names = [r.cell for r in sorted(records, key=lambda r: (r.row_index, r.server_index))]
+    if len(names) == 1:
+        return f"(cell `{names[0]}`)"
+    if len(names) <= 3:
+        return "(cells " + ", ".join(f"`{n}`" for n in names) + ")"
+    return f"(cells `{names[0]}` to `{names[-1]}`, {len(names)} in all)"
+
+
+def rows_text(rows: Sequence[RowView]) -> str:
+    flasks = [row.flask for row in rows]
+    if len(flasks) == 1:
+        return f"Flask {flasks[0]}"
+    return f"Flask {flasks[0]} to {flasks[-1]} ({len(flasks)} rows)"
+
+
+def _measured(rows: Sequence[RowView], server: str) -> list[CellRecord]:
+    cells = [row.cells.get(server) for row in rows]
+    return [
+        c for c in cells if c is not None and c.concurrency is not None and c.concurrency.peak is not None
+    ]
+
+
+# --- one request at a time? --------------------------------------------------
+
+
+def one_at_a_time(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
+    found = changed(rows, inputs.servers)
+    lines = []
+    for server in inputs.servers:
+        cells = _measured(rows, server)
+        if not cells:
+            continue
+        here = [c for c in found if c.server == server]
+        if here:
+            lines += [_change_line(change) for change in here]
+        else:
+            lines.append(_steady_line(server, cells))
+    return lines
+
+
+def _change_line(change: Change) -> str:
+    before, after = change.before.cells[change.server], change.after.cells[change.server]
+    word = {"serial": "one request at a time", "concurrent": "several requests at once"}
+    group = f"Python {change.after.python}" + (", as of upload" if change.after.group[1] == "period" else "")
+    text = (
+        f"`{change.server}` served {word.get(change.was, change.was)} with Flask {change.before.flask} "
+        f"and {word.get(change.now, change.now)} with Flask {change.after.flask} "
+        f"(peak {_peak(before)} then {_peak(after)}; {group}); the change lies between these two rows, "
+        f"releases between them were not measured {cite([before, after])}."
+    )
+    return text + _caution([before, after])
+
+
+def _steady_line(server: str, cells: Sequence[CellRecord]) -> str:
+    verdicts = {c.concurrency.verdict for c in cells if c.concurrency is not None}
+    peaks = sorted({c.concurrency.peak for c in cells if c.concurrency is not None and c.concurrency.peak})
+    span = f"peak {peaks[0]}" if len(peaks) == 1 else f"peak {peaks[0]} to {peaks[-1]}"
+    if verdicts == {"serial"}:
+        what = "served one request at a time"
+    elif verdicts == {"concurrent"}:
+        what = "served several requests at once"
+    else:  # verdicts differ only across groups of rows, which are not compared
+        what = (
+            "served "
+            + " or ".join(sorted(v for v in verdicts if v))
+            + " depending on the Python and resolution"
+        )
+    return f"`{server}` {what} in every row measured, {span} {cite(cells)}." + _caution(cells)
+
+
+def _peak(record: CellRecord) -> str:
+    probe = record.concurrency
+    return str(probe.peak) if probe is not None else "?"
+
+
+def _caution(cells: Iterable[CellRecord]) -> str:
+    """What makes these cells' verdicts less than certain, said after the sentence."""
+    notes = []
+    cells = list(cells)
+    unstable = [c for c in cells if (o := c.probe("concurrency")) is not None and o.repeats.unstable]
+    if unstable:
+        notes.append(f"the peak varied between repeats in {_count(unstable)} {cite(unstable)}")
+    short = [c for c in cells if c.concurrency is not None and c.concurrency.peak != expected_peak(c)]
+    short = [c for c in short if expected_peak(c) is not None]
+    if short:
+        notes.append(f"the peak differs from what the options promise in {_count(short)} {cite(short)}")
+    failed = [c for c in cells if c.concurrency is not None and c.concurrency.errors]
+    if failed:
+        notes.append(f"some probe requests failed in {_count(failed)} {cite(failed)}")
+    return (" Caution: " + "; ".join(notes) + ".") if notes else ""
+
+
+def _count(cells: Sequence[Any]) -> str:
+    return "1 cell" if len(cells) == 1 else f"{len(cells)} cells"
+
+
+# --- nginx in front ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two columns that differ in one thing: ``front`` adds it to ``plain``."""
+
+    plain: str
+    front: str
+
+
+def nginx_pairs(rows: Sequence[RowView], inputs: Inputs) -> list[Pair]:
+    """Columns that serve alike but for nginx in front of one of them."""
+    proxied = inputs.proxied | {c.server for row in rows for c in row.cells.values() if c.nginx}
+    kinds = {c.server: (c.kind, dict(c.options)) for row in rows for c in row.cells.values()}
+    return [
+        Pair(plain, front)
+        for front in inputs.servers
+        if front in proxied and front in kinds
+        for plain in inputs.servers
+        if plain not in proxied and kinds.get(plain) == kinds[front]
+    ]
+
+
+def nginx_in_front(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
+    lines = []
+    for pair in nginx_pairs(rows, inputs):
+        both = [
+            (r.cells[pair.plain], r.cells[pair.front])
+            for r in rows
+            if pair.plain in r.cells and pair.front in r.cells
+        ]
+        both = [(a, b) for a, b in both if a.concurrency is not None and b.concurrency is not None]
+        if not both:
+            continue
+        lines.append(_verdicts_with_nginx(pair, both))
+        lines += _protocol_with_nginx(pair, both)
+        ratio = _ratio_line(
+            f"nginx in front of `{pair.plain}`", both, "throughput", "rps", "requests per second"
+        )
+        if ratio:
+            lines.append(ratio)
+    return lines
+
+
+def _verdicts_with_nginx(pair: Pair, both: Sequence[tuple[CellRecord, CellRecord]]) -> str:
+    same = [
+        (a, b)
+        for a, b in both
+        if a.concurrency and b.concurrency and a.concurrency.verdict == b.concurrency.verdict
+    ]
+    cells = [c for ab in both for c in ab]
+    if len(same) == len(both):
+        peaks = all(
+            a.concurrency.peak == b.concurrency.peak for a, b in both if a.concurrency and b.concurrency
+        )
+        nor = ", nor its peak" if peaks else ""
+        still = any(a.concurrency and a.concurrency.verdict == "serial" for a, _ in both)
+        return (
+            f"nginx in front of `{pair.plain}` did not change its verdict in any of the {len(both)} rows "
+            f"measured with and without it{nor}"
+            + (": a server that served one request at a time still did" if still else "")
+            + f" {cite(cells)}."
+            + _caution(cells)
+        )
+    differ = [(a, b) for a, b in both if (a, b) not in same]
+    names = ", ".join(f"Flask {a.flask}" for a, _ in differ)
+    return (
+        f"nginx in front of `{pair.plain}` changed the verdict in {len(differ)} of {len(both)} rows "
+        f"({names}) {cite([c for ab in differ for c in ab])}." + _caution(cells)
+    )
+
+
+def _protocol_with_nginx(pair: Pair, both: Sequence[tuple[CellRecord, CellRecord]]) -> list[str]:
+    def facts(record: CellRecord) -> str | None:
+        if record.http is None or not record.http.protocol:
+            return None
+        return f"{record.http.protocol} {'keep-alive' if record.http.keep_alive else 'close'}"
+
+    seen = [(facts(a), facts(b), a, b) for a, b in both if facts(a) and facts(b) and facts(a) != facts(b)]
+    if not seen:
+        return []
+    kinds = sorted({(x, y) for x, y, _, _ in seen})
+    said = "; ".join(f"`{pair.plain}` answered {x}, nginx {y}" for x, y in kinds)
+    cells = [c for *_, a, b in seen for c in (a, b)]
+    return [f"What a client sees changes with nginx in front: {said} {cite(cells)}."]
+
+
+# --- figures compared --------------------------------------------------------
+
+
+def _figure(record: CellRecord, probe: str, name: str) -> float | None:
+    result = record.result(probe)
+    value = getattr(result, name, None) if result is not None else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _ratio_line(
+    subject: str, both: Sequence[tuple[CellRecord, CellRecord]], probe: str, name: str, unit: str
+) -> str | None:
+    """``subject`` gave N x the figure (median over rows, range), same machines only."""
+    ratios, cells = [], []
+    for a, b in both:
+        x, y = _figure(a, probe, name), _figure(b, probe, name)
+        if (
+            x
+            and y is not None
+            and a.machine is not None
+            and b.machine is not None
+            and a.machine.key == b.machine.key
+        ):
+            ratios.append(y / x)
+            cells += [a, b]
+    if not ratios:
+        return None
+    median = statistics.median(ratios)
+    span = f", {min(ratios):.2f} to {max(ratios):.2f} across {len(ratios)} rows" if len(ratios) > 1 else ""
+    text = f"{subject} gave {median:.2f} times the {unit} (the median ratio{span}) {cite(cells)}."
+    unstable = [c for c in cells if (o := c.probe(probe)) is not None and o.repeats.unstable]
+    once = all((o := c.probe(probe)) is not None and o.repeats.n <= 1 for c in cells)
+    if unstable:
+        text += f" Caution: the figure varied between repeats in {_count(unstable)} {cite(unstable)}."
+    elif once and abs(median - 1) < NOISE:
+        text += (
+            f" Each figure was measured once, and a difference under {NOISE:.0%} is within run-to-run noise."
+        )
+    return text
+
+
+# --- WSGI server over the development server ---------------------------------
+
+
+def wsgi_over_dev(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
+    kinds = {r.server: r.kind for row in rows for r in row.cells.values()}
+    proxied = inputs.proxied | {r.server for row in rows for r in row.cells.values() if r.nginx}
+    plain = [s for s in inputs.servers if s in kinds and s not in proxied]
+    dev = next((s for s in plain if kinds[s] in DEV_SERVERS), None)
+    wsgi = [s for s in plain if kinds[s] in WSGI_SERVERS]
+    if dev is None or not wsgi:
+        return []
+    lines = []
+    for server in wsgi:
+        both = [(r.cells[dev], r.cells[server]) for r in rows if dev in r.cells and server in r.cells]
+        line = _ratio_line(f"`{server}` over `{dev}`", both, "throughput", "rps", "requests per second")
+        if line:
+            lines.append(line)
+    measured = [c for row in rows for c in row.cells.values() if c.server in (dev, *wsgi)]
+    for probe, describe in (("slow_client", _slow_line), ("burst", _burst_line), ("cpu", _cpu_line)):
+        cells = [c for c in measured if c.result(probe) is not None]
+        if cells and any(c.server == dev for c in cells) and any(c.server != dev for c in cells):
+            lines.append(describe(cells))
+    return lines
+
+
+def _grouped(cells: Sequence[CellRecord], text: Callable[[CellRecord], str]) -> str:
+    return "; ".join(f"`{c.server}` (Flask {c.flask}) {text(c)}" for c in cells)
+
+
+def _slow_line(cells: Sequence[CellRecord]) -> str:
+    first = cells[0].result("slow_client")
+    stalled = getattr(first, "stalled", "?")
+
+    def text(c: CellRecord) -> str:
+        result: Any = c.result("slow_client")
+        return (
+            f"served it after {result.waited_s:g} s"
+            if result.served
+            else f"had not answered after {result.waited_s:g} s"
+        )
+
+    return (
+        f"With {stalled} connections that sent half a request and stopped, an ordinary request: "
+        + _grouped(cells, text)
+        + f" {cite(cells)}."
+    )
+
+
+def _burst_line(cells: Sequence[CellRecord]) -> str:
+    first: Any = cells[0].result("burst")
+
+    def text(c: CellRecord) -> str:
+        r: Any = c.result("burst")
+        lost = {"refused": r.refused, "reset": r.reset, "timed out": r.timed_out, "failed otherwise": r.other}
+        said = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
+        return f"completed {r.completed}" + (f" ({said})" if said else "")
+
+    return f"Of {first.requests} requests sent at once: " + _grouped(cells, text) + f" {cite(cells)}."
+
+
+def _cpu_line(cells: Sequence[CellRecord]) -> str:
+    first: Any = cells[0].result("cpu")
+
+    def text(c: CellRecord) -> str:
+        r: Any = c.result("cpu")
+        procs = "one process" if r.processes == 1 else f"{r.processes} processes"
+        return (
+            f"ran them {r.speedup:.2f} times as fast as one after another ({procs})"
+            if r.speedup
+            else "gave no speed-up figure"
+        )
+
+    one = [r for c in cells if (r := c.result("cpu")) is not None and getattr(r, "processes", 0) == 1]
+    many = [r for c in cells if (r := c.result("cpu")) is not None and getattr(r, "processes", 0) > 1]
+    gil = ""
+    if one and many and max(_speedups(one)) < 1.5 <= min(_speedups(many)):
+        gil = (
+            "; only the servers that ran them in more than one process ran them faster, "
+            "as one GIL per process predicts"
+        )
+    return (
+        f"{first.requests} CPU-bound requests at once (pure Python, which holds the GIL): "
+        + _grouped(cells, text)
+        + f"{gil} {cite(cells)}."
+    )
+
+
+def _speedups(results: Sequence[Any]) -> list[float]:
+    return [float(r.speedup or 0) for r in results]

@@ -1,0 +1,97 @@
+"""Publishing a run: every artefact of a run folder, drawn from its records alone.
+
+::
+
+    report.md        answers, tables and changes, the charts beside it
+    charts/*.svg     the charts as images (and *.png for hosts that want one)
+    report.html      the same report as one page that needs no network
+    results.csv      tidy: one row per cell x figure
+    results.json     the run's metadata and every record, schema-versioned
+
+:func:`publish` measures nothing and reads nothing but the run folder, so
+``nox -s report`` on a stored run writes the same bytes that the run itself
+wrote at its end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner import report
+from runner.files import write_bytes, write_json, write_text
+from runner.publish import answers, page, tidy
+from runner.publish.charts import ChartSpec, charts
+from runner.publish.doc import markdown
+from runner.record import SCHEMA, CellRecord, RecordError, RunMeta
+from runner.store import read_meta, read_records
+
+ARTEFACTS = ("report.md", "report.html", "results.csv", "results.json")
+
+
+@dataclass(frozen=True)
+class Published:
+    path: Path
+    report: str  # the Markdown, as printed at the end of a run
+    charts: tuple[str, ...]
+    seconds: float
+
+
+def publish(run_path: Path) -> Published:
+    """Write every artefact of the run folder ``run_path`` from its records."""
+    started = time.perf_counter()
+    meta = read_meta(run_path)
+    records = read_records(run_path)
+    if not records:
+        raise RecordError(f"{run_path}: no cell records in {run_path / 'cells'}")
+    inputs = report.Inputs.of_run(meta, records)
+    drawn = chart_specs(records, inputs)
+    blocks = report.document(
+        records,
+        inputs,
+        run=meta,
+        opening=answers.section(records, inputs),
+        charts=[c.name for c in drawn],
+    )
+    images = write_charts(run_path / "charts", drawn)
+    text = markdown(blocks, images)
+    write_text(run_path / "report.md", text)
+    write_text(run_path / "report.html", page.page_html(meta, blocks, drawn))
+    write_text(run_path / "results.csv", tidy.csv_text(meta.run, records))
+    write_json(run_path / "results.json", results_json(meta, records))
+    return Published(run_path, text, tuple(c.name for c in drawn), time.perf_counter() - started)
+
+
+def chart_specs(records: Sequence[CellRecord], inputs: report.Inputs) -> list[ChartSpec]:
+    rows = report.rows_of(records)
+    changed = {
+        change.after.cells[change.server].cell: f"{change.was} -> {change.now}"
+        for change in report.changed(rows, inputs.servers)
+    }
+    return charts(tidy.cell_facts(records), changed)
+
+
+def write_charts(folder: Path, drawn: Sequence[ChartSpec]) -> dict[str, str]:
+    """Each chart as SVG and PNG; the relative paths ``report.md`` shows."""
+    import vl_convert  # imported here: it starts a JavaScript engine
+
+    names = {c.name for c in drawn}
+    if folder.is_dir():  # charts a previous rendering drew and this one does not
+        for old in folder.iterdir():
+            if old.suffix in (".svg", ".png") and old.stem not in names:
+                old.unlink()
+    images = {}
+    for chart in drawn:
+        svg = vl_convert.vegalite_to_svg(chart.spec)
+        write_text(folder / f"{chart.name}.svg", svg)
+        # from the SVG, not drawn again: the same picture, in a fifth of the time
+        write_bytes(folder / f"{chart.name}.png", vl_convert.svg_to_png(svg, scale=1.5))
+        images[chart.name] = f"charts/{chart.name}.svg"
+    return images
+
+
+def results_json(meta: RunMeta, records: Sequence[CellRecord]) -> dict[str, object]:
+    ordered = sorted(records, key=lambda r: (r.row_index, r.server_index))
+    return {"schema": SCHEMA, "run": meta.to_dict(), "cells": [r.to_dict() for r in ordered]}

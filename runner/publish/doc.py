@@ -1,0 +1,112 @@
+"""A report as a list of blocks, and the two ways it is written out.
+
+The report is made once, as blocks (headings, paragraphs, lists, tables and
+charts); :func:`markdown` writes it for ``report.md`` and :func:`html_body`
+for the self-contained page, so the two never say different things.
+Paragraph and list text is Markdown's inline subset this project uses:
+```code``` spans only.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Union
+
+from tabulate import tabulate
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    def markdown(self) -> str:
+        return tabulate(self.rows, headers=self.headers, tablefmt="github", disable_numparse=True)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart drawn from the run's data; ``name`` is its file name and id."""
+
+    name: str
+    title: str
+
+
+Block = Union[Heading, Para, Bullets, Table, Chart]
+
+
+def markdown(blocks: Sequence[Block], images: Mapping[str, str] | None = None) -> str:
+    """The report as Markdown; a chart is its image at ``images[name]`` (a relative path)."""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            out.append(f"{'#' * block.level} {block.text}")
+        elif isinstance(block, Para):
+            out.append(block.text)
+        elif isinstance(block, Bullets):
+            out.append("\n".join(f"- {item}" for item in block.items))
+        elif isinstance(block, Table):
+            out.append(block.markdown())
+        elif images and block.name in images:
+            out.append(f"![{block.title}]({images[block.name]})")
+        else:
+            continue
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def inline_html(text: str) -> str:
+    """Escaped text with Markdown's code spans as ``<code>``."""
+    return _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text, quote=False))
+
+
+def html_body(blocks: Sequence[Block], charts: Sequence[str]) -> str:
+    """The report's blocks as HTML; a chart in ``charts`` becomes a ``div`` for vega-embed."""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            anchor = re.sub(r"[^a-z0-9]+", "-", block.text.lower()).strip("-")
+            out.append(f'<h{block.level} id="{anchor}">{inline_html(block.text)}</h{block.level}>')
+        elif isinstance(block, Para):
+            out.append(f"<p>{inline_html(block.text)}</p>")
+        elif isinstance(block, Bullets):
+            items = "".join(f"<li>{inline_html(item)}</li>" for item in block.items)
+            out.append(f"<ul>{items}</ul>")
+        elif isinstance(block, Table):
+            out.append(_table_html(block))
+        elif block.name in charts:
+            out.append(
+                f'<figure><div class="chart" id="chart-{block.name}" data-chart="{block.name}"></div>'
+                f"<figcaption>{inline_html(block.title)}</figcaption></figure>"
+            )
+    return "\n".join(out)
+
+
+def _table_html(table: Table) -> str:
+    head = "".join(f"<th>{inline_html(h)}</th>" for h in table.headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{inline_html(cell)}</td>" for cell in row) + "</tr>" for row in table.rows
+    )
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'

@@ -1,0 +1,200 @@
+"""Publishing a stored run: the four artefacts, the charts, the answers.
+
+The run is tests/fixtures/run-schema1, a real 16-cell run with two repeats
+(every probe, nginx, skipped cells), copied to a temporary folder and
+published as ``nox -s report`` would.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner import cli, store
+from runner.publish import answers, charts, doc, tidy
+from runner.publish.artefacts import ARTEFACTS
+from runner.record import CellRecord, Machine
+from runner.report import Inputs
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-schema1"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("published") / FIXTURE.name
+    shutil.copytree(FIXTURE, run)
+    assert cli.report([str(run)]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def records() -> list[CellRecord]:
+    return store.read_records(FIXTURE)
+
+
+def test_every_artefact_is_written_beside_the_records(published: Path) -> None:
+    for name in ARTEFACTS:
+        assert (published / name).stat().st_size > 0, name
+    images = re.findall(r"!\[[^]]*\]\(([^)]+)\)", (published / "report.md").read_text())
+    assert images == [
+        f"charts/{n}.svg" for n in ("concurrency", "changes", "cpu", "throughput", "burst", "slow_client")
+    ]
+    for image in images:
+        svg = (published / image).read_text()
+        assert svg.startswith("<svg")
+        assert "</svg>" in svg
+        assert (published / image).with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_rendering_again_writes_the_same_bytes(published: Path, tmp_path: Path) -> None:
+    before = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
+    assert cli.report([str(published)]) == 0
+    after = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
+    assert before.keys() == after.keys()
+    assert [str(k) for k in before if before[k] != after[k]] == []
+
+
+def test_the_page_is_self_contained_and_small(published: Path) -> None:
+    page = (published / "report.html").read_text()
+    assert len(page.encode()) < 5 * 1024 * 1024
+    # outside its scripts, nothing a browser would fetch (the browser test watches the scripts)
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)
+    assert re.findall(r"""(?:src|href)\s*=\s*["'][^"'#]""", markup) == []
+    assert "@import" not in markup
+    assert "url(" not in markup
+    specs = json.loads(re.search(r'id="chart-specs">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    assert set(specs) == {"concurrency", "changes", "cpu", "throughput", "burst", "slow_client"}
+    assert all(f'id="chart-{name}"' in page for name in specs)
+
+
+def test_the_csv_has_one_row_per_cell_and_figure(published: Path, records: list[CellRecord]) -> None:
+    with (published / "results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == tidy.COLUMNS
+    keys = [(r["cell"], r["probe"], r["figure"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    peak = {r["cell"]: r["value"] for r in rows if (r["probe"], r["figure"]) == ("concurrency", "peak")}
+    for record in records:
+        if record.concurrency is not None:
+            assert peak[record.cell] == str(record.concurrency.peak)
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    assert skipped
+    assert all((r["probe"], r["figure"]) == ("cell", "status") and r["value"] for r in skipped)
+    rps = next(r for r in rows if r["figure"] == "rps")
+    assert rps["unit"] == "requests/s"
+    assert rps["repeats"] == "2"
+    assert rps["machine"]
+    assert float(rps["min"]) <= float(rps["value"]) <= float(rps["max"])
+
+
+def test_the_json_holds_the_run_and_every_record(published: Path, records: list[CellRecord]) -> None:
+    data = json.loads((published / "results.json").read_text())
+    assert data["schema"] == 2
+    assert data["run"]["run"] == "20261124T161901Z"
+    assert sorted(c["cell"] for c in data["cells"]) == sorted(r.cell for r in records)
+    assert all(c["machine"]["cpu"] for c in data["cells"])
+
+
+def test_a_chart_is_drawn_only_where_its_probe_ran(records: list[CellRecord]) -> None:
+    without = [
+        dataclasses.replace(r, probes={"concurrency": r.probes["concurrency"]}) for r in records if r.ok
+    ]
+    names = [c.name for c in charts.charts(tidy.cell_facts(without), {})]
+    assert names == ["concurrency", "changes"]
+
+
+def test_throughput_of_two_machines_is_never_on_one_axis(records: list[CellRecord]) -> None:
+    other = Machine(cpu="another CPU", cores=8, host="elsewhere")
+    mixed = [dataclasses.replace(r, machine=other) if r.server == "gunicorn-sync" else r for r in records]
+    spec = next(c.spec for c in charts.charts(tidy.cell_facts(mixed), {}) if c.name == "throughput")
+    assert len(spec["vconcat"]) == 2
+    assert spec["resolve"]["scale"]["x"] == "independent"
+    meta = store.read_meta(FIXTURE)
+    blocks = store_document(mixed, meta)
+    text = doc.markdown(blocks)
+    assert "2 machines" in text
+    assert text.count("Measured on ") >= 2
+
+
+def store_document(records: list[CellRecord], meta: store.RunMeta) -> list[doc.Block]:
+    from runner import report
+
+    return report.document(records, Inputs.of_run(meta, records), run=meta)
+
+
+def test_the_answers_name_the_change_and_the_cells(records: list[CellRecord]) -> None:
+    meta = store.read_meta(FIXTURE)
+    text = doc.markdown(answers.section(records, Inputs.of_run(meta, records)))
+    change = next(line for line in text.splitlines() if line.startswith("- `flask-run` served one request"))
+    assert "Flask 0.12.5" in change
+    assert "Flask 1.0.4" in change
+    assert "`flask-0.12.5--flask-run`" in change
+    assert "`flask-1.0.4--flask-run`" in change
+    assert "nginx in front of `flask-run` did not change its verdict" in text
+    assert "`gunicorn-sync` over `flask-run` gave" in text
+    assert "Each probe ran 2 times per cell" in text
+
+
+def test_an_answer_is_only_given_where_the_run_measured_it(records: list[CellRecord]) -> None:
+    meta = store.read_meta(FIXTURE)
+    dev_only = [r for r in records if r.server == "flask-run"]
+    text = doc.markdown(answers.section(dev_only, Inputs.of_run(meta, dev_only)))
+    assert "nginx" not in text
+    assert "WSGI" not in text
+    assert "served one request at a time with Flask 0.12.5" in text
+    assert answers.section([], Inputs.of_run(meta, [])) == []
+
+
+def test_one_repeat_is_said_and_a_small_difference_called_noise(records: list[CellRecord]) -> None:
+    once = [
+        dataclasses.replace(
+            r,
+            probes={
+                name: dataclasses.replace(o, repeats=dataclasses.replace(o.repeats, n=1, unstable=False))
+                for name, o in r.probes.items()
+            },
+        )
+        for r in records
+    ]
+    meta = store.read_meta(FIXTURE)
+    inputs = dataclasses.replace(Inputs.of_run(meta, once), repeats=1)
+    text = doc.markdown(answers.section(once, inputs))
+    assert "Each probe ran once per cell" in text
+    nginx = next(
+        line for line in text.splitlines() if "times the requests per second" in line and "nginx" in line
+    )
+    assert "within run-to-run noise" in nginx  # 0.98 times: under 10%
+
+
+def test_markdown_and_html_say_the_same(records: list[CellRecord]) -> None:
+    blocks = [
+        doc.Heading("Title <1>"),
+        doc.Para("a `code` & b"),
+        doc.Bullets(("one", "`two`")),
+        doc.Table(("x", "y"), (("1", "<2>"),)),
+        doc.Chart("map", "The map"),
+    ]
+    assert doc.markdown(blocks, {"map": "charts/map.svg"}) == (
+        "## Title <1>\n\na `code` & b\n\n- one\n- `two`\n\n| x   | y   |\n|-----|-----|\n| 1   | <2> |\n\n"
+        "![The map](charts/map.svg)\n"
+    )
+    html = doc.html_body(blocks, ["map"])
+    assert '<h2 id="title-1">Title &lt;1&gt;</h2>' in html
+    assert "<p>a <code>code</code> &amp; b</p>" in html
+    assert "<li><code>two</code></li>" in html
+    assert "<td>&lt;2&gt;</td>" in html
+    assert 'id="chart-map"' in html
+    assert "chart" not in doc.html_body(blocks[-1:], [])
+
+
+def test_every_chart_is_valid_vega_lite(records: list[CellRecord], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rendering skips altair's schema check for speed; here every chart passes it."""
+    monkeypatch.setattr(charts, "VALIDATE", True)
+    drawn = charts.charts(tidy.cell_facts(records), {"flask-1.0.4--flask-run": "serial -> concurrent"})
+    assert [c.name for c in drawn] == ["concurrency", "changes", "throughput", "cpu", "burst", "slow_client"]
