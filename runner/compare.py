@@ -157,7 +157,7 @@ def render(result: Comparison, *, fmt: str = "text", only_changed: bool = False)
         RULE,
         "",
     ]
-    headers = ("cell", "A", "B", "real?", "")
+    headers = ("cell", "A", "B", "real?", "B/A, note")
     throughput = changed_only(result.throughput) if only_changed else result.throughput
     sections = [
         ("Verdict changes", result.verdicts, "No verdict changed."),

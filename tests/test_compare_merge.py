@@ -1,0 +1,122 @@
+"""``nox -s compare`` and ``nox -s merge`` on stored runs.
+
+tests/fixtures/verdict-pair holds two real runs of one cell whose verdict
+differs between them (gunicorn with one worker, then three; three repeats
+each) beside a cell that does not change; tests/fixtures/run-schema1 is a
+16-cell run, split here into halves as two machines or shards would leave it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner import cli, store
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BEFORE, AFTER = FIXTURES / "verdict-pair" / "before", FIXTURES / "verdict-pair" / "after"
+WHOLE = FIXTURES / "run-schema1"
+
+
+def verdicts(path: Path) -> dict[str, str | None]:
+    return {
+        r.cell: (r.concurrency.verdict if r.concurrency else r.status.value) for r in store.read_records(path)
+    }
+
+
+def test_a_changed_verdict_exits_1_and_comes_first(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.compare([str(BEFORE), str(AFTER)]) == 1
+    out = capsys.readouterr().out
+    assert out.index("Verdict changes") < out.index("Peak changes") < out.index("Throughput")
+    verdict_section = out[out.index("Verdict changes") : out.index("Peak changes")]
+    assert "flask-3.1.x--gunicorn  1 serial  3 concurrent  real" in verdict_section
+    assert "waitress" not in verdict_section
+    assert "at least 3 times and the ranges of their repeats do not overlap" in out
+    assert "1 verdict change(s)" in out
+
+
+def test_only_changed_leaves_out_what_may_be_noise(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.compare([str(BEFORE), str(AFTER), "--only-changed", "--format", "md"]) == 1
+    out = capsys.readouterr().out
+    assert "## Verdict changes" in out
+    assert "| flask-3.1.x--gunicorn | 1 serial | 3 concurrent | real" in out
+    assert "flask-3.1.x--waitress" not in out  # its throughput ranges overlap: `~`
+
+
+def test_a_run_compared_with_itself_has_no_change(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.compare([str(WHOLE), str(WHOLE)]) == 0
+    out = capsys.readouterr().out
+    assert "No verdict changed." in out
+    assert "No peak changed." in out
+    assert "1.00x" in out
+    assert "0 verdict change(s)" in out
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.compare([str(WHOLE), str(tmp_path / "missing")]) == 2
+    assert cli.compare([str(WHOLE)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert "not a run folder" in err[0]
+    assert "required" in err[1]
+
+
+def split(tmp_path: Path, machine_b: dict[str, object] | None = None) -> tuple[Path, Path]:
+    """The whole run's cells in two run folders, alternately, as two shards would hold them."""
+    halves = (tmp_path / "half-a", tmp_path / "half-b")
+    cells = sorted((WHOLE / "cells").glob("*.json"))
+    for index, half in enumerate(halves):
+        (half / "cells").mkdir(parents=True)
+        shutil.copyfile(WHOLE / "run.json", half / "run.json")
+        for cell in cells[index::2]:
+            shutil.copyfile(cell, half / "cells" / cell.name)
+    if machine_b is not None:
+        meta = json.loads((halves[1] / "run.json").read_text())
+        meta["machine"].update(machine_b)
+        (halves[1] / "run.json").write_text(json.dumps(meta))
+    return halves
+
+
+def test_two_halves_merged_equal_the_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = split(tmp_path)
+    out = tmp_path / "merged"
+    assert cli.merge([str(a), str(b), "--out", str(out)]) == 0
+    assert verdicts(out) == verdicts(WHOLE)
+    for artefact in ("report.md", "report.html", "results.csv", "results.json"):
+        assert (out / artefact).is_file()
+    capsys.readouterr()
+    assert cli.compare([str(WHOLE), str(out)]) == 0
+    assert "Only in" not in capsys.readouterr().out
+
+
+def test_cells_from_two_machines_are_never_one_throughput_table(tmp_path: Path) -> None:
+    a, b = split(tmp_path, machine_b={"cpu": "another CPU", "cores": 16, "host": "elsewhere"})
+    out = tmp_path / "merged"
+    assert cli.merge([str(a), str(b), "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "on 2 machines" in report
+    throughput = report[report.index("## Throughput") : report.index("## Burst")]
+    assert throughput.count("Measured on ") == 2
+    assert "another CPU (16 cores" in throughput
+    machines = {r.machine.cpu for r in store.read_records(out) if r.machine}
+    assert machines == {"AMD EPYC", "another CPU"}
+
+
+def test_merging_different_matrices_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.merge([str(BEFORE), str(AFTER), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "ran different matrices (servers.gunicorn.workers differs)" in err[0]
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_cell_present_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, _ = split(tmp_path)
+    assert cli.merge([str(a), str(WHOLE), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is in both" in err
+    assert str(a) in err
+    assert "\n" not in err
