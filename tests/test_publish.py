@@ -198,3 +198,23 @@ def test_every_chart_is_valid_vega_lite(records: list[CellRecord], monkeypatch: 
     monkeypatch.setattr(charts, "VALIDATE", True)
     drawn = charts.charts(tidy.cell_facts(records), {"flask-1.0.4--flask-run": "serial -> concurrent"})
     assert [c.name for c in drawn] == ["concurrency", "changes", "throughput", "cpu", "burst", "slow_client"]
+
+
+def test_report_without_arguments_draws_the_latest_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "runs" / FIXTURE.name
+    shutil.copytree(FIXTURE, run)
+    store.point_latest(tmp_path, run)
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path))
+    assert cli.report([]) == 0
+    assert (run / "report.html").is_file()
+    assert str(run) in capsys.readouterr().out
+
+
+def test_report_of_a_folder_that_is_not_a_run_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.report([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path}: not a run folder (no run.json); run folders are results/runs/<run-id>"
