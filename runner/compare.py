@@ -15,7 +15,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from runner.errors import UserError
-from runner.record import CellRecord, RecordError, RunMeta
+from runner.record import CellRecord, RecordError, RunMeta, machine_namer, machine_names
 from runner.stats import Spread
 from runner.store import read_meta, read_records
 
@@ -44,6 +44,10 @@ class Side:
         if not records:
             raise UserError(f"{path}: the run has no cell records to compare")
         return cls(path, meta, {r.cell: r for r in records})
+
+    def machines(self) -> str:
+        names = sorted(set(machine_names(self.cells.values()).values()))
+        return names[0] if len(names) == 1 else f"{len(names)} machines: " + "; ".join(names)
 
 
 def real(a: Spread, b: Spread) -> bool:
@@ -86,27 +90,20 @@ class Comparison:
 def compare(a: Side, b: Side) -> Comparison:
     both = [name for name in a.cells if name in b.cells]
     order = sorted(both, key=lambda n: (a.cells[n].row_index, a.cells[n].server_index))
-    verdicts, peaks, throughput, statuses = [], [], [], []
+    machine = machine_namer([*a.cells.values(), *b.cells.values()])  # one naming for both runs
+    verdicts: list[Line] = []
+    peaks: list[Line] = []
+    throughput: list[Line] = []
+    statuses: list[Line] = []
     for name in order:
         x, y = a.cells[name], b.cells[name]
         if x.status != y.status:
             statuses.append(Line(name, _status(x), _status(y), real=False))
             continue
-        px, py = x.probe("concurrency"), y.probe("concurrency")
-        cx, cy = x.concurrency, y.concurrency
-        if px is not None and py is not None and cx is not None and cy is not None:
-            if cx.verdict != cy.verdict:
-                verdicts.append(
-                    Line(
-                        name,
-                        f"{cx.peak} {cx.verdict}",
-                        f"{cy.peak} {cy.verdict}",
-                        real(px.repeats, py.repeats),
-                    )
-                )
-            elif cx.peak != cy.peak:
-                peaks.append(Line(name, str(cx.peak), str(cy.peak), real(px.repeats, py.repeats)))
-        line = _throughput(name, x, y)
+        found = _concurrency(name, x, y)
+        if found is not None:
+            (verdicts if found[0] else peaks).append(found[1])
+        line = _throughput(name, x, y, same_machine=machine(x) == machine(y))
         if line is not None:
             throughput.append(line)
     return Comparison(
@@ -125,14 +122,45 @@ def _status(record: CellRecord) -> str:
     return record.status.value + (f" ({record.reason})" if record.reason else "")
 
 
-def _throughput(name: str, x: CellRecord, y: CellRecord) -> Line | None:
-    ox, oy = x.probe("throughput"), y.probe("throughput")
-    rx, ry = (getattr(o.result, "rps", None) if o else None for o in (ox, oy))
-    if ox is None or oy is None or not rx or ry is None:
+def _verdict_text(record: CellRecord) -> str:
+    """``2 concurrent``; where the probe gave no verdict, why."""
+    outcome = record.probe("concurrency")
+    probe = record.concurrency
+    if outcome is None:
+        return "not measured"
+    if probe is None:
+        return f"error: {outcome.error}"
+    if probe.verdict is None:
+        return f"no answer ({probe.errors} of {probe.requests} requests failed)"
+    return f"{probe.peak} {probe.verdict}"
+
+
+def _concurrency(name: str, x: CellRecord, y: CellRecord) -> tuple[bool, Line] | None:
+    """(True, line) for a verdict that changed, also to or from no verdict at all;
+    (False, line) for a peak that changed under the same verdict; None otherwise."""
+    if not x.ok:
         return None
-    note = f"{ry / rx:.2f}x"
-    if x.machine and y.machine and x.machine.key != y.machine.key:
-        note += ", different machines"
+    px, py = x.probe("concurrency"), y.probe("concurrency")
+    vx, vy = (r.concurrency.verdict if r.concurrency else None for r in (x, y))
+    if vx != vy:
+        both = px is not None and py is not None and vx is not None and vy is not None
+        real_change = both and px is not None and py is not None and real(px.repeats, py.repeats)
+        return True, Line(name, _verdict_text(x), _verdict_text(y), real_change)
+    cx, cy = x.concurrency, y.concurrency
+    if cx is not None and cy is not None and px is not None and py is not None and cx.peak != cy.peak:
+        return False, Line(name, str(cx.peak), str(cy.peak), real(px.repeats, py.repeats))
+    return None
+
+
+def _throughput(name: str, x: CellRecord, y: CellRecord, *, same_machine: bool) -> Line | None:
+    ox, oy = x.probe("throughput"), y.probe("throughput")
+    if ox is None or oy is None:
+        return None
+    rx, ry = (getattr(o.result, "rps", None) for o in (ox, oy))
+    if not rx or ry is None:  # the probe failed on one side (or both): say so, no ratio
+        said = [f"{rps:g}" if rps else f"error: {o.error or 'no figure'}" for rps, o in ((rx, ox), (ry, oy))]
+        return Line(name, said[0], said[1], real=False, note="could not compare")
+    note = f"{ry / rx:.2f}x" + ("" if same_machine else ", different machines")
     return Line(name, f"{rx:g}", f"{ry:g}", real(ox.repeats, oy.repeats), note)
 
 
@@ -149,8 +177,7 @@ def render(result: Comparison, *, fmt: str = "text", only_changed: bool = False)
 
     out = [
         *(
-            f"{label}: run {side.meta.run} ({side.path}), {len(side.cells)} cells, "
-            f"on {side.meta.machine.describe()}"
+            f"{label}: run {side.meta.run} ({side.path}), {len(side.cells)} cells, on {side.machines()}"
             for label, side in (("A", result.a), ("B", result.b))
         ),
         "",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runner.errors import UserError
 from runner.files import write_json
-from runner.record import CellRecord, RecordError, RunMeta
+from runner.record import CellRecord, RecordError, RunMeta, machine_names
 from runner.store import new_run_path, now, read_meta, read_records
 
 
@@ -82,7 +82,7 @@ def merge(paths: Sequence[Path], out: Path | None, results: Path) -> Path:
         complete=all(m.complete for m in metas),
         summary={
             "merged_from": [m.run for m in metas],
-            "machines": len({r.machine.key for r in records if r.machine}),
+            "machines": len(set(machine_names(records).values())),
         },
     )
     for path, _, rs in runs:

@@ -15,10 +15,10 @@ and ``probes.<name>`` holds each probe's figures with ``repeats`` beside them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from runner import stats
 from runner.facts import HttpFacts
@@ -131,14 +131,9 @@ class Machine:
     runner_python: str | None = None
     host: str = "?"
 
-    def describe(self) -> str:
-        where = f" on host {self.host}" if self.host != "?" else ""
+    def describe(self, *, host: bool = True) -> str:
+        where = f" on host {self.host}" if host and self.host != "?" else ""
         return f"{self.cpu} ({self.cores or '?'} cores, {self.memory_gib or '?'} GiB), {self.platform}{where}"
-
-    @property
-    def key(self) -> tuple[str, str, int | None, str]:
-        """Two cells share a machine when these agree (the load of the moment does not count)."""
-        return (self.host, self.cpu, self.cores, self.platform)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -307,6 +302,29 @@ class RunMeta:
             complete=bool(data.get("complete", False)),
             summary=dict(data.get("summary") or {}),
         )
+
+
+def machine_names(records: Iterable[CellRecord]) -> dict[str, str]:
+    """Each cell's machine as a name; cells of one machine have the same name.
+
+    The name is the machine's description (the load of the moment left out).
+    Records written before cells carried their machine's host name have host
+    ``?``: where any cell has one, hosts are left out of every name, so that
+    such a run and a newer one of the same computer count as one machine.
+    """
+    records = list(records)
+    name = machine_namer(records)
+    return {r.cell: name(r) for r in records}
+
+
+def machine_namer(records: Iterable[CellRecord]) -> Callable[[CellRecord], str]:
+    """:func:`machine_names` as a function, for records of several runs (whose cells share names)."""
+    hosts = all(r.machine is None or r.machine.host != "?" for r in records)
+
+    def name(record: CellRecord) -> str:
+        return record.machine.describe(host=hosts) if record.machine else "an unrecorded machine"
+
+    return name
 
 
 def migrate(data: Mapping[str, Any]) -> dict[str, Any]:

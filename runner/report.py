@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from runner.probes import PROBES
 from runner.publish.doc import Block, Bullets, Chart, Heading, Para, Table, markdown
-from runner.record import CellRecord, RunMeta, Status
+from runner.record import CellRecord, RunMeta, Status, machine_names
 
 
 @dataclass
@@ -88,8 +88,8 @@ class Change:
 
     def line(self) -> str:
         return (
-            f"{self.server}: {self.was} in {_label(self.before, self.after)} -> "
-            f"{self.now} in {_label(self.after, self.before)}"
+            f"{self.server}: {self.was} in {versions_label(self.before, self.after)} -> "
+            f"{self.now} in {versions_label(self.after, self.before)}"
         )
 
 
@@ -122,7 +122,7 @@ def changed(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
     return found
 
 
-def _label(row: RowView, other: RowView) -> str:
+def versions_label(row: RowView, other: RowView) -> str:
     """Flask always; Werkzeug and Python too where they differ from ``other``."""
     parts = [f"Flask {row.flask}"]
     if row.werkzeug != other.werkzeug:
@@ -199,12 +199,26 @@ class Inputs:
     probe_settings: Mapping[str, Mapping[str, Any]]
     repeats: int = 1
     proxied: frozenset[str] = frozenset()  # the columns with nginx in front
+    machines: Mapping[str, str] = field(default_factory=dict)  # cell -> its machine's name
+
+    def machine(self, record: CellRecord) -> str:
+        """The name of the machine that measured ``record`` (see :func:`machine_names`)."""
+        found = self.machines.get(record.cell)
+        if found is None:
+            found = record.machine.describe() if record.machine else "an unrecorded machine"
+        return found
 
     @classmethod
     def of_run(cls, meta: RunMeta, records: Sequence[CellRecord]) -> Inputs:
         """From the matrix a run stored (its servers' order from the records)."""
-        probes = dict(meta.matrix.get("probes") or {})
-        repeats = int(probes.pop("repeats", 1) or 1)
+        written = dict(meta.matrix.get("probes") or {})
+        repeats = int(written.pop("repeats", 1) or 1)
+        # the matrix as written: a probe's settings left out take their defaults
+        probes = {
+            name: {**probe.defaults(), **(written.get(name) or {})}
+            for name, probe in PROBES.items()
+            if name in written or probe.always
+        }
         order = sorted({(r.server_index, r.server) for r in records})
         servers = [name for _, name in order]
         declared = dict(meta.matrix.get("servers") or {})
@@ -213,7 +227,13 @@ class Inputs:
             name for name, server in declared.items() if isinstance(server, dict) and server.get("proxy")
         }
         proxied |= {r.server for r in records if r.nginx}
-        return cls(servers=tuple(servers), probe_settings=probes, repeats=repeats, proxied=frozenset(proxied))
+        return cls(
+            servers=tuple(servers),
+            probe_settings=probes,
+            repeats=repeats,
+            proxied=frozenset(proxied),
+            machines=machine_names(records),
+        )
 
 
 def render(
@@ -243,7 +263,7 @@ def document(
     servers = inputs.servers
     out: list[Block] = [Heading("Flask concurrency matrix", 1)]
     if run is not None:
-        out.append(Para(f"Run `{run.run}`, started {run.started}, on {machines_text(run, records)}."))
+        out.append(Para(f"Run `{run.run}`, started {run.started}, on {machines_text(run, records, inputs)}."))
     out += opening
     out += headline(rows, servers, inputs.probe_settings.get("concurrency", {}), inputs.repeats, charts)
     for name, probe in PROBES.items():
@@ -253,7 +273,9 @@ def document(
             Heading(probe.title),
             Para(probe.about.format(**inputs.probe_settings[name])),
         ]
-        out += _per_machine(rows, servers, records, partial(probe_text, name=name), varies=name in VARIES)
+        out += _per_machine(
+            rows, servers, records, partial(probe_text, name=name), inputs, varies=name in VARIES
+        )
         if name in charts:
             out.append(Chart(name, probe.title))
     out += trailer(rows, servers, records)
@@ -265,10 +287,12 @@ def document(
 VARIES = frozenset({"throughput", "cpu", "burst"})
 
 
-def machines_text(run: RunMeta, records: Sequence[CellRecord]) -> str:
-    machines = {r.machine.key: r.machine for r in records if r.machine is not None}
-    if len(machines) <= 1:
-        return run.machine.describe() if not machines else next(iter(machines.values())).describe()
+def machines_text(run: RunMeta, records: Sequence[CellRecord], inputs: Inputs) -> str:
+    machines = sorted({inputs.machine(r) for r in records})
+    if len(machines) == 1:
+        return machines[0]
+    if not machines:
+        return run.machine.describe()
     return f"{len(machines)} machines (each table of timed figures is split by machine)"
 
 
@@ -277,20 +301,22 @@ def _per_machine(
     servers: Sequence[str],
     records: Sequence[CellRecord],
     text: Callable[[CellRecord | None], str],
+    inputs: Inputs,
     *,
     varies: bool,
 ) -> list[Block]:
-    machines = {r.machine.key: r.machine for r in records if r.machine is not None}
+    machines = sorted({inputs.machine(r) for r in records})
     if not varies or len(machines) <= 1:
         return [table(rows, servers, text, skip_empty=True)]
     out: list[Block] = []
-    for key, machine in machines.items():
+    for machine in machines:
 
-        def on(record: CellRecord | None, key: Any = key) -> str:
-            same = record is not None and record.machine is not None and record.machine.key == key
-            return text(record) if same else ""
+        def on(record: CellRecord | None, machine: str = machine) -> str:
+            return text(record) if record is not None and inputs.machine(record) == machine else ""
 
-        out += [Para(f"Measured on {machine.describe()}:"), table(rows, servers, on, skip_empty=True)]
+        measured = table(rows, servers, on, skip_empty=True)
+        if measured.rows:  # a machine that measured none of this probe's cells gets no table
+            out += [Para(f"Measured on {machine}:"), measured]
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,43 @@ def test_a_cell_present_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     assert "is in both" in err
     assert str(a) in err
     assert "\n" not in err
+
+
+def with_cell(tmp_path: Path, source: Path, cell: str, change: object) -> Path:
+    """A copy of a run whose record ``cell`` is passed through ``change(dict)``."""
+    copy = tmp_path / f"{source.name}-changed"
+    shutil.copytree(source, copy)
+    path = copy / "cells" / f"{cell}.json"
+    data = json.loads(path.read_text())
+    change(data)  # type: ignore[operator]
+    path.write_text(json.dumps(data))
+    return copy
+
+
+def test_a_verdict_lost_to_failed_requests_counts_as_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_answer(data: dict[str, Any]) -> None:
+        data["probes"]["concurrency"].update(peak=None, verdict=None, errors=6, intervals=[])
+
+    failed = with_cell(tmp_path, WHOLE, "flask-3.1.x--flask-run", no_answer)
+    assert cli.compare([str(WHOLE), str(failed)]) == 1
+    out = capsys.readouterr().out
+    section = out[out.index("Verdict changes") : out.index("Peak changes")]
+    assert "flask-3.1.x--flask-run" in section
+    assert "no answer (6 of 6 requests failed)" in section
+
+
+def test_a_throughput_probe_that_failed_on_one_side_is_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def error(data: dict[str, Any]) -> None:
+        data["probes"]["throughput"] = {"error": "wrk printed nothing", "repeats": {"n": 0}}
+
+    failed = with_cell(tmp_path, WHOLE, "flask-3.1.x--flask-run", error)
+    assert cli.compare([str(WHOLE), str(failed)]) == 0
+    line = next(
+        text for text in capsys.readouterr().out.splitlines() if text.startswith("flask-3.1.x--flask-run ")
+    )
+    assert "error: wrk printed nothing" in line
+    assert "could not compare" in line

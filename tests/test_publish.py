@@ -218,3 +218,39 @@ def test_report_of_a_folder_that_is_not_a_run_is_one_line(
     assert cli.report([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {tmp_path}: not a run folder (no run.json); run folders are results/runs/<run-id>"
+
+
+def test_probe_settings_left_to_their_defaults_are_filled_in(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    meta = json.loads((run / "run.json").read_text())
+    meta["matrix"]["probes"] = {"throughput": {"duration_s": 1}, "cpu": None}  # as a matrix may say it
+    (run / "run.json").write_text(json.dumps(meta))
+    assert cli.report([str(run)]) == 0
+    text = (run / "report.md").read_text()
+    assert "when 10 requests to a 500 ms endpoint arrive at once" in text  # concurrency's defaults
+
+
+def test_a_change_between_rows_that_differ_in_werkzeug_names_werkzeug(records: list[CellRecord]) -> None:
+    from runner import report
+
+    rows = report.rows_of(records)
+    before, after = rows[0], rows[1]
+    change = report.Change(
+        "flask-run", before, dataclasses.replace(after, werkzeug="9.9"), "serial", "concurrent"
+    )
+    line = answers._change_line(change)
+    assert (
+        "with Flask 0.12.5, Werkzeug 0.16.1 and several requests at once with Flask 1.0.4, Werkzeug 9.9"
+        in line
+    )
+
+
+def test_a_record_without_a_host_and_one_with_are_one_machine(records: list[CellRecord]) -> None:
+    from runner.record import machine_names
+
+    old = [dataclasses.replace(r, machine=dataclasses.replace(r.machine, host="?")) for r in records[:3]]
+    new = [dataclasses.replace(r, machine=dataclasses.replace(r.machine, host="vm")) for r in records[3:]]
+    assert len(set(machine_names([*old, *new]).values())) == 1
+    assert len(set(machine_names(new).values())) == 1
+    assert "on host vm" in next(iter(machine_names(new).values()))

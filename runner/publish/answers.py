@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.publish.doc import Block, Bullets, Heading, Para
 from runner.record import CellRecord
-from runner.report import Change, Inputs, RowView, changed, expected_peak, rows_of
+from runner.report import Change, Inputs, RowView, changed, expected_peak, rows_of, versions_label
 
 DEV_SERVERS = frozenset({"flask-run", "app-run", "werkzeug"})
 WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi"})
@@ -100,13 +100,18 @@ def one_at_a_time(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
     return lines
 
 
+def _verdict(record: CellRecord) -> str | None:
+    return record.concurrency.verdict if record.concurrency is not None else None
+
+
 def _change_line(change: Change) -> str:
     before, after = change.before.cells[change.server], change.after.cells[change.server]
     word = {"serial": "one request at a time", "concurrent": "several requests at once"}
     group = f"Python {change.after.python}" + (", as of upload" if change.after.group[1] == "period" else "")
     text = (
-        f"`{change.server}` served {word.get(change.was, change.was)} with Flask {change.before.flask} "
-        f"and {word.get(change.now, change.now)} with Flask {change.after.flask} "
+        f"`{change.server}` served {word.get(change.was, change.was)} with "
+        f"{versions_label(change.before, change.after)} and {word.get(change.now, change.now)} with "
+        f"{versions_label(change.after, change.before)} "
         f"(peak {_peak(before)} then {_peak(after)}; {group}); the change lies between these two rows, "
         f"releases between them were not measured {cite([before, after])}."
     )
@@ -188,14 +193,13 @@ def nginx_in_front(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
             for r in rows
             if pair.plain in r.cells and pair.front in r.cells
         ]
-        both = [(a, b) for a, b in both if a.concurrency is not None and b.concurrency is not None]
+        # a probe with no answer (every request failed) has no verdict to compare
+        both = [(a, b) for a, b in both if _verdict(a) is not None and _verdict(b) is not None]
         if not both:
             continue
         lines.append(_verdicts_with_nginx(pair, both))
         lines += _protocol_with_nginx(pair, both)
-        ratio = _ratio_line(
-            f"nginx in front of `{pair.plain}`", both, "throughput", "rps", "requests per second"
-        )
+        ratio = _ratio_line(f"nginx in front of `{pair.plain}`", both, inputs, "requests per second")
         if ratio:
             lines.append(ratio)
     return lines
@@ -254,19 +258,15 @@ def _figure(record: CellRecord, probe: str, name: str) -> float | None:
 
 
 def _ratio_line(
-    subject: str, both: Sequence[tuple[CellRecord, CellRecord]], probe: str, name: str, unit: str
+    subject: str, both: Sequence[tuple[CellRecord, CellRecord]], inputs: Inputs, unit: str
 ) -> str | None:
-    """``subject`` gave N x the figure (median over rows, range), same machines only."""
+    """``subject`` gave N x the requests per second (median over rows, range),
+    from pairs of cells measured on one machine only."""
+    probe, name = "throughput", "rps"
     ratios, cells = [], []
     for a, b in both:
         x, y = _figure(a, probe, name), _figure(b, probe, name)
-        if (
-            x
-            and y is not None
-            and a.machine is not None
-            and b.machine is not None
-            and a.machine.key == b.machine.key
-        ):
+        if x and y is not None and inputs.machine(a) == inputs.machine(b):
             ratios.append(y / x)
             cells += [a, b]
     if not ratios:
@@ -299,14 +299,17 @@ def wsgi_over_dev(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
     lines = []
     for server in wsgi:
         both = [(r.cells[dev], r.cells[server]) for r in rows if dev in r.cells and server in r.cells]
-        line = _ratio_line(f"`{server}` over `{dev}`", both, "throughput", "rps", "requests per second")
+        line = _ratio_line(f"`{server}` over `{dev}`", both, inputs, "requests per second")
         if line:
             lines.append(line)
     measured = [c for row in rows for c in row.cells.values() if c.server in (dev, *wsgi)]
+    machines = sorted({inputs.machine(c) for c in measured})
     for probe, describe in (("slow_client", _slow_line), ("burst", _burst_line), ("cpu", _cpu_line)):
-        cells = [c for c in measured if c.result(probe) is not None]
-        if cells and any(c.server == dev for c in cells) and any(c.server != dev for c in cells):
-            lines.append(describe(cells))
+        for machine in machines:  # figures of one machine at a time, never side by side with another's
+            cells = [c for c in measured if c.result(probe) is not None and inputs.machine(c) == machine]
+            if any(c.server == dev for c in cells) and any(c.server != dev for c in cells):
+                where = f"On {machine}: " if len(machines) > 1 else ""
+                lines.append(where + describe(cells))
     return lines
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.probes import PROBES
 from runner.probes.base import figure_of
-from runner.record import CellRecord, ProbeOutcome
+from runner.record import CellRecord, ProbeOutcome, machine_names
 from runner.report import expected_peak, rows_of
 
 COLUMNS = (
@@ -82,7 +82,7 @@ def figure_rows(run: str, records: Sequence[CellRecord]) -> Iterator[dict[str, A
     one row, its status (the reason in ``value``)."""
     for record in sorted(records, key=lambda r: (r.row_index, r.server_index)):
         base = _cell_columns(run, record)
-        if not record.ok:
+        if not record.ok or (not record.probes and record.http is None):
             yield {**base, "probe": "cell", "figure": "status", "value": record.reason or "", "unit": ""}
             continue
         for name, outcome in record.probes.items():
@@ -136,6 +136,7 @@ def cell_facts(records: Sequence[CellRecord]) -> list[dict[str, Any]]:
     ``probe_figure`` (what the charts plot and their tooltips show)."""
     facts = []
     labels = row_labels(records)
+    machines = machine_names(records)
     for record in sorted(records, key=lambda r: (r.row_index, r.server_index)):
         fact: dict[str, Any] = {
             "cell": record.cell,
@@ -149,7 +150,7 @@ def cell_facts(records: Sequence[CellRecord]) -> list[dict[str, Any]]:
             "group": f"Python {record.python or record.asked.python}, {record.asked.resolve}",
             "status": record.status.value,
             "reason": record.reason or "",
-            "machine": record.machine.describe() if record.machine else "",
+            "machine": machines[record.cell],
             "repeats": max((o.repeats.n for o in record.probes.values()), default=0),
         }
         for name, outcome in record.probes.items() if record.ok else ():
