@@ -158,7 +158,8 @@ def _map(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
         peak, expected = fact.get("concurrency_peak"), fact.get("concurrency_expected")
         shown = fact.get("concurrency_verdict") or ("failed" if fact["status"] == "ok" else fact["status"])
         label = "" if peak is None else str(peak) + (f" ≠{expected}" if expected not in (None, peak) else "")
-        data.append({**fact, "shown": shown, "label": label})
+        promise = "no capacity to promise" if expected is None else str(expected)
+        data.append({**fact, "shown": shown, "label": label, "promise": promise})
     base = alt.Chart(_data(data)).encode(
         x=alt.X("server:N", sort=axes.servers, title=None, axis=alt.Axis(orient="top", labelAngle=-35)),
         y=alt.Y("row:N", sort=axes.rows, title=None, axis=alt.Axis(labelLimit=400)),
@@ -166,7 +167,7 @@ def _map(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
         tooltip=_tooltip(
             ("shown", "verdict"),
             ("concurrency_peak", "peak"),
-            ("concurrency_expected", "options promise"),
+            ("promise", "options promise"),
             ("concurrency_wall_s", "wall (s)"),
             ("concurrency_errors", "failed requests"),
             ("repeats", "repeats"),
