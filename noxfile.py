@@ -98,6 +98,12 @@ def merge(session: nox.Session) -> None:
     _finish(session, cli.merge(session.posargs))
 
 
+@nox.session(venv_backend="none")
+def bisect(session: nox.Session) -> None:
+    """The release where each change of the latest run happened (`-- --help` for one change)."""
+    _finish(session, cli.bisect(session.posargs))
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The project's own tests: unit tests, then real servers in real virtualenvs."""

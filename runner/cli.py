@@ -14,11 +14,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from runner.errors import UserError
 from runner.matrix import Cell, Matrix, load
 from runner.record import RecordError
+
+if TYPE_CHECKING:
+    from runner.bisection import driver
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MATRIX = REPO / "matrix.yaml"
@@ -183,3 +186,74 @@ def merge(argv: Sequence[str]) -> int:
     done = publish(target)
     print(f"merged {len(folders)} runs into {target}: report in {done.seconds:.1f} s")
     return 0
+
+
+@_user_errors
+def bisect(argv: Sequence[str]) -> int:
+    """The release where a column's field changed, for every change of a run or one named."""
+    from runner.bisection import driver
+
+    parser = _Parser(
+        prog="nox -s bisect --",
+        description="Bisect the changes of a stored run (default: every change line of results/latest).",
+    )
+    parser.add_argument("column", nargs="?", help="one column to bisect (with --package, --from and --to)")
+    parser.add_argument("--package", choices=driver.PACKAGES, help="the package whose releases are searched")
+    parser.add_argument("--from", dest="low", help="the older release, where the field has its first value")
+    parser.add_argument("--to", dest="high", help="the newer release, where it has changed")
+    parser.add_argument("--on", dest="field", default=driver.DEFAULT_FIELD, help="a field of the cell record")
+    parser.add_argument("--row", help="the row whose settings the candidates keep (default: found by --from)")
+    parser.add_argument("--pre", action="store_true", help="search pre-releases too")
+    parser.add_argument("--run", default=None, help="the run folder (default: results/latest)")
+    args = parser.parse_args(argv)
+    run = driver.StoredRun.read(_run_folder(args.run or str(results_path() / "latest")))
+    if args.column:
+        if not (args.package and args.low and args.high):
+            raise UserError("a named column needs --package, --from and --to")
+        questions = [driver.named(run, args.column, args.package, args.low, args.high, args.field, args.row)]
+    else:
+        questions, unanswerable = driver.changes_of(run, args.field)
+        for line in unanswerable:
+            print(line)
+        if not questions:
+            print(f"{run.path}: no change line to bisect")
+            return 0
+    return _bisect_all(run, questions, pre=args.pre)
+
+
+def _bisect_all(run: driver.StoredRun, questions: Sequence[driver.Question], *, pre: bool) -> int:
+    import time
+
+    from runner.bisection import driver, search
+    from runner.publish.artefacts import publish
+
+    started, fresh = time.perf_counter(), 0
+    try:
+        for number, question in enumerate(questions, 1):
+            releases = driver.releases_between(
+                question.package, question.start_version, question.end_version, pre=pre
+            )
+            print(
+                f"[{number}/{len(questions)}] {question.describe()}: {len(releases)} releases between, "
+                f"at most {search.budget(len(releases))} probes",
+                file=sys.stderr,
+            )
+            prober = driver.Prober(run, question, results_path() / "bisect", DEFAULT_ENVS, _stderr_line)
+            answer = driver.bisect(question, releases, prober)
+            fresh += prober.fresh
+            driver.save(run.path, answer)
+            print(answer["line"])
+    except KeyboardInterrupt:
+        print("interrupted: what was probed is kept; run the same command again to go on", file=sys.stderr)
+        return 130
+    publish(run.path)
+    print(
+        f"{len(questions)} bisected in {time.perf_counter() - started:.0f} s, {fresh} new probes; "
+        f"answers in {run.path / 'bisect.json'} and the report",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr)

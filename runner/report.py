@@ -256,6 +256,7 @@ def document(
     run: RunMeta | None = None,
     opening: Sequence[Block] = (),
     charts: Collection[str] = (),
+    bisected: Sequence[str] = (),
 ) -> list[Block]:
     """The whole report: ``opening`` (the answers) first, then each probe's
     table with its chart where ``charts`` has one, then the facts and failures."""
@@ -266,6 +267,15 @@ def document(
         out.append(Para(f"Run `{run.run}`, started {run.started}, on {machines_text(run, records, inputs)}."))
     out += opening
     out += headline(rows, servers, inputs.probe_settings.get("concurrency", {}), inputs.repeats, charts)
+    if bisected:
+        out += [
+            Heading("Where it changed"),
+            Para(
+                "Each change bisected to a release with `nox -s bisect`, "
+                "probing the releases between the rows:"
+            ),
+            Bullets(tuple(bisected)),
+        ]
     for name, probe in PROBES.items():
         if probe.always or name not in inputs.probe_settings or not any(r.probe(name) for r in records):
             continue

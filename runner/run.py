@@ -74,9 +74,11 @@ def run_cells(
     env_root: Path,
     progress: Progress = _stderr,
     fresh: bool = True,
+    report: bool = True,
 ) -> Outcome:
     """Run ``cells`` into a new run folder, or, unless ``fresh``, go on with
-    the newest run if it was interrupted with this same matrix and cells."""
+    the newest run if it was interrupted with this same matrix and cells.
+    Without ``report`` (bisect's probes) the run is not published."""
     names = [c.name for c in cells]
     run, cells = open_run(matrix, cells, results, progress, fresh)
     complete = False
@@ -102,7 +104,11 @@ def run_cells(
         complete = True
     finally:
         outcome = close_run(
-            matrix, run, complete, {"wall_s": round(time.perf_counter() - started, 1), **phases}
+            matrix,
+            run,
+            complete,
+            {"wall_s": round(time.perf_counter() - started, 1), **phases},
+            report=report,
         )
         if not complete:
             progress(
@@ -130,14 +136,16 @@ def open_run(
     return run, [c for c in cells if c.name not in done]
 
 
-def close_run(matrix: Matrix, run: store.Run, complete: bool, phases: dict[str, float]) -> Outcome:
+def close_run(
+    matrix: Matrix, run: store.Run, complete: bool, phases: dict[str, float], *, report: bool = True
+) -> Outcome:
     """The report of what is on disk, the run marked complete or not, its lock released."""
     records = run.records()  # what is on disk is what the report shows
     counts = count_statuses(records)
     summary = {"counts": counts, **phases, **time_split(records)}
     run.finish(complete=complete, summary=summary)
     try:
-        text = publish(run.path).report
+        text = publish(run.path).report if report else ""
     except Exception as exc:  # the records are safe; the report can be drawn again
         text = f"The report could not be drawn ({exc!r}); draw it with: nox -s report -- {run.path}"
         print(f"error: {text}", file=sys.stderr)

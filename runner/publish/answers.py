@@ -22,8 +22,12 @@ WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi"})
 NOISE = 0.10  # run-to-run spread of a throughput figure measured once, as seen on this project's machines
 
 
-def section(records: Sequence[CellRecord], inputs: Inputs) -> list[Block]:
-    """The "Answers" section: each question with its answers, or none at all."""
+def section(records: Sequence[CellRecord], inputs: Inputs, bisected: Sequence[str] = ()) -> list[Block]:
+    """The "Answers" section: each question with its answers, or none at all.
+
+    ``bisected`` are the lines of ``nox -s bisect`` for this run: the release
+    each change happened in, measured for real, added to the first answer.
+    """
     rows = rows_of(records)
     out: list[Block] = []
     for question, answer in (
@@ -35,6 +39,8 @@ def section(records: Sequence[CellRecord], inputs: Inputs) -> list[Block]:
         ("What does a WSGI server buy over the development server?", wsgi_over_dev),
     ):
         lines = answer(rows, inputs)
+        if lines and answer is one_at_a_time:
+            lines += [f"Bisected: {line}." for line in bisected]
         if lines:
             out += [Heading(question, 3), Bullets(tuple(lines))]
     if not out:

@@ -48,12 +48,14 @@ def publish(run_path: Path) -> Published:
         raise RecordError(f"{run_path}: no cell records in {run_path / 'cells'}")
     inputs = report.Inputs.of_run(meta, records)
     drawn = chart_specs(records, inputs)
+    bisected = bisect_answers(run_path)
     blocks = report.document(
         records,
         inputs,
         run=meta,
-        opening=answers.section(records, inputs),
+        opening=answers.section(records, inputs, bisected),
         charts=[c.name for c in drawn],
+        bisected=bisected,
     )
     images = write_charts(run_path / "charts", drawn)
     text = markdown(blocks, images)
@@ -62,6 +64,12 @@ def publish(run_path: Path) -> Published:
     write_text(run_path / "results.csv", tidy.csv_text(meta.run, records))
     write_json(run_path / "results.json", results_json(meta, records))
     return Published(run_path, text, tuple(c.name for c in drawn), time.perf_counter() - started)
+
+
+def bisect_answers(run_path: Path) -> list[str]:
+    from runner.bisection.driver import answers as bisect_lines  # the runner's side, imported late
+
+    return bisect_lines(run_path)
 
 
 def chart_specs(records: Sequence[CellRecord], inputs: report.Inputs) -> list[ChartSpec]:

@@ -1,0 +1,393 @@
+"""Bisect a change of a stored run to the release that made it, for real.
+
+A question is a column, a package (``flask`` or ``werkzeug``), the two
+versions at its ends and a field of the cell record.  The candidates are the
+package's releases strictly between the ends, read from the package index
+the environments are built from.  Each candidate becomes a row like the
+left end's (its Python, pins, the other package and the resolution mode
+kept; a period row resolves as of the candidate's own upload day) and its
+cell runs through the matrix's own code path (:func:`runner.run.run_cells`),
+so a probed candidate is a cell record like any other.  Records are kept
+under ``results/bisect/`` and found again by what they measured, so asking
+the same question twice probes nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from runner import period
+from runner.bisection.search import Answer, Probed, budget, search
+from runner.errors import CellError, UserError
+from runner.files import read_json, write_json
+from runner.matrix import Matrix, Row, Server, parse, row_name
+from runner.record import CellRecord, load_cell
+from runner.report import changed, rows_of
+from runner.store import read_meta, read_records
+
+DEFAULT_FIELD = "probes.concurrency.verdict"
+PACKAGES = ("flask", "werkzeug")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Question:
+    server: str
+    package: str
+    start: Row  # the left end's row, as the run's matrix has it
+    end: Row
+    start_version: str
+    end_version: str
+    field: str = DEFAULT_FIELD
+
+    def describe(self) -> str:
+        name = self.package.capitalize()
+        return f"{self.server}: {self.field} from {name} {self.start_version} to {self.end_version}"
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    uploaded: str  # the first upload's UTC time
+
+
+def releases_between(package: str, low: str, high: str, *, pre: bool = False) -> list[Release]:
+    """The releases of ``package`` strictly between ``low`` and ``high``, in version order."""
+    try:
+        times = period._upload_times(package)  # file name -> upload time, from the index
+    except CellError as exc:
+        raise UserError(str(exc)) from None
+    first: dict[Version, str] = {}
+    for filename, uploaded in times.items():
+        version = period.file_version(filename)
+        if version is not None and (version not in first or uploaded < first[version]):
+            first[version] = uploaded
+    lo, hi = Version(low), Version(high)
+    return [
+        Release(str(v), first[v])
+        for v in sorted(first)
+        if lo < v < hi and (pre or not (v.is_prerelease or v.is_devrelease))
+    ]
+
+
+def candidate_row(base: Row, package: str, version: str) -> Row:
+    """``base`` with ``package`` at ``version``, everything else kept."""
+    flask = version if package == "flask" else base.flask
+    werkzeug = version if package == "werkzeug" else base.werkzeug
+    return replace(
+        base, name=row_name(flask, werkzeug, base.python, base.resolve), flask=flask, werkzeug=werkzeug
+    )
+
+
+# --- questions from a run ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    path: Path
+    matrix: Matrix
+    records: list[CellRecord]
+
+    @classmethod
+    def read(cls, path: Path) -> StoredRun:
+        meta = read_meta(path)
+        return cls(path=path, matrix=parse(dict(meta.matrix), f"{path}/run.json"), records=read_records(path))
+
+    def row(self, name: str) -> Row:
+        for row in self.matrix.rows:
+            if row.name == name:
+                return row
+        raise UserError(
+            f"{self.path}: no row named {name!r}; rows are " + ", ".join(r.name for r in self.matrix.rows)
+        )
+
+
+def changes_of(run: StoredRun, field: str = DEFAULT_FIELD) -> tuple[list[Question], list[str]]:
+    """A question for every change line of the run, and why some lines have none."""
+    views = rows_of(run.records)
+    questions, unanswerable = [], []
+    for change in changed(views, [s.name for s in run.matrix.servers]):
+        before, after = change.before, change.after
+        package = (
+            "flask"
+            if before.flask != after.flask
+            else "werkzeug"
+            if before.werkzeug != after.werkzeug
+            else None
+        )
+        if package is None:
+            unanswerable.append(f"{change.line()}: the rows differ in no package version, nothing to bisect")
+            continue
+        questions.append(
+            Question(
+                server=change.server,
+                package=package,
+                start=run.row(before.name),
+                end=run.row(after.name),
+                start_version=getattr(before, package),
+                end_version=getattr(after, package),
+                field=field,
+            )
+        )
+    return questions, unanswerable
+
+
+def named(
+    run: StoredRun, server: str, package: str, low: str, high: str, field: str, row: str | None
+) -> Question:
+    """One question from the command line; the left end's row is ``row``, or the
+    first row of the run whose cell of ``server`` installed ``package`` at ``low``."""
+    if package not in PACKAGES:
+        raise UserError(f"--package {package!r}: bisect works on one of " + ", ".join(PACKAGES))
+    if server not in {s.name for s in run.matrix.servers}:
+        raise UserError(
+            f"no column named {server!r} in {run.path}; columns are "
+            + ", ".join(s.name for s in run.matrix.servers)
+        )
+    for text in (low, high):
+        try:
+            Version(text)
+        except InvalidVersion:
+            raise UserError(
+                f"{text!r} is not a version; give releases such as --from 0.12.4 --to 1.0.2"
+            ) from None
+    if Version(low) >= Version(high):
+        raise UserError(f"--from {low} is not below --to {high}; give the older release first")
+    if row is None:
+        found = next((r for r in run.records if r.server == server and getattr(r, package) == low), None)
+        if found is None:
+            raise UserError(
+                f"no cell of {server!r} in {run.path} ran {package} {low}; name the row with --row"
+            )
+        row = found.row
+    start = run.row(row)
+    return Question(server, package, start, candidate_row(start, package, high), low, high, field)
+
+
+# --- probing -----------------------------------------------------------------
+
+
+def probe_matrix(run: StoredRun, row: Row, server: Server, field: str) -> Matrix:
+    """A one-cell matrix: ``row`` x ``server``, the run's probe settings for what ``field`` needs."""
+    raw_probes = dict(run.matrix.raw.get("probes") or {})
+    wanted = {"concurrency"} | ({field.split(".")[1]} if field.startswith("probes.") else set())
+    probes: dict[str, Any] = {
+        name: {k: v for k, v in (raw_probes.get(name) or {}).items() if k != "rows"}
+        for name in sorted(wanted)
+    }
+    probes["repeats"] = run.matrix.repeats
+    version: dict[str, Any] = {
+        "flask": row.flask,
+        "python": row.python,
+        "resolve": row.resolve,
+        "pins": list(row.pins),
+    }
+    if row.werkzeug:
+        version["werkzeug"] = row.werkzeug
+    raw = {
+        "python": row.python,
+        "versions": [version],
+        "servers": {server.name: dict(run.matrix.raw["servers"][server.name])},
+        "probes": probes,
+    }
+    return parse(raw, "bisect")
+
+
+def value_of(record: CellRecord, field: str) -> Probed:
+    """The field's value in a record, or why the cell gave none."""
+    if not record.ok:
+        return Probed(skipped=f"{record.status.value}: {record.reason or 'no reason recorded'}")
+    if field == "dev_server_warning":
+        return Probed(value="warns" if record.dev_server_warning else "no warning")
+    value: Any = record.to_dict()
+    for part in field.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return Probed(skipped=f"the record has no {field}")
+        value = value[part]
+    if field == DEFAULT_FIELD and value is None:
+        return Probed(value="no answer")
+    return Probed(value=value)
+
+
+class Prober:
+    """Probes rows of one column, each at most once: a record measured before is read back."""
+
+    def __init__(self, run: StoredRun, question: Question, store: Path, env_root: Path, progress: Progress):
+        self.run, self.question, self.store, self.env_root, self.progress = (
+            run,
+            question,
+            store,
+            env_root,
+            progress,
+        )
+        self.server = next(s for s in run.matrix.servers if s.name == question.server)
+        self.fresh = 0  # probes actually run (not read back)
+        self.records: dict[str, str] = {}  # version -> record path, for the answer
+
+    def __call__(self, row: Row) -> Probed:
+        from runner.run import run_cells  # late: the search's tests need none of the runner
+
+        matrix = probe_matrix(self.run, row, self.server, self.question.field)
+        key = hashlib.sha256(json.dumps(dict(matrix.raw), sort_keys=True).encode()).hexdigest()[:20]
+        index_path = self.store / "index.json"
+        index = read_json(index_path) if index_path.exists() else {}
+        version = getattr(row, self.question.package) or "?"
+        again = key in index and (self.store / index[key]).exists()
+        if again:
+            record = load_cell(read_json(self.store / index[key]))
+        else:
+            self.fresh += 1
+            outcome = run_cells(
+                matrix,
+                matrix.cells(),
+                results=self.store,
+                env_root=self.env_root,
+                fresh=True,
+                report=False,
+                progress=lambda line: None,
+            )
+            record = outcome.records[0]
+            index[key] = str((outcome.run.path / "cells" / f"{record.cell}.json").relative_to(self.store))
+            write_json(index_path, index)
+        probed = value_of(record, self.question.field)
+        self.records[version] = index[key]
+        shown = f"could not be measured: {probed.skipped}" if probed.skipped else probed.value
+        self.progress(
+            f"  {self.question.package} {version}: {shown}" + (" (measured before)" if again else "")
+        )
+        return probed
+
+
+# --- the answer --------------------------------------------------------------
+
+
+def bisect(question: Question, releases: Sequence[Release], probe: Prober) -> dict[str, Any]:
+    """Search, and the answer as a line and as data (``bisect.json``)."""
+    package = question.package
+    start, end = question.start, question.end
+    by_version = {r.version: r for r in releases}
+    rows = {candidate_row(start, package, r.version).name: r.version for r in releases}
+    rows[start.name], rows[end.name] = question.start_version, question.end_version
+    candidates = [candidate_row(start, package, r.version) for r in releases]
+    left, right = probe(start), probe(end)
+    if left.skipped or right.skipped or left.value == right.value:
+        why = left.skipped or right.skipped or f"both ends gave {left.value!r} when probed again"
+        answer: Answer[Row] = Answer(kind="not reproduced", candidates=len(candidates))
+        return _data(
+            question, answer, rows, by_version, probe, line=f"{question.describe()}: not bisected, {why}"
+        )
+    answer = search(start, candidates, end, left.value, right.value, probe)
+    return _data(
+        question, answer, rows, by_version, probe, line=_line(question, answer, rows, by_version, left, right)
+    )
+
+
+def _line(
+    question: Question,
+    answer: Answer[Row],
+    rows: Mapping[str, str],
+    releases: Mapping[str, Release],
+    left: Probed,
+    right: Probed,
+) -> str:
+    name = question.package.capitalize()
+    probed = f"{answer.tried} of {answer.candidates} releases between them probed"
+    if answer.kind == "contradiction":
+        seen = "; ".join(f"{name} {rows[row.name]} gave {value!r}" for row, value in answer.seen)
+        return (
+            f"{question.server}: {question.field} is not monotonic from {name} {question.start_version} "
+            f"({left.value}) to {question.end_version} ({right.value}): {seen}; "
+            f"no release is named ({probed})"
+        )
+    last = rows[answer.last_left.name] if answer.last_left else "?"
+    first = rows[answer.first_right.name] if answer.first_right else "?"
+    uploaded = releases[first].uploaded[:10] if first in releases else "?"
+    if answer.kind == "found":
+        return (
+            f"{question.server}: {left.value} in {name} {last}, changed in {name} {first} "
+            f"(uploaded {uploaded}) to {right.value}; {probed}"
+        )
+    untested = untested_text([(f"{name} {rows[row.name]}", why) for row, why in answer.between])
+    return (
+        f"{question.server}: {left.value} in {name} {last}, {right.value} in {name} {first}; the change "
+        f"is in {name} {first} or in a release between them that could not be measured ({untested}); {probed}"
+    )
+
+
+# What a failure to run says about the settings under which a release might run.
+HINTS = (
+    (
+        "from 'collections'",
+        "might run on Python 3.9 or earlier (3.10 removed the ABCs from `collections`)",
+    ),
+    ("does not install on Python", "might install on an older Python"),
+    ("No solution found", "might resolve with other pins"),
+)
+
+
+def untested_text(failed: Sequence[tuple[str, str]]) -> str:
+    """``Flask 1.0, 1.0.1: <why> (might run on ...)``: releases that could not run, grouped by why."""
+    groups: dict[str, list[str]] = {}
+    for release, why in failed:
+        short = why.split(" (/")[0].split(" before it was ready: ")[-1]
+        groups.setdefault(short, []).append(release)
+    parts = []
+    for why, releases in groups.items():
+        hint = next((advice for pattern, advice in HINTS if pattern in why), "")
+        parts.append(", ".join(releases) + f": {why}" + (f"; {hint}" if hint else ""))
+    return "; ".join(parts)
+
+
+def _data(
+    question: Question,
+    answer: Answer[Row],
+    rows: Mapping[str, str],
+    releases: Mapping[str, Release],
+    probe: Prober,
+    *,
+    line: str,
+) -> dict[str, Any]:
+    return {
+        "line": line,
+        "kind": answer.kind,
+        "server": question.server,
+        "package": question.package,
+        "field": question.field,
+        "from": question.start_version,
+        "to": question.end_version,
+        "row": question.start.name,
+        "last_left": rows[answer.last_left.name] if answer.last_left else None,
+        "first_right": rows[answer.first_right.name] if answer.first_right else None,
+        "uploaded": {v: r.uploaded for v, r in releases.items()},
+        "untested": [{"version": rows[row.name], "why": why} for row, why in answer.between],
+        "seen": [{"version": rows[row.name], "value": value} for row, value in answer.seen],
+        "candidates": answer.candidates,
+        "probed": answer.tried,
+        "budget": budget(answer.candidates),
+        "records": dict(probe.records),
+        "new_probes": probe.fresh,
+    }
+
+
+def save(run_path: Path, answer: Mapping[str, Any]) -> None:
+    """Add ``answer`` to the run's ``bisect.json``, in place of an earlier answer to the same question."""
+    path = run_path / "bisect.json"
+    earlier: list[dict[str, Any]] = read_json(path).get("answers", []) if path.exists() else []
+    same = ("server", "package", "field", "from", "to", "row")
+    kept = [a for a in earlier if any(a.get(k) != answer.get(k) for k in same)]
+    write_json(path, {"schema": 1, "answers": [*kept, dict(answer)]})
+
+
+def answers(run_path: Path) -> list[str]:
+    """The lines of a run's ``bisect.json``, for its report."""
+    path = run_path / "bisect.json"
+    if not path.exists():
+        return []
+    return [str(a.get("line", "")) for a in read_json(path).get("answers", []) if a.get("line")]

@@ -1,0 +1,78 @@
+"""``nox -s bisect`` for real over short ranges: real environments, servers and probes.
+
+Each test runs a one-row matrix, then bisects a change from it; every
+candidate is a real cell, cached in the results folder's bisect store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner import cli
+
+pytestmark = pytest.mark.slow
+
+
+def one_row_run(tmp_path: Path, versions: str) -> Path:
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        f"versions:\n  - {versions}\n"
+        "servers:\n  flask-run: {kind: flask-run}\n"
+        "probes:\n  concurrency: {requests: 4, delay_ms: 100}\n"
+    )
+    assert cli.main(["--matrix", str(matrix), "--results", str(tmp_path / "results")]) == 0
+    return (tmp_path / "results" / "latest").resolve()
+
+
+def test_the_werkzeug_release_where_the_dev_server_speaks_http_1_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = one_row_run(tmp_path, '{flask: "2.1.3", werkzeug: "2.0.3"}')
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+    args = ["flask-run", "--package", "werkzeug", "--from", "2.0.3", "--to", "2.1.2", "--on", "http.protocol"]
+    assert cli.bisect(args) == 0
+    out = capsys.readouterr().out
+    assert "flask-run: HTTP/1.0 in Werkzeug 2.0.3, changed in Werkzeug 2.1.0 (uploaded 2022-03-28)" in out
+    answer = json.loads((run / "bisect.json").read_text())["answers"][0]
+    assert answer["kind"] == "found"
+    assert answer["first_right"] == "2.1.0"
+    assert answer["new_probes"] <= answer["budget"]
+    assert "## Where it changed" in (run / "report.md").read_text()
+
+
+def test_a_flask_verdict_is_bisected_and_a_second_bisect_probes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pins = '["werkzeug<1", "jinja2<3", "markupsafe<2.1", "itsdangerous<2", "click<8"]'
+    run = one_row_run(tmp_path, f'{{flask: "0.12.5", python: "3.8", pins: {pins}}}')
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+    record = json.loads(next((run / "cells").glob("*.json")).read_text())
+    if record["status"] == "skipped":
+        pytest.skip(record["reason"])
+    args = ["flask-run", "--package", "flask", "--from", "0.12.5", "--to", "1.0.2"]
+    assert cli.bisect(args) == 0
+    assert (
+        "serial in Flask 0.12.5, changed in Flask 1.0 (uploaded 2018-04-26) to concurrent"
+        in capsys.readouterr().out
+    )
+    assert cli.bisect(args) == 0
+    captured = capsys.readouterr()
+    assert "0 new probes" in captured.err
+    assert "(measured before)" in captured.err
+    assert (
+        len(json.loads((run / "bisect.json").read_text())["answers"]) == 1
+    )  # the same question, answered once
+
+
+def test_a_named_change_with_bad_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "none"
+    assert (
+        cli.bisect(["flask-run", "--package", "flask", "--from", "1.0", "--to", "0.12", "--run", str(run)])
+        == 2
+    )
+    assert capsys.readouterr().err.count("\n") == 1
