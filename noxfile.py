@@ -65,17 +65,18 @@ def _matrix_or_exit() -> Matrix:
 
 @nox.session(venv_backend="none")
 def matrix(session: nox.Session) -> None:
-    """Build, launch and probe every cell, then print the tables and the changes.
+    """Build, launch and probe every cell, then publish the report.
 
-    An interrupted run is continued by the next one; `nox -s matrix -- --fresh`
-    starts anew.
+    An interrupted run is continued by the next one; `-- --fresh` starts anew,
+    `-- --shard K/N` runs one of N parts, `-- --list-shards N` prints the plan.
     """
-    chosen = _matrix_or_exit()
-    unknown = [arg for arg in session.posargs if arg != "--fresh"]
-    if unknown:
-        print(f"error: unknown argument {unknown[0]!r}; the matrix session takes --fresh", file=sys.stderr)
-        raise SystemExit(2)
-    _finish(session, cli.run(chosen, fresh="--fresh" in session.posargs))
+    _finish(session, cli.matrix_session(_matrix_or_exit(), session.posargs))
+
+
+@nox.session(venv_backend="none", default=False)
+def pythons(session: nox.Session) -> None:
+    """Install the Pythons the matrix's rows ask for, with uv where uv has them (CI runners)."""
+    _finish(session, cli.pythons(_matrix_or_exit()))
 
 
 @nox.session(venv_backend="none")
@@ -113,11 +114,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy in strict mode, as pyproject.toml configures them."""
+    """ruff (lint and format), mypy in strict mode, and the GitHub workflow (actionlint, zizmor)."""
     session.install(*RUNNER_REQUIREMENTS, *nox.project.dependency_groups(PYPROJECT, "test", "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("actionlint")  # with shellcheck over every run: script
+    session.run("zizmor", "--offline", ".github/workflows")
 
 
 def _cell_session(name: str, description: str) -> Callable[[nox.Session], None]:

@@ -110,6 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
 
 
+def _user_errors_late(
+    command: Callable[[Matrix, Sequence[str]], int],
+) -> Callable[[Matrix, Sequence[str]], int]:
+    def guarded(matrix: Matrix, argv: Sequence[str]) -> int:
+        try:
+            return command(matrix, argv)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+
+    return guarded
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line and exit status 2."""
 
@@ -257,3 +270,59 @@ def _bisect_all(run: driver.StoredRun, questions: Sequence[driver.Question], *, 
 
 def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+@_user_errors_late
+def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
+    """``nox -s matrix -- [--fresh] [--shard K/N | --list-shards N]``."""
+    from runner import shards
+
+    parser = _Parser(prog="nox -s matrix --", description="Run the matrix, or one part of it.")
+    parser.add_argument("--fresh", action="store_true", help="start a new run even if the last one stopped")
+    parser.add_argument("--shard", help="run part K of N (K/N); the parts are a function of the matrix alone")
+    parser.add_argument("--list-shards", metavar="N", help="print the plan of N parts as JSON and exit")
+    args = parser.parse_args(argv)
+    if args.list_shards is not None:
+        print(shards.plan_json(shards.plan(matrix, shards.parse_count(args.list_shards))))
+        return 0
+    names: list[str] = []
+    if args.shard is not None:
+        index, count = shards.parse_shard(args.shard)
+        part = shards.plan(matrix, count)[index - 1]
+        print(
+            f"shard {part.label}: {len(part.cells)} cells, about {part.estimated_s / 60:.0f} min",
+            file=sys.stderr,
+        )
+        if not part.cells:
+            print(f"shard {part.label} has no cells: the matrix has fewer environments than shards")
+            return 0
+        names = list(part.cells)
+    return run(matrix, names, fresh=args.fresh)
+
+
+def pythons(matrix: Matrix) -> int:
+    """Install the rows' Pythons that are missing, with uv where uv has them.
+
+    A Python that cannot be had is reported and left out: its rows' cells
+    are then recorded ``skipped`` with the reason, and the rest runs.
+    """
+    import subprocess
+
+    from runner import interpreters
+
+    uv = interpreters.uv_binary()
+    for version in sorted({row.python for row in matrix.rows}, key=lambda v: tuple(map(int, v.split(".")))):
+        found = interpreters.find(version)
+        if found is not None:
+            print(f"Python {version}: {found.path}")
+            continue
+        if uv is None:
+            print(f"Python {version}: missing, and no uv to install it; its rows will be skipped")
+            continue
+        done = subprocess.run([uv, "python", "install", version], capture_output=True, text=True, check=False)
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        if done.returncode == 0:
+            print(f"Python {version}: installed by uv")
+        else:
+            print(f"Python {version}: uv cannot install it ({last}); its rows will be skipped")
+    return 0

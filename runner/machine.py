@@ -25,6 +25,7 @@ def this_machine() -> Machine:
         load_1m=round(os.getloadavg()[0], 2),
         runner_python=platform.python_version(),
         host=socket.gethostname() or "?",
+        ci_runner=os.environ.get("RUNNER_NAME", ""),  # set on GitHub Actions runners
     )
 
 

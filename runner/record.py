@@ -130,9 +130,11 @@ class Machine:
     load_1m: float | None = None
     runner_python: str | None = None
     host: str = "?"
+    ci_runner: str = ""  # the CI runner's name, where a CI service ran the cell
 
     def describe(self, *, host: bool = True) -> str:
         where = f" on host {self.host}" if host and self.host != "?" else ""
+        where += f" (CI runner {self.ci_runner})" if self.ci_runner else ""
         return f"{self.cpu} ({self.cores or '?'} cores, {self.memory_gib or '?'} GiB), {self.platform}{where}"
 
     def to_dict(self) -> dict[str, Any]:

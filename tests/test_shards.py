@@ -1,0 +1,105 @@
+"""The shard plan on the default matrix and with plain data, and the workflow that reads it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runner import shards
+from runner.errors import UserError
+from runner.matrix import Matrix, load
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = REPO / ".github" / "workflows" / "matrix.yml"
+
+
+@pytest.fixture(scope="module")
+def default() -> Matrix:
+    return load(REPO / "matrix.yaml")
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 7])
+def test_the_parts_are_every_cell_once_and_balanced(default: Matrix, count: int) -> None:
+    plan = shards.plan(default, count)
+    names = [name for shard in plan for name in shard.cells]
+    assert sorted(names) == sorted(c.name for c in default.cells())
+    assert len(names) == len(set(names))
+    loads = [s.estimated_s for s in plan]
+    assert max(loads) <= 1.25 * (sum(loads) / count)
+    assert [s.label for s in plan] == [f"{i}/{count}" for i in range(1, count + 1)]
+
+
+def test_cells_that_share_an_environment_stay_together(default: Matrix) -> None:
+    where = {name: s.index for s in shards.plan(default, 5) for name in s.cells}
+    groups: dict[object, set[int]] = {}
+    for cell in default.cells():
+        groups.setdefault(shards.env_key(cell), set()).add(where[cell.name])
+    assert all(len(parts) == 1 for parts in groups.values())
+
+
+def test_the_plan_is_the_same_on_every_machine(default: Matrix, tmp_path: Path) -> None:
+    again = load(REPO / "matrix.yaml")
+    assert shards.plan(default, 3) == shards.plan(again, 3)
+
+
+def test_a_serial_cell_waits_for_its_requests_one_after_another(default: Matrix) -> None:
+    cells = {c.name: c for c in default.cells()}
+    serial = shards.probe_cost(default, cells["flask-0.12.5--flask-run"])  # Flask before 1.0
+    concurrent = shards.probe_cost(default, cells["flask-1.1.4--flask-run"])
+    sync = shards.probe_cost(default, cells["flask-1.1.4--gunicorn-sync"])  # 2 workers: 5 rounds
+    assert serial - concurrent == pytest.approx(9 * 0.5)  # 10 requests of 500 ms, against one round
+    assert sync - concurrent == pytest.approx(4 * 0.5)
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "3", "a/b", "1/0", "1/999"])
+def test_a_bad_shard_is_one_clear_line(text: str) -> None:
+    with pytest.raises(UserError, match=r"expected K/N with 1 <= K <= N <= 256"):
+        shards.parse_shard(text)
+
+
+def test_more_shards_than_environments_leaves_some_empty() -> None:
+    tiny = load_text('versions: [{flask: "3.1.*"}]\nservers: {a: {kind: flask-run}}\n')
+    plan = shards.plan(tiny, 3)
+    assert [len(s.cells) for s in plan] == [1, 0, 0]
+
+
+def load_text(text: str) -> Matrix:
+    from runner.matrix import parse
+
+    return parse(yaml.safe_load(text))
+
+
+def workflow() -> dict[str, object]:
+    data = yaml.safe_load(WORKFLOW.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_the_workflow_reads_the_plan_as_its_job_matrix(default: Matrix) -> None:
+    jobs = workflow()["jobs"]
+    assert isinstance(jobs, dict)
+    assert jobs["shard"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.plan) }}"
+    assert jobs["shard"]["strategy"]["fail-fast"] is False
+    assert "--list-shards" in jobs["plan"]["steps"][-1]["run"]
+    # fromJSON(...) of the plan is the matrix: {"include": [...]}, every field the jobs use present
+    matrix = json.loads(shards.plan_json(shards.plan(default, 3)))
+    assert set(matrix) == {"include"}
+    expressions = re.findall(r"\$\{\{(.*?)\}\}", WORKFLOW.read_text())
+    used = {field for e in expressions for field in re.findall(r"(?<!['\w])matrix\.(\w+)", e)}
+    assert used
+    assert all(used <= set(entry) for entry in matrix["include"])
+    names = [f"run-{entry['name']}" for entry in matrix["include"]]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", name) for name in names)  # valid artifact names
+
+
+def test_the_workflow_is_least_privilege_and_pinned() -> None:
+    data = workflow()
+    assert data["permissions"] == {"contents": "read"}
+    uses = re.findall(r"uses:\s*(\S+)", WORKFLOW.read_text())
+    assert uses
+    assert all(re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", ref) for ref in uses)
