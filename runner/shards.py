@@ -86,10 +86,10 @@ def probe_cost(matrix: Matrix, cell: Cell) -> float:
             seconds += math.ceil(requests / capacity) * delay + 0.3
         elif name == "throughput":
             seconds += float(settings["duration_s"]) + float(settings["warmup_s"]) + 0.5
-        elif name == "burst":
-            seconds += float(settings["timeout_s"]) + 1.0
-        elif name == "slow_client":
-            seconds += float(settings["wait_s"]) + 1.0
+        elif name == "burst":  # most servers answer or refuse a burst well before its time-out
+            seconds += min(float(settings["timeout_s"]), 2.0) + 0.5
+        elif name == "slow_client":  # a server that blocks makes the probe wait its limit out
+            seconds += float(settings["wait_s"]) / 2 + 0.5
         else:
             seconds += 2.0
     return seconds * matrix.repeats
