@@ -236,5 +236,5 @@ def test_nox_lists_one_session_per_cell(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     listed = re.findall(r"^[*-] (\S+) ->", done.stdout, re.M)
-    cells = [s for s in listed if s not in ("matrix", "report", "compare", "merge", "tests", "lint")]
+    cells = [s for s in listed if "--" in s]  # cells are <row>--<server>; the other sessions are not
     assert cells == [f"flask-{row}--{server}" for row in ("0.12.5", "3.1.x") for server in "abc"]
