@@ -25,7 +25,7 @@ from typing import Callable
 
 from packaging.requirements import Requirement
 
-from runner import envs, interpreters, period, proxy, store
+from runner import envs, interpreters, period, proxy, shards, store
 from runner.cell import Built, Plan, run_cell
 from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.launch import RUN_MARK
@@ -90,6 +90,7 @@ def run_cells(
             build_started = time.perf_counter()
             built = build_envs(plans, env_root, run, progress)
             phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
+            clock = Clock.start([shards.probe_cost(matrix, plan.cell) for plan in plans])
             for number, plan in enumerate(plans, 1):
                 record = run_cell(
                     matrix,
@@ -100,7 +101,9 @@ def run_cells(
                     log_path=run.log_path(plan.cell.name),
                 )
                 run.write_cell(record)
-                progress(progress_line(number, len(cells), record))
+                progress(progress_line(number, len(cells), record) + clock.after(number))
+            if plans:
+                progress(clock.verdict())
         complete = True
     finally:
         outcome = close_run(
@@ -257,6 +260,41 @@ def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run, progress: 
     if reused:
         progress(f"  reused  {reused} cached environments")
     return built
+
+
+@dataclass
+class Clock:
+    """Time left, from the per-cell cost estimate the shard planner uses.
+
+    The estimate is scaled by how the cells done so far compared with their
+    own estimate, so a slower or faster machine is allowed for as it shows.
+    """
+
+    estimates: list[float]
+    started: float
+
+    @classmethod
+    def start(cls, estimates: list[float]) -> Clock:
+        return cls(estimates, time.perf_counter())
+
+    def after(self, done: int) -> str:
+        elapsed = time.perf_counter() - self.started
+        planned = sum(self.estimates[:done]) or 1.0
+        left = sum(self.estimates[done:]) * elapsed / planned
+        return f"  [{_mmss(elapsed)} elapsed, about {_mmss(left)} left]"
+
+    def verdict(self) -> str:
+        elapsed = time.perf_counter() - self.started
+        planned = sum(self.estimates)
+        error = (planned - elapsed) / elapsed if elapsed else 0.0
+        return (
+            f"cells took {_mmss(elapsed)} against {_mmss(planned)} estimated before the first one "
+            f"(the estimate was {abs(error):.0%} {'long' if error >= 0 else 'short'})"
+        )
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def progress_line(number: int, total: int, record: CellRecord) -> str:

@@ -103,3 +103,13 @@ def test_the_workflow_is_least_privilege_and_pinned() -> None:
     uses = re.findall(r"uses:\s*(\S+)", WORKFLOW.read_text())
     assert uses
     assert all(re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", ref) for ref in uses)
+
+
+def test_time_left_is_the_estimate_scaled_by_the_cells_done() -> None:
+    import time
+
+    from runner.run import Clock
+
+    clock = Clock(estimates=[10.0, 10.0, 20.0], started=time.perf_counter() - 20.0)  # twice as slow as planned
+    assert re.fullmatch(r"  \[0:2\d elapsed, about (0:59|1:0\d) left\]", clock.after(1))
+    assert "estimate was 33% long" in Clock(estimates=[40.0], started=time.perf_counter() - 30.0).verdict()
