@@ -110,6 +110,8 @@ def test_time_left_is_the_estimate_scaled_by_the_cells_done() -> None:
 
     from runner.run import Clock
 
-    clock = Clock(estimates=[10.0, 10.0, 20.0], started=time.perf_counter() - 20.0)  # twice as slow as planned
+    clock = Clock(
+        estimates=[10.0, 10.0, 20.0], started=time.perf_counter() - 20.0
+    )  # twice as slow as planned
     assert re.fullmatch(r"  \[0:2\d elapsed, about (0:59|1:0\d) left\]", clock.after(1))
     assert "estimate was 33% long" in Clock(estimates=[40.0], started=time.perf_counter() - 30.0).verdict()
