@@ -217,13 +217,27 @@ def bisect(argv: Sequence[str]) -> int:
     parser.add_argument("--on", dest="field", default=driver.DEFAULT_FIELD, help="a field of the cell record")
     parser.add_argument("--row", help="the row whose settings the candidates keep (default: found by --from)")
     parser.add_argument("--pre", action="store_true", help="search pre-releases too")
+    parser.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="probe again the candidates that failed or were skipped before",
+    )
     parser.add_argument("--run", default=None, help="the run folder (default: results/latest)")
     args = parser.parse_args(argv)
-    run = driver.StoredRun.read(_run_folder(args.run or str(results_path() / "latest")))
+    try:
+        run = driver.StoredRun.read(_run_folder(args.run or str(results_path() / "latest")))
+    except RecordError as exc:
+        raise UserError(str(exc)) from None
     if args.column:
         if not (args.package and args.low and args.high):
             raise UserError("a named column needs --package, --from and --to")
         questions = [driver.named(run, args.column, args.package, args.low, args.high, args.field, args.row)]
+        driver.check_field(run, questions[0])
+    elif args.field != driver.DEFAULT_FIELD:
+        raise UserError(
+            "--on needs a named change (COLUMN --package P --from A --to B): the run's change lines "
+            "are changes of the verdict"
+        )
     else:
         questions, unanswerable = driver.changes_of(run, args.field)
         for line in unanswerable:
@@ -231,10 +245,12 @@ def bisect(argv: Sequence[str]) -> int:
         if not questions:
             print(f"{run.path}: no change line to bisect")
             return 0
-    return _bisect_all(run, questions, pre=args.pre)
+    return _bisect_all(run, questions, pre=args.pre, retry=args.retry_errors)
 
 
-def _bisect_all(run: driver.StoredRun, questions: Sequence[driver.Question], *, pre: bool) -> int:
+def _bisect_all(
+    run: driver.StoredRun, questions: Sequence[driver.Question], *, pre: bool, retry: bool
+) -> int:
     import time
 
     from runner.bisection import driver, search
@@ -252,6 +268,7 @@ def _bisect_all(run: driver.StoredRun, questions: Sequence[driver.Question], *, 
                 file=sys.stderr,
             )
             prober = driver.Prober(run, question, results_path() / "bisect", DEFAULT_ENVS, _stderr_line)
+            prober.retry_errors = retry
             answer = driver.bisect(question, releases, prober)
             fresh += prober.fresh
             driver.save(run.path, answer)

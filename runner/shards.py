@@ -57,7 +57,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def parse_count(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 256:
+    if not re.fullmatch(r"[0-9]+", text.strip()) or not 1 <= int(text) <= 256:
         raise UserError(f"--list-shards {text!r}: expected a number of shards from 1 to 256")
     return int(text)
 
@@ -136,7 +136,9 @@ def plan(matrix: Matrix, count: int, cells: Sequence[Cell] | None = None) -> lis
 
 def plan_json(shards: Sequence[Shard]) -> str:
     """The plan as one line of JSON: ``{"include": [...]}``, a GitHub Actions job
-    matrix as it is (``strategy.matrix: ${{ fromJSON(...) }}``)."""
+    matrix as it is (``strategy.matrix: ${{ fromJSON(...) }}``).  Shards with no
+    cells (more shards than environments) are left out: a job for them would
+    have nothing to run or upload."""
     include = [
         {
             "shard": s.label,
@@ -147,5 +149,6 @@ def plan_json(shards: Sequence[Shard]) -> str:
             "estimated_min": round(s.estimated_s / 60, 1),
         }
         for s in shards
+        if s.cells
     ]
     return json.dumps({"include": include}, separators=(",", ":"))

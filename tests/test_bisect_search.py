@@ -126,3 +126,91 @@ def test_releases_that_could_not_run_are_grouped_with_a_hint() -> None:
     )
     assert "might run on Python 3.9 or earlier" in text
     assert text.endswith("Flask 1.0.2: skipped: no Python 3.6")
+
+
+# --- the driver's answer, with a probe made of plain data ---------------------
+
+from typing import Any, Callable  # noqa: E402
+
+from runner.bisection import driver  # noqa: E402
+from runner.matrix import Row  # noqa: E402
+
+
+class FakeProbe:
+    """Stands in for driver.Prober: the value is a function of the row."""
+
+    def __init__(self, value: Callable[[Row], object]) -> None:
+        self.value, self.ends, self.fresh, self.records = value, None, 0, {}
+        self.asked: list[Row] = []
+
+    def __call__(self, row: Row) -> Probed:
+        self.asked.append(row)
+        self.fresh += 1
+        return driver.classify(Probed(value=self.value(row)), self.ends)
+
+
+def question(
+    start: Row, end: Row, package: str = "flask", field: str = driver.DEFAULT_FIELD
+) -> driver.Question:
+    return driver.Question(
+        "flask-run", package, start, end, getattr(start, package), getattr(end, package), field
+    )
+
+
+def releases(*versions: str) -> list[driver.Release]:
+    return [driver.Release(v, f"2018-0{i + 1}-01T00:00:00Z") for i, v in enumerate(versions)]
+
+
+def test_a_change_that_comes_with_the_rows_other_pins_is_not_pinned_on_the_package() -> None:
+    start = Row("a", "1.0.4", None, "3.11", pins=("werkzeug<1",))
+    end = Row("b", "1.1.4", None, "3.11", pins=())
+    # the verdict follows the Werkzeug pin, not Flask
+    probe = FakeProbe(lambda row: "serial" if "werkzeug<1" in row.pins else "concurrent")
+    answer: dict[str, Any] = driver.bisect(question(start, end), releases("1.1.0", "1.1.1"), probe)  # type: ignore[arg-type]
+    assert answer["kind"] == "not reproduced"
+    assert "comes with their other differences" in answer["line"]
+    assert all(row.pins == ("werkzeug<1",) for row in probe.asked)  # both ends keep the left row's settings
+
+
+def test_a_numeric_field_is_bisected_by_the_nearer_end() -> None:
+    start, end = Row("a", "0.12.4", None, "3.6"), Row("b", "1.0.2", None, "3.6")
+    peaks = {"0.12.4": 1, "0.12.5": 1, "1.0": 8, "1.0.1": 10, "1.0.2": 10}
+    probe = FakeProbe(lambda row: peaks[row.flask])
+    answer: dict[str, Any] = driver.bisect(  # type: ignore[arg-type]
+        question(start, end, field="probes.concurrency.peak"), releases("0.12.5", "1.0", "1.0.1"), probe
+    )
+    assert answer["kind"] == "found"
+    assert (answer["last_left"], answer["first_right"]) == ("0.12.5", "1.0")
+    assert "changed in Flask 1.0 (uploaded 2018-02-01)" in answer["line"]
+
+
+def test_classify_leaves_categories_and_ties_alone() -> None:
+    assert driver.classify(Probed(value="HTTP/1.1"), ("HTTP/1.0", "HTTP/1.1")).value == "HTTP/1.1"
+    assert driver.classify(Probed(value=5.5), (1, 10)).value == 5.5  # a tie: neither end's
+    assert driver.classify(Probed(value=2), (1, 10)).value == 1
+    assert driver.classify(Probed(skipped="no"), (1, 10)).skipped == "no"
+
+
+def test_a_field_no_record_has_is_refused_before_anything_runs(capsys: Any) -> None:
+    from pathlib import Path
+
+    from runner import cli
+
+    run = Path(__file__).resolve().parent / "fixtures" / "run-schema1"
+    args = [
+        "flask-run",
+        "--package",
+        "flask",
+        "--from",
+        "0.12.5",
+        "--to",
+        "1.0.4",
+        "--on",
+        "probes.concurrency.verdic",
+    ]
+    assert cli.bisect([*args, "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --on 'probes.concurrency.verdic': no record of 'flask-run' has that field")
+    assert "\n" not in err
+    assert cli.bisect(["--on", "http.protocol", "--run", str(run)]) == 2
+    assert "--on needs a named change" in capsys.readouterr().err

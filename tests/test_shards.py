@@ -115,3 +115,15 @@ def test_time_left_is_the_estimate_scaled_by_the_cells_done() -> None:
     )  # twice as slow as planned
     assert re.fullmatch(r"  \[0:2\d elapsed, about (0:59|1:0\d) left\]", clock.after(1))
     assert "estimate was 33% long" in Clock(estimates=[40.0], started=time.perf_counter() - 30.0).verdict()
+
+
+def test_the_plan_json_leaves_out_shards_with_no_cells() -> None:
+    tiny = load_text('versions: [{flask: "3.1.*"}]\nservers: {a: {kind: flask-run}}\n')
+    plan = json.loads(shards.plan_json(shards.plan(tiny, 3)))
+    assert [entry["shard"] for entry in plan["include"]] == ["1/3"]
+
+
+def test_a_count_that_is_not_plain_digits_is_one_clear_line() -> None:
+    for text in ("²", "0", "257", "three"):
+        with pytest.raises(UserError, match="expected a number of shards from 1 to 256"):
+            shards.parse_count(text)

@@ -28,7 +28,7 @@ from runner.bisection.search import Answer, Probed, budget, search
 from runner.errors import CellError, UserError
 from runner.files import read_json, write_json
 from runner.matrix import Matrix, Row, Server, parse, row_name
-from runner.record import CellRecord, load_cell
+from runner.record import CellRecord, Status, load_cell
 from runner.report import changed, rows_of
 from runner.store import read_meta, read_records
 
@@ -174,6 +174,19 @@ def named(
 # --- probing -----------------------------------------------------------------
 
 
+def check_field(run: StoredRun, question: Question) -> None:
+    """Refuse, before anything is probed, a field the column's records do not have."""
+    cells = [r for r in run.records if r.server == question.server and r.ok]
+    if cells and all(
+        (value_of(r, question.field).skipped or "").startswith("the record has no") for r in cells
+    ):
+        raise UserError(
+            f"--on {question.field!r}: no record of {question.server!r} has that field; "
+            "fields are paths into a cell record, e.g. probes.concurrency.verdict, "
+            "probes.concurrency.peak, http.protocol, http.keep_alive, dev_server_warning"
+        )
+
+
 def probe_matrix(run: StoredRun, row: Row, server: Server, field: str) -> Matrix:
     """A one-cell matrix: ``row`` x ``server``, the run's probe settings for what ``field`` needs."""
     raw_probes = dict(run.matrix.raw.get("probes") or {})
@@ -216,6 +229,24 @@ def value_of(record: CellRecord, field: str) -> Probed:
     return Probed(value=value)
 
 
+def classify(probed: Probed, ends: tuple[object, object] | None) -> Probed:
+    """A number between two numeric ends counts as the nearer end's value
+    (a peak of 8 between 1 and 10 is 10); a tie stays as it is, and stops the search."""
+    if ends is None or probed.skipped is not None:
+        return probed
+    value, (low, high) = probed.value, ends
+    if (
+        not isinstance(value, (int, float))
+        or not isinstance(low, (int, float))
+        or not isinstance(high, (int, float))
+    ):
+        return probed
+    if any(isinstance(v, bool) for v in (value, low, high)) or value in ends:
+        return probed
+    nearer = abs(value - low) - abs(value - high)
+    return probed if nearer == 0 else Probed(value=low if nearer < 0 else high)
+
+
 class Prober:
     """Probes rows of one column, each at most once: a record measured before is read back."""
 
@@ -229,6 +260,8 @@ class Prober:
         )
         self.server = next(s for s in run.matrix.servers if s.name == question.server)
         self.fresh = 0  # probes actually run (not read back)
+        self.ends: tuple[object, object] | None = None  # the ends' values, once both are known
+        self.retry_errors = False  # probe again the candidates that ended in an error or were skipped
         self.records: dict[str, str] = {}  # version -> record path, for the answer
 
     def __call__(self, row: Row) -> Probed:
@@ -240,8 +273,11 @@ class Prober:
         index = read_json(index_path) if index_path.exists() else {}
         version = getattr(row, self.question.package) or "?"
         again = key in index and (self.store / index[key]).exists()
+        if again and self.retry_errors:  # an error may not recur: a busy port, a Python installed since
+            again = load_cell(read_json(self.store / index[key])).status not in (Status.ERROR, Status.SKIPPED)
         if again:
-            record = load_cell(read_json(self.store / index[key]))
+            where = index[key]
+            record = load_cell(read_json(self.store / where))
         else:
             self.fresh += 1
             outcome = run_cells(
@@ -254,10 +290,11 @@ class Prober:
                 progress=lambda line: None,
             )
             record = outcome.records[0]
-            index[key] = str((outcome.run.path / "cells" / f"{record.cell}.json").relative_to(self.store))
+            where = str((outcome.run.path / "cells" / f"{record.cell}.json").relative_to(self.store))
+            index[key] = where
             write_json(index_path, index)
-        probed = value_of(record, self.question.field)
-        self.records[version] = index[key]
+        probed = classify(value_of(record, self.question.field), self.ends)
+        self.records[version] = where  # under results/bisect/
         shown = f"could not be measured: {probed.skipped}" if probed.skipped else probed.value
         self.progress(
             f"  {self.question.package} {version}: {shown}" + (" (measured before)" if again else "")
@@ -270,18 +307,31 @@ class Prober:
 
 def bisect(question: Question, releases: Sequence[Release], probe: Prober) -> dict[str, Any]:
     """Search, and the answer as a line and as data (``bisect.json``)."""
-    package = question.package
-    start, end = question.start, question.end
+    package, name = question.package, question.package.capitalize()
+    # Both ends as the left row with only the package changed, at the exact
+    # releases the run installed: a change that comes with the rows' other
+    # differences (pins, the other package) then shows as not reproduced.
+    start = candidate_row(question.start, package, question.start_version)
+    end = candidate_row(question.start, package, question.end_version)
     by_version = {r.version: r for r in releases}
     rows = {candidate_row(start, package, r.version).name: r.version for r in releases}
     rows[start.name], rows[end.name] = question.start_version, question.end_version
     candidates = [candidate_row(start, package, r.version) for r in releases]
     left, right = probe(start), probe(end)
+    probe.ends = (left.value, right.value)
     if left.skipped or right.skipped or left.value == right.value:
-        why = left.skipped or right.skipped or f"both ends gave {left.value!r} when probed again"
+        if left.skipped or right.skipped:
+            which = question.start_version if left.skipped else question.end_version
+            why = f"{name} {which} could not be measured: {left.skipped or right.skipped}"
+        else:
+            why = (
+                f"with the left row's other settings both {name} {question.start_version} and "
+                f"{question.end_version} gave {left.value!r}: the change between the rows comes with "
+                "their other differences (pins, the other package)"
+            )
         answer: Answer[Row] = Answer(kind="not reproduced", candidates=len(candidates))
         return _data(
-            question, answer, rows, by_version, probe, line=f"{question.describe()}: not bisected, {why}"
+            question, answer, rows, by_version, probe, line=f"{question.describe()}: not bisected; {why}"
         )
     answer = search(start, candidates, end, left.value, right.value, probe)
     return _data(
