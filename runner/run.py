@@ -90,20 +90,7 @@ def run_cells(
             build_started = time.perf_counter()
             built = build_envs(plans, env_root, run, progress)
             phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
-            clock = Clock.start([shards.probe_cost(matrix, plan.cell) for plan in plans])
-            for number, plan in enumerate(plans, 1):
-                record = run_cell(
-                    matrix,
-                    plan,
-                    built,
-                    run_id=run.id,
-                    run_path=run.path,
-                    log_path=run.log_path(plan.cell.name),
-                )
-                run.write_cell(record)
-                progress(progress_line(number, len(cells), record) + clock.after(number))
-            if plans:
-                progress(clock.verdict())
+            probe_cells(matrix, plans, built, run, progress)
         complete = True
     finally:
         outcome = close_run(
@@ -119,6 +106,21 @@ def run_cells(
                 "recorded; run it again to go on"
             )
     return outcome
+
+
+def probe_cells(
+    matrix: Matrix, plans: Sequence[Plan], built: Built, run: store.Run, progress: Progress
+) -> None:
+    """Each cell in turn, its record written as soon as it is done, with the time left."""
+    clock = Clock.start([shards.probe_cost(matrix, plan.cell) for plan in plans])
+    for number, plan in enumerate(plans, 1):
+        record = run_cell(
+            matrix, plan, built, run_id=run.id, run_path=run.path, log_path=run.log_path(plan.cell.name)
+        )
+        run.write_cell(record)
+        progress(progress_line(number, len(plans), record) + clock.after(number))
+    if plans:
+        progress(clock.verdict())
 
 
 def open_run(
