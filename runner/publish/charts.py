@@ -279,30 +279,48 @@ def _throughput(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
     return _per_machine(facts, axes, panel)
 
 
+def _server_bars(
+    data: Sequence[Mapping[str, Any]],
+    axes: Axes,
+    x: alt.X,
+    colour: alt.Color,
+    tooltip: list[alt.Tooltip],
+    **more: Any,
+) -> alt.Chart:
+    """Horizontal bars, a band per server and a bar per row in it, filterable."""
+    bars = (
+        alt.Chart(_data(data))
+        .mark_bar()
+        .encode(
+            x=x,
+            y=alt.Y("server:N", sort=axes.servers, title=None),
+            yOffset=alt.YOffset("row:N", sort=axes.rows),
+            color=colour,
+            tooltip=tooltip,
+            **more,
+        )
+        .properties(width=420, height=30 * len(axes.servers))
+    )
+    return axes.filtered(bars)
+
+
 def _cpu(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
     def panel(part: Facts) -> alt.TopLevelMixin:
-        tips = _tooltip(
-            ("cpu_speedup", "speed-up"),
-            ("cpu_speedup_per_process", "speed-up per process"),
-            ("cpu_processes", "processes"),
-            ("cpu_sequential_s", "one after another (s)"),
-            ("cpu_concurrent_s", "all at once (s)"),
+        return _server_bars(
+            part,
+            axes,
+            alt.X("cpu_speedup:Q", title="speed-up (1 = no gain from running at once)"),
+            alt.Color(
+                "row:N", sort=axes.rows, title="row", scale=ROW_COLOURS, legend=alt.Legend(labelLimit=400)
+            ),
+            _tooltip(
+                ("cpu_speedup", "speed-up"),
+                ("cpu_speedup_per_process", "speed-up per process"),
+                ("cpu_processes", "processes"),
+                ("cpu_sequential_s", "one after another (s)"),
+                ("cpu_concurrent_s", "all at once (s)"),
+            ),
         )
-        bars = (
-            alt.Chart(_data(part))
-            .mark_bar()
-            .encode(
-                x=alt.X("cpu_speedup:Q", title="speed-up (1 = no gain from running at once)"),
-                y=alt.Y("server:N", sort=axes.servers, title=None),
-                yOffset=alt.YOffset("row:N", sort=axes.rows),
-                color=alt.Color(
-                    "row:N", sort=axes.rows, title="row", scale=ROW_COLOURS, legend=alt.Legend(labelLimit=400)
-                ),
-                tooltip=tips,
-            )
-            .properties(width=420, height=30 * len(axes.servers))
-        )
-        return axes.filtered(bars)
 
     return _per_machine(facts, axes, panel)
 
@@ -322,48 +340,36 @@ def _burst(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
             for f in part
             for outcome, key in outcomes.items()
         ]
-        bars = (
-            alt.Chart(_data(data))
-            .mark_bar()
-            .encode(
-                x=alt.X("sum(requests):Q", title="requests of the burst"),
-                y=alt.Y("server:N", sort=axes.servers, title=None),
-                yOffset=alt.YOffset("row:N", sort=axes.rows),
-                color=alt.Color(
-                    "outcome:N",
-                    scale=alt.Scale(domain=list(OUTCOME_COLOURS), range=list(OUTCOME_COLOURS.values())),
-                ),
-                order=alt.Order("outcome:N"),
-                tooltip=_tooltip(("outcome", "ended"), ("requests", "requests")),
-            )
-            .properties(width=420, height=30 * len(axes.servers))
+        return _server_bars(
+            data,
+            axes,
+            alt.X("sum(requests):Q", title="requests of the burst"),
+            alt.Color(
+                "outcome:N",
+                scale=alt.Scale(domain=list(OUTCOME_COLOURS), range=list(OUTCOME_COLOURS.values())),
+            ),
+            _tooltip(("outcome", "ended"), ("requests", "requests")),
+            order=alt.Order("outcome:N"),
         )
-        return axes.filtered(bars)
 
     return _per_machine(facts, axes, panel)
 
 
 def _slow(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
     data = [{**f, "answer": "served" if f.get("slow_client_served") else "blocked"} for f in facts]
-    bars = (
-        alt.Chart(_data(data))
-        .mark_bar()
-        .encode(
-            x=alt.X("slow_client_waited_s:Q", title="seconds the ordinary request waited"),
-            y=alt.Y("server:N", sort=axes.servers, title=None),
-            yOffset=alt.YOffset("row:N", sort=axes.rows),
-            color=alt.Color(
-                "answer:N",
-                title="ordinary request",
-                scale=alt.Scale(domain=["served", "blocked"], range=["#1b9e77", "#d95f02"]),
-            ),
-            tooltip=_tooltip(
-                ("answer", "ordinary request"),
-                ("slow_client_stalled", "stalled connections"),
-                ("slow_client_waited_s", "waited (s)"),
-                ("slow_client_wait_limit_s", "gave up after (s)"),
-            ),
-        )
-        .properties(width=420, height=30 * len(axes.servers))
+    return _server_bars(
+        data,
+        axes,
+        alt.X("slow_client_waited_s:Q", title="seconds the ordinary request waited"),
+        alt.Color(
+            "answer:N",
+            title="ordinary request",
+            scale=alt.Scale(domain=["served", "blocked"], range=["#1b9e77", "#d95f02"]),
+        ),
+        _tooltip(
+            ("answer", "ordinary request"),
+            ("slow_client_stalled", "stalled connections"),
+            ("slow_client_waited_s", "waited (s)"),
+            ("slow_client_wait_limit_s", "gave up after (s)"),
+        ),
     )
-    return axes.filtered(bars)
