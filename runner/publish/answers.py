@@ -74,13 +74,6 @@ def cite(records: Sequence[CellRecord]) -> str:
     return f"(cells `{names[0]}` to `{names[-1]}`, {len(names)} in all)"
 
 
-def rows_text(rows: Sequence[RowView]) -> str:
-    flasks = [row.flask for row in rows]
-    if len(flasks) == 1:
-        return f"Flask {flasks[0]}"
-    return f"Flask {flasks[0]} to {flasks[-1]} ({len(flasks)} rows)"
-
-
 def _measured(rows: Sequence[RowView], server: str) -> list[CellRecord]:
     cells = [row.cells.get(server) for row in rows]
     return [
