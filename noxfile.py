@@ -68,7 +68,8 @@ def matrix(session: nox.Session) -> None:
     """Build, launch and probe every cell, then publish the report.
 
     An interrupted run is continued by the next one; `-- --fresh` starts anew,
-    `-- --shard K/N` runs one of N parts, `-- --list-shards N` prints the plan.
+    `-- --shard K/N` runs one of N parts, `-- --list-shards N` prints the plan,
+    `-- --serial` runs each cell whole, one after another (no overlap).
     """
     _finish(session, cli.matrix_session(_matrix_or_exit(), session.posargs))
 

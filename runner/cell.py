@@ -16,7 +16,7 @@ import dataclasses
 import os
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
@@ -65,6 +65,9 @@ class CellJob:
     env: envs.Env | None = None
     timings: dict[str, float] = field(default_factory=dict)
     runs: list[dict[str, ProbeRun]] = field(default_factory=list)
+    only: Collection[str] | None = None  # the probes to run (None: all of the row's)
+    began: float = field(default_factory=time.time)
+    contacted: bool = False  # the cell's first server has been met (HTTP facts taken)
 
     @property
     def recipe(self) -> Recipe:
@@ -78,9 +81,21 @@ Step = Callable[[CellJob], None]
 
 
 def run_cell(
-    matrix: Matrix, plan: Plan, built: Built, *, run_id: str, run_path: Path, log_path: Path
+    matrix: Matrix,
+    plan: Plan,
+    built: Built,
+    *,
+    run_id: str,
+    run_path: Path,
+    log_path: Path,
+    only: Collection[str] | None = None,
+    earlier: CellRecord | None = None,
 ) -> CellRecord:
-    """Every step in order; a failing step ends the cell with its status and reason."""
+    """Every step in order; a failing step ends the cell with its status and reason.
+
+    ``only`` limits the probes; ``earlier`` is the cell's record from a first
+    pass, which this one adds its probes to (the schedule's second phase).
+    """
     job = CellJob(
         matrix=matrix,
         plan=plan,
@@ -88,7 +103,10 @@ def run_cell(
         run_id=run_id,
         run_path=run_path,
         log_path=log_path,
-        record=first_record(matrix, plan, run_path, log_path),
+        record=earlier or first_record(matrix, plan, run_path, log_path),
+        timings=dict(earlier.timings) if earlier else {},
+        only=only,
+        contacted=earlier is not None,
     )
     try:
         for step in STEPS:
@@ -128,10 +146,10 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
 
 def finished(job: CellJob) -> CellRecord:
     ended = time.time()
-    started = job.record.started or ended
+    total = job.timings.get("total_s", 0.0) + ended - job.began  # a second phase adds to the first
     tail = tuple(log_tail(job.log_path)) if job.record.status is Status.ERROR else ()
     return dataclasses.replace(
-        job.record, ended=ended, log_tail=tail, timings={**job.timings, "total_s": round(ended - started, 3)}
+        job.record, ended=ended, log_tail=tail, timings={**job.timings, "total_s": round(total, 3)}
     )
 
 
@@ -180,13 +198,20 @@ def check_server(job: CellJob) -> None:
 
 def measure(job: CellJob) -> None:
     """Every probe of the row, ``repeats`` times, each group in a fresh server."""
-    probes_here = job.matrix.probes_for(job.plan.cell.row)
+    probes_here = {
+        name: settings
+        for name, settings in job.matrix.probes_for(job.plan.cell.row).items()
+        if job.only is None or name in job.only
+    }
     for _ in range(job.matrix.repeats):
         results: dict[str, ProbeRun] = {}
         for group in launch_groups(list(probes_here)):
             with launcher(job)() as front:
-                if not job.runs and not results:
+                if not job.contacted:
                     first_contact(job, front)
+                    job.contacted = True
+                elif not job.runs and not results:  # the second phase's first server
+                    job.timings["start_s"] = round(job.timings.get("start_s", 0.0) + front.startup_s, 3)
                 for name in group:
                     started = time.perf_counter()
                     results[name] = run_probe(name, probes_here[name], front)
@@ -196,7 +221,7 @@ def measure(job: CellJob) -> None:
     job.timings["probe_s"] = round(
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
-    job.update(probes=summarise(job.runs))
+    job.update(probes={**job.record.probes, **summarise(job.runs)})
 
 
 def check_headline(job: CellJob) -> None:

@@ -62,12 +62,16 @@ def run(
     results: Path | None = None,
     env_root: Path = DEFAULT_ENVS,
     fresh: bool = False,
+    serial: bool = False,
 ) -> int:
-    from runner.run import run_cells  # imported late: parsing needs none of it
+    from runner.run import overlap_bound, run_cells  # imported late: parsing needs none of it
 
     cells = select(matrix, names)
+    overlap = 1 if serial else overlap_bound()
     try:
-        outcome = run_cells(matrix, cells, results=results or results_path(), env_root=env_root, fresh=fresh)
+        outcome = run_cells(
+            matrix, cells, results=results or results_path(), env_root=env_root, fresh=fresh, overlap=overlap
+        )
     except KeyboardInterrupt:
         print(
             "interrupted: finished cells are kept and the run is marked incomplete; "
@@ -97,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--fresh", action="store_true", help="start a new run even if the last one was interrupted"
     )
+    parser.add_argument("--serial", action="store_true", help="each cell whole, one after another")
     args = parser.parse_args(argv)
     try:
         matrix = load(args.matrix or matrix_path())
@@ -104,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for cell in matrix.cells():
                 print(cell.name)
             return 0
-        return run(matrix, args.cell, results=args.results, env_root=args.envs, fresh=args.fresh)
+        return run(
+            matrix, args.cell, results=args.results, env_root=args.envs, fresh=args.fresh, serial=args.serial
+        )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -298,6 +305,11 @@ def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
     parser.add_argument("--fresh", action="store_true", help="start a new run even if the last one stopped")
     parser.add_argument("--shard", help="run part K of N (K/N); the parts are a function of the matrix alone")
     parser.add_argument("--list-shards", metavar="N", help="print the plan of N parts as JSON and exit")
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="each cell whole, one after another (no overlap of waiting probes)",
+    )
     args = parser.parse_args(argv)
     if args.list_shards is not None:
         print(shards.plan_json(shards.plan(matrix, shards.parse_count(args.list_shards))))
@@ -314,7 +326,7 @@ def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
             print(f"shard {part.label} has no cells: the matrix has fewer environments than shards")
             return 0
         names = list(part.cells)
-    return run(matrix, names, fresh=args.fresh)
+    return run(matrix, names, fresh=args.fresh, serial=args.serial)
 
 
 def pythons(matrix: Matrix) -> int:

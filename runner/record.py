@@ -179,6 +179,10 @@ class CellRecord:
     # The machine that measured the cell; records written before cells carried
     # it take their run's (see runner.store.read_records).
     machine: Machine | None = None
+    # How the run scheduled the cell: ``serial``, or ``overlap`` with the
+    # cells whose waiting probes ran beside this one's (``beside``); probes
+    # that need the CPU always ran with nothing else of the run active.
+    schedule: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -212,6 +216,7 @@ class CellRecord:
             timings=dict(self.timings),
             log_tail=list(self.log_tail),
             machine=self.machine.to_dict() if self.machine else None,
+            schedule=dict(self.schedule),
         )
         return data
 
@@ -258,6 +263,7 @@ class CellRecord:
             started=data.get("started"),
             ended=data.get("ended"),
             machine=Machine.from_dict(data["machine"]) if data.get("machine") else None,
+            schedule=dict(data.get("schedule") or {}),
         )
 
 

@@ -14,23 +14,26 @@ goes on.  The report is written at the end, also when the run is interrupted.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from packaging.requirements import Requirement
 
 from runner import envs, interpreters, period, proxy, shards, store
 from runner.cell import Built, Plan, run_cell
-from runner.errors import CellError, CellNotApplicable, CellSkipped
+from runner.errors import CellError, CellNotApplicable, CellSkipped, UserError
 from runner.launch import RUN_MARK
 from runner.machine import tools
 from runner.matrix import Cell, Matrix
+from runner.probes import PROBES
 from runner.process import signals_as_interrupt
 from runner.publish.artefacts import publish
 from runner.record import CellRecord, Status
@@ -75,10 +78,12 @@ def run_cells(
     progress: Progress = _stderr,
     fresh: bool = True,
     report: bool = True,
+    overlap: int = 1,
 ) -> Outcome:
     """Run ``cells`` into a new run folder, or, unless ``fresh``, go on with
     the newest run if it was interrupted with this same matrix and cells.
-    Without ``report`` (bisect's probes) the run is not published."""
+    Without ``report`` (bisect's probes) the run is not published; ``overlap``
+    is how many cells' waiting probes run at once (see :func:`probe_cells`)."""
     names = [c.name for c in cells]
     run, cells = open_run(matrix, cells, results, progress, fresh)
     complete = False
@@ -90,16 +95,17 @@ def run_cells(
             build_started = time.perf_counter()
             built = build_envs(plans, env_root, run, progress)
             phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
-            probe_cells(matrix, plans, built, run, progress)
+            probe_cells(matrix, plans, built, run, progress, overlap)
         complete = True
     finally:
-        outcome = close_run(
-            matrix,
-            run,
-            complete,
-            {"wall_s": round(time.perf_counter() - started, 1), **phases},
-            report=report,
-        )
+        with signals_as_interrupt():  # a signal while the report is drawn stops it as Ctrl-C does
+            outcome = close_run(
+                matrix,
+                run,
+                complete,
+                {"wall_s": round(time.perf_counter() - started, 1), **phases},
+                report=report,
+            )
         if not complete:
             progress(
                 f"run {run.id} interrupted: {len(outcome.records)} of {len(names)} cells "
@@ -108,19 +114,104 @@ def run_cells(
     return outcome
 
 
+def overlap_bound() -> int:
+    """How many cells' waiting probes run at once: ``MATRIX_OVERLAP``, or two per
+    core (at most 8; each a server process of some 50 MB, waiting)."""
+    chosen = os.environ.get("MATRIX_OVERLAP", "").strip()
+    if chosen:
+        if not chosen.isdigit() or not 1 <= int(chosen) <= 64:
+            raise UserError(
+                f"MATRIX_OVERLAP={chosen!r}: expected a whole number from 1 to 64 (1: one cell at a time)"
+            )
+        return int(chosen)
+    return max(1, min(8, 2 * (os.cpu_count() or 1)))
+
+
 def probe_cells(
-    matrix: Matrix, plans: Sequence[Plan], built: Built, run: store.Run, progress: Progress
+    matrix: Matrix, plans: Sequence[Plan], built: Built, run: store.Run, progress: Progress, overlap: int = 1
 ) -> None:
-    """Each cell in turn, its record written as soon as it is done, with the time left."""
+    """Each cell's probes, its record written as soon as it is done, with the time left.
+
+    With ``overlap`` above 1, the probes that only wait (the registry's
+    ``needs_cpu=False``) run for up to ``overlap`` cells at once, first; then
+    each cell's probes that need the CPU run with nothing else of the run
+    active.  With 1, each cell runs whole, one after another.
+    """
     clock = Clock.start([shards.probe_cost(matrix, plan.cell) for plan in plans])
-    for number, plan in enumerate(plans, 1):
-        record = run_cell(
-            matrix, plan, built, run_id=run.id, run_path=run.path, log_path=run.log_path(plan.cell.name)
-        )
+    cpu = {name for name, probe in PROBES.items() if probe.needs_cpu}
+    written = 0
+
+    def write(record: CellRecord) -> None:
+        nonlocal written
+        written += 1
         run.write_cell(record)
-        progress(progress_line(number, len(plans), record) + clock.after(number))
+        progress(progress_line(written, len(plans), record) + clock.after(written))
+
+    def second_phase(plan: Plan, record: CellRecord) -> bool:
+        return record.ok and bool(cpu & set(matrix.probes_for(plan.cell.row)))
+
+    pending = (
+        waiting_phase(matrix, plans, built, run, progress, overlap, write, second_phase)
+        if overlap > 1
+        else {}
+    )
+    for plan in plans:
+        cell = partial(run_cell, matrix, plan, built, run_id=run.id, run_path=run.path)
+        log = run.log_path(plan.cell.name)
+        if overlap <= 1:
+            write(replace(cell(log_path=log), schedule={"kind": "serial"}))
+        elif plan.cell.name in pending:
+            write(cell(log_path=log, only=cpu, earlier=pending[plan.cell.name]))
     if plans:
         progress(clock.verdict())
+
+
+def waiting_phase(
+    matrix: Matrix,
+    plans: Sequence[Plan],
+    built: Built,
+    run: store.Run,
+    progress: Progress,
+    overlap: int,
+    write: Callable[[CellRecord], None],
+    second_phase: Callable[[Plan, CellRecord], bool],
+) -> dict[str, CellRecord]:
+    """Every cell's waiting probes, up to ``overlap`` cells at once.  A cell with
+    nothing left to measure is written at once; the others are returned."""
+    waiting = [name for name, probe in PROBES.items() if not probe.needs_cpu]
+    spans: dict[str, tuple[float, float]] = {}
+
+    def one(plan: Plan) -> CellRecord:
+        began = time.time()
+        spans[plan.cell.name] = (began, math.inf)  # under way: beside every cell that ends later
+        log = run.log_path(plan.cell.name)
+        record = run_cell(matrix, plan, built, run_id=run.id, run_path=run.path, log_path=log, only=waiting)
+        spans[plan.cell.name] = (began, time.time())
+        return record
+
+    progress(f"waiting probes ({', '.join(waiting)}) of up to {overlap} cells at once")
+    pending: dict[str, CellRecord] = {}
+    with ThreadPoolExecutor(max_workers=overlap) as pool:
+        try:
+            for plan, record in zip(plans, pool.map(one, plans)):
+                record = replace(record, schedule=beside(record.cell, spans, overlap))
+                if second_phase(plan, record):
+                    pending[record.cell] = record
+                else:
+                    write(record)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # the cells under way finish and stop their servers
+            raise
+    if pending:
+        progress(f"the probes that need the CPU, one cell at a time ({len(pending)} cells)")
+    return pending
+
+
+def beside(name: str, spans: Mapping[str, tuple[float, float]], overlap: int) -> dict[str, Any]:
+    """The cells whose waiting probes ran while this one's did."""
+    start, end = spans[name]
+    others = sorted(other for other, (s, e) in spans.items() if other != name and s < end and e > start)
+    return {"kind": "overlap", "overlap": overlap, "beside": others}
 
 
 def open_run(

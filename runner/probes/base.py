@@ -60,6 +60,10 @@ class Probe(Generic[R]):
     # The figures published for each cell (results.csv, charts, compare): a
     # field of the result, or ``field.key`` inside a dict field, and its unit.
     figures: Mapping[str, str] = field(default_factory=dict)
+    # Whether the probe needs the machine to itself (it measures speed), or
+    # only waits (server-side timestamps, a stalled connection): the run's
+    # schedule measures the first kind alone and overlaps the second.
+    needs_cpu: bool = True
 
     def defaults(self) -> dict[str, Any]:
         return {key: setting.default for key, setting in self.settings.items()}

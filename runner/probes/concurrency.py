@@ -165,4 +165,5 @@ PROBE = Probe(
         "processes": "processes",
         "threads": "threads",
     },
+    needs_cpu=False,
 )

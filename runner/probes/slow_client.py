@@ -80,4 +80,5 @@ PROBE = Probe(
     text=_text,
     leaves_clean=False,
     figures={"served": "", "stalled": "connections", "waited_s": "s", "wait_limit_s": "s"},
+    needs_cpu=False,
 )
