@@ -145,7 +145,7 @@ def probe_cells(
         nonlocal written
         written += 1
         run.write_cell(record)
-        progress(progress_line(written, len(plans), record) + clock.after(written))
+        progress(progress_line(written, len(plans), record) + clock.tick())
 
     def second_phase(plan: Plan, record: CellRecord) -> bool:
         return record.ok and bool(cpu & set(matrix.probes_for(plan.cell.row)))
@@ -155,6 +155,8 @@ def probe_cells(
         if overlap > 1
         else {}
     )
+    if pending:  # the time left from here is that of the second phase
+        clock.restart([shards.probe_cost(matrix, p.cell) for p in plans if p.cell.name in pending])
     for plan in plans:
         cell = partial(run_cell, matrix, plan, built, run_id=run.id, run_path=run.path)
         log = run.log_path(plan.cell.name)
@@ -197,6 +199,7 @@ def waiting_phase(
                 record = replace(record, schedule=beside(record.cell, spans, overlap))
                 if second_phase(plan, record):
                     pending[record.cell] = record
+                    progress(f"  waited  {progress_line(len(pending), len(plans), record)}")
                 else:
                     write(record)
         except BaseException:
@@ -361,24 +364,37 @@ class Clock:
 
     The estimate is scaled by how the cells done so far compared with their
     own estimate, so a slower or faster machine is allowed for as it shows.
+    A schedule in phases starts the scaling again for each (``restart``).
     """
 
     estimates: list[float]
     started: float
+    done: int = 0
+    first_started: float | None = None  # the run's start, for the time elapsed
+    planned: float | None = None  # the first estimate of the whole, for the verdict
 
     @classmethod
     def start(cls, estimates: list[float]) -> Clock:
         return cls(estimates, time.perf_counter())
 
+    def restart(self, estimates: list[float]) -> None:
+        self.first_started = self.first_started or self.started
+        self.planned = self.planned or sum(self.estimates)
+        self.estimates, self.started, self.done = estimates, time.perf_counter(), 0
+
+    def tick(self) -> str:
+        self.done += 1
+        return self.after(self.done)
+
     def after(self, done: int) -> str:
-        elapsed = time.perf_counter() - self.started
+        now = time.perf_counter()
         planned = sum(self.estimates[:done]) or 1.0
-        left = sum(self.estimates[done:]) * elapsed / planned
-        return f"  [{_mmss(elapsed)} elapsed, about {_mmss(left)} left]"
+        left = sum(self.estimates[done:]) * (now - self.started) / planned
+        return f"  [{_mmss(now - (self.first_started or self.started))} elapsed, about {_mmss(left)} left]"
 
     def verdict(self) -> str:
-        elapsed = time.perf_counter() - self.started
-        planned = sum(self.estimates)
+        elapsed = time.perf_counter() - (self.first_started or self.started)
+        planned = self.planned or sum(self.estimates)
         error = (planned - elapsed) / elapsed if elapsed else 0.0
         return (
             f"cells took {_mmss(elapsed)} against {_mmss(planned)} estimated before the first one "
