@@ -21,7 +21,11 @@ from runner.matrix import Cell, Matrix, load
 from runner.record import RecordError
 
 if TYPE_CHECKING:
+    from typing import ParamSpec
+
     from runner.bisection import driver
+
+    P = ParamSpec("P")
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MATRIX = REPO / "matrix.yaml"
@@ -117,19 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
 
 
-def _user_errors_late(
-    command: Callable[[Matrix, Sequence[str]], int],
-) -> Callable[[Matrix, Sequence[str]], int]:
-    def guarded(matrix: Matrix, argv: Sequence[str]) -> int:
-        try:
-            return command(matrix, argv)
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.exit_code
-
-    return guarded
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line and exit status 2."""
 
@@ -137,10 +128,12 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}")
 
 
-def _user_errors(command: Callable[[Sequence[str]], int]) -> Callable[[Sequence[str]], int]:
-    def guarded(argv: Sequence[str]) -> int:
+def _user_errors(command: Callable[P, int]) -> Callable[P, int]:
+    """The command, with a UserError as one line on stderr and its exit status."""
+
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> int:
         try:
-            return command(argv)
+            return command(*args, **kwargs)
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
@@ -149,9 +142,10 @@ def _user_errors(command: Callable[[Sequence[str]], int]) -> Callable[[Sequence[
 
 
 def _run_folder(text: str) -> Path:
+    from runner.store import require_run
+
     path = Path(text).resolve()
-    if not (path / "run.json").is_file():
-        raise UserError(f"{text}: not a run folder (no run.json); run folders are results/runs/<run-id>")
+    require_run(path, text)
     return path
 
 
@@ -231,10 +225,7 @@ def bisect(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--run", default=None, help="the run folder (default: results/latest)")
     args = parser.parse_args(argv)
-    try:
-        run = driver.StoredRun.read(_run_folder(args.run or str(results_path() / "latest")))
-    except RecordError as exc:
-        raise UserError(str(exc)) from None
+    run = driver.StoredRun.read(_run_folder(args.run or str(results_path() / "latest")))
     if args.column:
         if not (args.package and args.low and args.high):
             raise UserError("a named column needs --package, --from and --to")
@@ -296,7 +287,7 @@ def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-@_user_errors_late
+@_user_errors
 def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
     """``nox -s matrix -- [--fresh] [--shard K/N | --list-shards N]``."""
     from runner import shards

@@ -15,9 +15,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from runner.errors import UserError
-from runner.record import CellRecord, RecordError, RunMeta, machine_namer, machine_names
+from runner.record import CellRecord, RunMeta, machine_namer, machine_names
 from runner.stats import Spread
-from runner.store import read_meta, read_records
+from runner.store import read_run
 
 MIN_REPEATS = 3
 RULE = (
@@ -34,13 +34,7 @@ class Side:
 
     @classmethod
     def read(cls, path: Path) -> Side:
-        if not (path / "run.json").is_file():
-            raise UserError(f"{path}: not a run folder (no run.json); give folders under results/runs/")
-        try:
-            records = read_records(path)
-            meta = read_meta(path)
-        except RecordError as exc:
-            raise UserError(str(exc)) from None
+        meta, records = read_run(path)
         if not records:
             raise UserError(f"{path}: the run has no cell records to compare")
         return cls(path, meta, {r.cell: r for r in records})

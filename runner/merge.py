@@ -15,17 +15,8 @@ from pathlib import Path
 
 from runner.errors import UserError
 from runner.files import write_json
-from runner.record import CellRecord, RecordError, RunMeta, machine_names
-from runner.store import new_run_path, now, read_meta, read_records
-
-
-def _read(path: Path) -> tuple[RunMeta, list[CellRecord]]:
-    if not (path / "run.json").is_file():
-        raise UserError(f"{path}: not a run folder (no run.json); give folders under results/runs/")
-    try:
-        return read_meta(path), read_records(path)
-    except RecordError as exc:
-        raise UserError(str(exc)) from None
+from runner.record import CellRecord, RunMeta, machine_names
+from runner.store import new_run_path, now, read_run
 
 
 def _differs(a: object, b: object, where: str = "") -> str | None:
@@ -64,7 +55,7 @@ def merge(paths: Sequence[Path], out: Path | None, results: Path) -> Path:
     """Write the merged run folder (``out``, or a new one under ``results/runs``)."""
     if len(paths) < 2:
         raise UserError("merge needs at least two run folders")
-    runs = [(path, *_read(path)) for path in paths]
+    runs = [(path, *read_run(path)) for path in paths]
     check(runs)
     target = out if out is not None else new_run_path(results, suffix="merged")
     if out is not None and out.exists() and any(out.iterdir()):

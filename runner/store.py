@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from runner.errors import UserError
 from runner.files import read_json, write_json
 from runner.machine import this_machine
 from runner.record import CellRecord, RecordError, RunMeta, load_cell, load_run_meta
@@ -97,6 +98,24 @@ def read_records(run_path: Path) -> list[CellRecord]:
         machine = read_meta(run_path).machine
         records = [r if r.machine else dataclasses.replace(r, machine=machine) for r in records]
     return records
+
+
+def require_run(path: Path, shown: str | None = None) -> None:
+    """One line for a folder that is not a run's."""
+    if not (path / "run.json").is_file():
+        raise UserError(
+            f"{shown or path}: not a run folder (no run.json); run folders are results/runs/<run-id>"
+        )
+
+
+def read_run(path: Path) -> tuple[RunMeta, list[CellRecord]]:
+    """A stored run's metadata and records, for the commands that read runs
+    (report, compare, merge, bisect): what cannot be read is one line."""
+    require_run(path)
+    try:
+        return read_meta(path), read_records(path)
+    except RecordError as exc:
+        raise UserError(str(exc)) from None
 
 
 def read_meta(run_path: Path) -> RunMeta:

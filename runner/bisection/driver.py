@@ -30,7 +30,7 @@ from runner.files import read_json, write_json
 from runner.matrix import Matrix, Row, Server, parse, row_name
 from runner.record import CellRecord, Status, load_cell
 from runner.report import changed, rows_of
-from runner.store import read_meta, read_records
+from runner.store import read_run
 
 DEFAULT_FIELD = "probes.concurrency.verdict"
 PACKAGES = ("flask", "werkzeug")
@@ -97,8 +97,8 @@ class StoredRun:
 
     @classmethod
     def read(cls, path: Path) -> StoredRun:
-        meta = read_meta(path)
-        return cls(path=path, matrix=parse(dict(meta.matrix), f"{path}/run.json"), records=read_records(path))
+        meta, records = read_run(path)
+        return cls(path=path, matrix=parse(dict(meta.matrix), f"{path}/run.json"), records=records)
 
     def row(self, name: str) -> Row:
         for row in self.matrix.rows:
