@@ -16,8 +16,8 @@ import dataclasses
 import os
 import time
 import traceback
-from collections.abc import Collection, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,6 +34,7 @@ from runner.probes import probe_named
 from runner.probes.base import Result
 from runner.process import HOST, RunningServer, log_head, log_tail
 from runner.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
+from runner.schedule import Gate, NoGate
 from runner.servers import Recipe, recipe_for
 
 Built = dict[str, Union[envs.Env, CellError]]
@@ -65,7 +66,7 @@ class CellJob:
     env: envs.Env | None = None
     timings: dict[str, float] = field(default_factory=dict)
     runs: list[dict[str, ProbeRun]] = field(default_factory=list)
-    only: Collection[str] | None = None  # the probes to run (None: all of the row's)
+    gate: Gate = field(default_factory=NoGate)  # the schedule's sections (see runner.schedule)
     began: float = field(default_factory=time.time)
     contacted: bool = False  # the cell's first server has been met (HTTP facts taken)
 
@@ -88,13 +89,11 @@ def run_cell(
     run_id: str,
     run_path: Path,
     log_path: Path,
-    only: Collection[str] | None = None,
-    earlier: CellRecord | None = None,
+    gate: Gate | None = None,
 ) -> CellRecord:
     """Every step in order; a failing step ends the cell with its status and reason.
 
-    ``only`` limits the probes; ``earlier`` is the cell's record from a first
-    pass, which this one adds its probes to (the schedule's second phase).
+    ``gate`` is the overlapping schedule's (none: the cell runs as if alone).
     """
     job = CellJob(
         matrix=matrix,
@@ -103,10 +102,8 @@ def run_cell(
         run_id=run_id,
         run_path=run_path,
         log_path=log_path,
-        record=earlier or first_record(matrix, plan, run_path, log_path),
-        timings=dict(earlier.timings) if earlier else {},
-        only=only,
-        contacted=earlier is not None,
+        record=first_record(matrix, plan, run_path, log_path),
+        gate=gate or NoGate(),
     )
     try:
         for step in STEPS:
@@ -146,7 +143,7 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
 
 def finished(job: CellJob) -> CellRecord:
     ended = time.time()
-    total = job.timings.get("total_s", 0.0) + ended - job.began  # a second phase adds to the first
+    total = ended - job.began
     tail = tuple(log_tail(job.log_path)) if job.record.status is Status.ERROR else ()
     return dataclasses.replace(
         job.record, ended=ended, log_tail=tail, timings={**job.timings, "total_s": round(total, 3)}
@@ -197,31 +194,52 @@ def check_server(job: CellJob) -> None:
 
 
 def measure(job: CellJob) -> None:
-    """Every probe of the row, ``repeats`` times, each group in a fresh server."""
-    probes_here = {
-        name: settings
-        for name, settings in job.matrix.probes_for(job.plan.cell.row).items()
-        if job.only is None or name in job.only
-    }
+    """Every probe of the row, ``repeats`` times, each group in a fresh server.
+
+    A group's server starts and its waiting probes run in a shared section of
+    the schedule, its probes that need the CPU in an alone one; the server
+    stops in a shared section again.
+    """
+    probes_here = job.matrix.probes_for(job.plan.cell.row)
+    cell, gate = job.plan.cell.name, job.gate
     for _ in range(job.matrix.repeats):
         results: dict[str, ProbeRun] = {}
         for group in launch_groups(list(probes_here)):
-            with launcher(job)() as front:
-                if not job.contacted:
-                    first_contact(job, front)
-                    job.contacted = True
-                elif not job.runs and not results:  # the second phase's first server
-                    job.timings["start_s"] = round(job.timings.get("start_s", 0.0) + front.startup_s, 3)
-                for name in group:
-                    started = time.perf_counter()
-                    results[name] = run_probe(name, probes_here[name], front)
-                    key = f"probe_{name}_s"
-                    job.timings[key] = round(job.timings.get(key, 0.0) + time.perf_counter() - started, 3)
+            waiting = [n for n in group if not probe_named(n).needs_cpu]
+            alone = [n for n in group if probe_named(n).needs_cpu]
+            with ExitStack() as server:
+                with gate.shared(cell):
+                    up = time.time()
+                    front = server.enter_context(launcher(job)())
+                    if not job.contacted:
+                        first_contact(job, front)
+                        job.contacted = True
+                    run_probes(job, waiting, probes_here, front, results)
+                if alone:
+                    with gate.alone(cell):
+                        run_probes(job, alone, probes_here, front, results)
+                with gate.shared(cell):
+                    server.close()
+                gate.server_up(cell, up, time.time())
         job.runs.append(results)
     job.timings["probe_s"] = round(
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
     job.update(probes={**job.record.probes, **summarise(job.runs)})
+
+
+def run_probes(
+    job: CellJob,
+    names: Sequence[str],
+    settings: Mapping[str, Mapping[str, Any]],
+    front: RunningServer,
+    results: dict[str, ProbeRun],
+) -> None:
+    for name in names:
+        started = time.perf_counter()
+        results[name] = run_probe(name, settings[name], front)
+        key = f"probe_{name}_s"
+        job.timings[key] = round(job.timings.get(key, 0.0) + time.perf_counter() - started, 3)
 
 
 def check_headline(job: CellJob) -> None:

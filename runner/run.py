@@ -1,12 +1,15 @@
-"""A run: plan every cell, build their environments, then probe cell by cell.
+"""A run: plan every cell, build their environments, then probe the cells.
 
 1. Plan: find each row's interpreter and work out each cell's environment
    (what goes into it, the period cut-off).  A missing interpreter makes the
    cell ``skipped`` here.
 2. Build: every environment the cells need, cached ones reused, the others
    built in parallel (they are independent, and mostly wait on the network).
-3. Probe: one cell at a time, so that cells never compete for the CPU: launch
-   the server, probe it, stop it, write the record.
+3. Probe: launch each cell's server, probe it, stop it, write the record.
+   Under the overlapping schedule (the default) many cells are in flight at
+   once, but a probe that needs the CPU runs with nothing else of the run
+   active (see :mod:`runner.schedule`); under the serial one, one cell at a
+   time.
 
 A cell that fails is recorded with its reason and the log tail, and the run
 goes on.  The report is written at the end, also when the run is interrupted.
@@ -14,22 +17,20 @@ goes on.  The report is written at the end, also when the run is interrupted.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from packaging.requirements import Requirement
 
-from runner import envs, interpreters, period, proxy, shards, store
+from runner import envs, interpreters, period, proxy, schedule, shards, store
 from runner.cell import Built, Plan, run_cell
-from runner.errors import CellError, CellNotApplicable, CellSkipped, UserError
+from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.launch import RUN_MARK
 from runner.machine import tools
 from runner.matrix import Cell, Matrix
@@ -37,9 +38,10 @@ from runner.probes import PROBES
 from runner.process import signals_as_interrupt
 from runner.publish.artefacts import publish
 from runner.record import CellRecord, Status
+from runner.schedule import Gate, overlap_bound
 from runner.servers import Recipe, recipe_for
 
-__all__ = ["RUN_MARK", "Outcome", "build_envs", "build_jobs", "plan_cell", "run_cells"]
+__all__ = ["RUN_MARK", "Outcome", "build_envs", "build_jobs", "overlap_bound", "plan_cell", "run_cells"]
 
 Progress = Callable[[str], None]
 
@@ -114,31 +116,20 @@ def run_cells(
     return outcome
 
 
-def overlap_bound() -> int:
-    """How many cells' waiting probes run at once: ``MATRIX_OVERLAP``, or two per
-    core (at most 8; each a server process of some 50 MB, waiting)."""
-    chosen = os.environ.get("MATRIX_OVERLAP", "").strip()
-    if chosen:
-        if not chosen.isdigit() or not 1 <= int(chosen) <= 64:
-            raise UserError(
-                f"MATRIX_OVERLAP={chosen!r}: expected a whole number from 1 to 64 (1: one cell at a time)"
-            )
-        return int(chosen)
-    return max(1, min(8, 2 * (os.cpu_count() or 1)))
-
-
 def probe_cells(
     matrix: Matrix, plans: Sequence[Plan], built: Built, run: store.Run, progress: Progress, overlap: int = 1
 ) -> None:
     """Each cell's probes, its record written as soon as it is done, with the time left.
 
-    With ``overlap`` above 1, the probes that only wait (the registry's
-    ``needs_cpu=False``) run for up to ``overlap`` cells at once, first; then
-    each cell's probes that need the CPU run with nothing else of the run
-    active.  With 1, each cell runs whole, one after another.
+    With ``overlap`` above 1, up to ``overlap`` cells are in flight at once,
+    longest wait first, through one :class:`~runner.schedule.Gate`: their
+    server starts and waiting probes overlap, and each probe that needs the CPU
+    runs with nothing else of the run active.  With 1, cells run one after
+    another, each whole.
     """
-    clock = Clock.start([shards.probe_cost(matrix, plan.cell) for plan in plans])
-    cpu = {name for name, probe in PROBES.items() if probe.needs_cpu}
+    if overlap > 1:
+        plans = sorted(plans, key=lambda p: -waiting_cost(matrix, p.cell))  # stable: matrix order on ties
+    clock = Clock.start([cell_cost(matrix, plan.cell, overlap) for plan in plans])
     written = 0
 
     def write(record: CellRecord) -> None:
@@ -147,74 +138,44 @@ def probe_cells(
         run.write_cell(record)
         progress(progress_line(written, len(plans), record) + clock.tick())
 
-    def second_phase(plan: Plan, record: CellRecord) -> bool:
-        return record.ok and bool(cpu & set(matrix.probes_for(plan.cell.row)))
-
-    pending = (
-        waiting_phase(matrix, plans, built, run, progress, overlap, write, second_phase)
-        if overlap > 1
-        else {}
-    )
-    if pending:  # the time left from here is that of the second phase
-        clock.restart([shards.probe_cost(matrix, p.cell) for p in plans if p.cell.name in pending])
-    for plan in plans:
-        cell = partial(run_cell, matrix, plan, built, run_id=run.id, run_path=run.path)
+    def one(plan: Plan, gate: Gate | None = None) -> CellRecord:
         log = run.log_path(plan.cell.name)
-        if overlap <= 1:
-            write(replace(cell(log_path=log), schedule={"kind": "serial"}))
-        elif plan.cell.name in pending:
-            write(cell(log_path=log, only=cpu, earlier=pending[plan.cell.name]))
+        return run_cell(matrix, plan, built, run_id=run.id, run_path=run.path, log_path=log, gate=gate)
+
+    if overlap <= 1:
+        for plan in plans:
+            write(replace(one(plan), schedule={"kind": "serial"}))
+    else:
+        progress(f"up to {overlap} cells at once; the probes that need the CPU one at a time, alone")
+        gate = Gate(overlap)
+        with ThreadPoolExecutor(max_workers=overlap, thread_name_prefix="cell") as pool:
+            futures = [pool.submit(one, plan, gate) for plan in plans]
+            try:
+                for future in as_completed(futures):
+                    record = future.result()
+                    write(replace(record, schedule=gate.schedule_of(record.cell)))
+            except BaseException:
+                gate.cancel()  # the cells under way end their section and stop their servers
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     if plans:
         progress(clock.verdict())
 
 
-def waiting_phase(
-    matrix: Matrix,
-    plans: Sequence[Plan],
-    built: Built,
-    run: store.Run,
-    progress: Progress,
-    overlap: int,
-    write: Callable[[CellRecord], None],
-    second_phase: Callable[[Plan, CellRecord], bool],
-) -> dict[str, CellRecord]:
-    """Every cell's waiting probes, up to ``overlap`` cells at once.  A cell with
-    nothing left to measure is written at once; the others are returned."""
-    waiting = [name for name, probe in PROBES.items() if not probe.needs_cpu]
-    spans: dict[str, tuple[float, float]] = {}
-
-    def one(plan: Plan) -> CellRecord:
-        began = time.time()
-        spans[plan.cell.name] = (began, math.inf)  # under way: beside every cell that ends later
-        log = run.log_path(plan.cell.name)
-        record = run_cell(matrix, plan, built, run_id=run.id, run_path=run.path, log_path=log, only=waiting)
-        spans[plan.cell.name] = (began, time.time())
-        return record
-
-    progress(f"waiting probes ({', '.join(waiting)}) of up to {overlap} cells at once")
-    pending: dict[str, CellRecord] = {}
-    with ThreadPoolExecutor(max_workers=overlap) as pool:
-        try:
-            for plan, record in zip(plans, pool.map(one, plans)):
-                record = replace(record, schedule=beside(record.cell, spans, overlap))
-                if second_phase(plan, record):
-                    pending[record.cell] = record
-                    progress(f"  waited  {progress_line(len(pending), len(plans), record)}")
-                else:
-                    write(record)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # the cells under way finish and stop their servers
-            raise
-    if pending:
-        progress(f"the probes that need the CPU, one cell at a time ({len(pending)} cells)")
-    return pending
+def waiting_cost(matrix: Matrix, cell: Cell) -> float:
+    """Seconds the cell's waiting probes are estimated to take."""
+    costs = shards.probe_costs(matrix, cell)
+    return sum(s for name, s in costs.items() if not PROBES[name].needs_cpu) * matrix.repeats
 
 
-def beside(name: str, spans: Mapping[str, tuple[float, float]], overlap: int) -> dict[str, Any]:
-    """The cells whose waiting probes ran while this one's did."""
-    start, end = spans[name]
-    others = sorted(other for other, (s, e) in spans.items() if other != name and s < end and e > start)
-    return {"kind": "overlap", "overlap": overlap, "beside": others}
+def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
+    """The run's time the cell is estimated to take: what it waits shares the
+    machine with ``overlap`` cells, what needs the CPU has it alone."""
+    if overlap <= 1:
+        return shards.probe_cost(matrix, cell)
+    alone = sum(s for name, s in shards.probe_costs(matrix, cell).items() if PROBES[name].needs_cpu)
+    shared = shards.START_S * matrix.repeats + waiting_cost(matrix, cell)
+    return alone * matrix.repeats + shared / overlap
 
 
 def open_run(
@@ -364,23 +325,15 @@ class Clock:
 
     The estimate is scaled by how the cells done so far compared with their
     own estimate, so a slower or faster machine is allowed for as it shows.
-    A schedule in phases starts the scaling again for each (``restart``).
     """
 
     estimates: list[float]
     started: float
     done: int = 0
-    first_started: float | None = None  # the run's start, for the time elapsed
-    planned: float | None = None  # the first estimate of the whole, for the verdict
 
     @classmethod
     def start(cls, estimates: list[float]) -> Clock:
         return cls(estimates, time.perf_counter())
-
-    def restart(self, estimates: list[float]) -> None:
-        self.first_started = self.first_started or self.started
-        self.planned = self.planned or sum(self.estimates)
-        self.estimates, self.started, self.done = estimates, time.perf_counter(), 0
 
     def tick(self) -> str:
         self.done += 1
@@ -390,11 +343,11 @@ class Clock:
         now = time.perf_counter()
         planned = sum(self.estimates[:done]) or 1.0
         left = sum(self.estimates[done:]) * (now - self.started) / planned
-        return f"  [{_mmss(now - (self.first_started or self.started))} elapsed, about {_mmss(left)} left]"
+        return f"  [{_mmss(now - self.started)} elapsed, about {_mmss(left)} left]"
 
     def verdict(self) -> str:
-        elapsed = time.perf_counter() - (self.first_started or self.started)
-        planned = self.planned or sum(self.estimates)
+        elapsed = time.perf_counter() - self.started
+        planned = sum(self.estimates)
         error = (planned - elapsed) / elapsed if elapsed else 0.0
         return (
             f"cells took {_mmss(elapsed)} against {_mmss(planned)} estimated before the first one "
@@ -437,4 +390,7 @@ def time_split(records: Sequence[CellRecord]) -> dict[str, float]:
     }
     split["envs_built"] = len(built)
     split["env_build_s"] = round(sum(built.values()), 1)
+    overlapped = [r.schedule for r in records if r.schedule.get("kind") == "overlap"]
+    if overlapped:
+        split.update(schedule.time_split(overlapped))
     return split

@@ -74,8 +74,13 @@ def _python(spec: str) -> tuple[int, int]:
 
 def probe_cost(matrix: Matrix, cell: Cell) -> float:
     """Seconds the cell's server and probes are estimated to take, repeats included."""
-    seconds = START_S
+    return (START_S + sum(probe_costs(matrix, cell).values())) * matrix.repeats
+
+
+def probe_costs(matrix: Matrix, cell: Cell) -> dict[str, float]:
+    """Seconds each of the cell's probes is estimated to take, once."""
     recipe = recipe_for(cell.server.kind)
+    costs = {}
     for name, settings in matrix.probes_for(cell.row).items():
         if name == "concurrency":
             requests, delay = int(settings["requests"]), float(settings["delay_ms"]) / 1000
@@ -83,16 +88,16 @@ def probe_cost(matrix: Matrix, cell: Cell) -> float:
                 cell.server.kind in DEV_SERVERS and _flask_before_1(cell.row.flask)
             )
             capacity = 1 if serial else recipe.capacity(cell.server.options) or requests
-            seconds += math.ceil(requests / capacity) * delay + 0.3
+            costs[name] = math.ceil(requests / capacity) * delay + 0.3
         elif name == "throughput":
-            seconds += float(settings["duration_s"]) + float(settings["warmup_s"]) + 0.5
+            costs[name] = float(settings["duration_s"]) + float(settings["warmup_s"]) + 0.5
         elif name == "burst":  # most servers answer or refuse a burst well before its time-out
-            seconds += min(float(settings["timeout_s"]), 2.0) + 0.5
+            costs[name] = min(float(settings["timeout_s"]), 2.0) + 0.5
         elif name == "slow_client":  # a server that blocks makes the probe wait its limit out
-            seconds += float(settings["wait_s"]) / 2 + 0.5
+            costs[name] = float(settings["wait_s"]) / 2 + 0.5
         else:
-            seconds += 2.0
-    return seconds * matrix.repeats
+            costs[name] = 2.0
+    return costs
 
 
 def env_key(cell: Cell) -> tuple[str, tuple[str, ...]]:

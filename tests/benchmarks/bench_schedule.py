@@ -1,6 +1,6 @@
 """The default matrix under both schedules: wall time, intrinsic time, agreement.
 
-    python tests/benchmarks/bench_schedule.py [--runs 3] [--cold] [--matrix matrix.yaml]
+    python tests/benchmarks/bench_schedule.py [--runs 3] [--cold] [--only overlap] [--matrix matrix.yaml]
 
 Runs the matrix ``--runs`` times with the overlapping schedule (the default)
 and as many with ``--serial``, alternately, each into its own temporary
@@ -9,13 +9,18 @@ cache.  For each run it prints the wall time, the intrinsic time (what the
 probes cannot do faster: for each cell, ceil(requests / peak) x the delay
 of the concurrency probe, the throughput probe's duration and warm-up, the
 burst's wall time and the slow-client wait) and their ratio; then whether
-every verdict and peak agreed between the schedules, run by run.  Not part
-of the test suite: it takes the better part of an hour.
+every verdict and peak agreed between the schedules, run by run (a gthread
+peak may differ where it is the sum over workers of min(threads, requests the
+worker took): the burst's split between workers), and how far the throughput
+figures of the two schedules sit apart against how far two runs of one
+schedule do.  ``--only overlap`` times one schedule.  Not part of the test
+suite: it takes the better part of an hour.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -44,20 +49,86 @@ def intrinsic(records: list[CellRecord]) -> float:
     return total
 
 
-def one(matrix_path: Path, serial: bool, cold: bool) -> tuple[float, list[CellRecord]]:
+def one(matrix_path: Path, serial: bool, cold: bool) -> tuple[float, dict[str, Any], list[CellRecord]]:
     with tempfile.TemporaryDirectory() as tmp:
         envs = Path(tmp) / "envs" if cold else cli.DEFAULT_ENVS
         started = time.perf_counter()
         cli.run(load(matrix_path), results=Path(tmp) / "results", env_root=envs, fresh=True, serial=serial)
         wall = time.perf_counter() - started
-        return wall, store.read_records((Path(tmp) / "results" / "latest").resolve())
+        run = (Path(tmp) / "results" / "latest").resolve()
+        summary = json.loads((run / "run.json").read_text())["summary"]
+        return wall, summary, store.read_records(run)
 
 
-def figures(records: list[CellRecord]) -> dict[str, tuple[object, object]]:
+def split_text(wall: float, summary: dict[str, Any]) -> str:
+    """Wall time and where it went: building, then (overlapping) the shared and
+    alone sections, or (serial) the servers' start-ups and the probes."""
+    build = summary.get("build_phase_s", 0.0)
+    if "alone_wall_s" in summary:
+        parts = f"start-ups, stops and waiting probes {summary['shared_wall_s']:.0f} s, CPU probes alone {summary['alone_wall_s']:.0f} s"
+    else:
+        parts = (
+            f"starting servers {summary.get('start_s', 0):.0f} s, probing {summary.get('probe_s', 0):.0f} s"
+        )
+    return f"wall {wall:.0f} s (building {build:.0f} s, {parts}, the rest {wall - build - cells_s(summary):.0f} s)"
+
+
+def cells_s(summary: dict[str, Any]) -> float:
+    if "alone_wall_s" in summary:
+        return float(summary["shared_wall_s"] + summary["alone_wall_s"])
+    return float(summary.get("start_s", 0) + summary.get("probe_s", 0))
+
+
+def headline(records: list[CellRecord]) -> dict[str, tuple[object, object]]:
     return {
         r.cell: (r.concurrency.verdict, r.concurrency.peak) if r.concurrency else (r.status.value, None)
         for r in records
     }
+
+
+def split_by_workers(record: CellRecord) -> bool:
+    """A gthread peak that is the sum over workers of min(threads, requests it took):
+    the split of the burst between workers, which the schedule does not decide."""
+    probe = record.concurrency
+    threads = int(record.options.get("threads", 0) or 0)
+    if probe is None or record.kind != "gunicorn" or threads <= 1 or probe.peak is None:
+        return False
+    return probe.peak == sum(min(threads, took) for took in probe.per_process)
+
+
+def disagreements(
+    first: list[CellRecord], second: list[CellRecord]
+) -> tuple[list[str], list[str], list[str]]:
+    """Cells whose verdicts differ, whose peaks differ unexplained, and whose gthread split differs."""
+    a, b = headline(first), headline(second)
+    by_cell = {r.cell: r for r in first} | {f"{r.cell} ": r for r in second}
+    verdicts = sorted(c for c in a if a[c][0] != b.get(c, (None,))[0])
+    split = sorted(
+        c
+        for c in a
+        if a[c] != b.get(c)
+        and c not in verdicts
+        and split_by_workers(by_cell[c])
+        and split_by_workers(by_cell[f"{c} "])
+    )
+    peaks = sorted(c for c in a if a[c] != b.get(c) and c not in verdicts and c not in split)
+    return verdicts, peaks, split
+
+
+def rps(records: list[CellRecord]) -> dict[str, float]:
+    out = {}
+    for record in records:
+        result: Any = record.result("throughput")
+        if result is not None and result.rps:
+            out[record.cell] = float(result.rps)
+    return out
+
+
+def spread(first: list[CellRecord], second: list[CellRecord]) -> float:
+    """The median over cells of |log(rps ratio)|, as a percentage: how far two runs' throughputs sit apart."""
+    a, b = rps(first), rps(second)
+    logs = sorted(abs(math.log(a[c] / b[c])) for c in a if c in b)
+    return 100 * (math.exp(logs[len(logs) // 2]) - 1) if logs else float("nan")
 
 
 def main() -> int:
@@ -65,30 +136,42 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true")
     parser.add_argument("--matrix", type=Path, default=REPO / "matrix.yaml")
+    parser.add_argument(
+        "--only", choices=("overlap", "serial"), help="time one schedule (no agreement is checked)"
+    )
     args = parser.parse_args()
-    rows = []
+    schedules = [s == "serial" for s in ("overlap", "serial") if args.only in (None, s)]
+    runs: dict[bool, list[list[CellRecord]]] = {False: [], True: []}
     for number in range(1, args.runs + 1):
-        results = {}
-        for serial in (False, True):
-            wall, records = one(args.matrix, serial, args.cold)
+        for serial in schedules:
+            wall, summary, records = one(args.matrix, serial, args.cold)
             need = intrinsic(records)
-            results[serial] = records
-            name = "serial " if serial else "overlap"
+            runs[serial].append(records)
             print(
-                f"run {number} {name}: wall {wall:.0f} s, intrinsic {need:.0f} s, ratio {wall / need:.2f}",
+                f"run {number} {'serial ' if serial else 'overlap'}: {split_text(wall, summary)}, "
+                f"intrinsic {need:.0f} s, ratio {wall / need:.2f}",
                 flush=True,
             )
-        a, b = figures(results[False]), figures(results[True])
-        differ = sorted(cell for cell in a if a[cell] != b.get(cell))
-        verdicts = sorted(cell for cell in a if a[cell][0] != b.get(cell, (None,))[0])
-        rows.append((number, len(differ), len(verdicts)))
-        print(
-            f"run {number}: {len(verdicts)} verdicts and {len(differ)} peaks differ: {', '.join(differ) or 'none'}"
-        )
-    agreed = sum(1 for _, _, verdicts in rows if verdicts == 0)
-    print(
-        f"verdicts identical in {agreed} of {len(rows)} runs; peaks differing per run: {[d for _, d, _ in rows]}"
-    )
+        if len(schedules) == 2:
+            verdicts, peaks, split = disagreements(runs[False][-1], runs[True][-1])
+            print(
+                f"run {number}: {len(verdicts)} verdicts differ ({', '.join(verdicts) or 'none'}), "
+                f"{len(peaks)} peaks differ unexplained ({', '.join(peaks) or 'none'}), "
+                f"{len(split)} gthread peaks differ as their workers' split of the burst says",
+                flush=True,
+            )
+            print(
+                f"run {number}: throughput, median distance between the schedules {spread(runs[False][-1], runs[True][-1]):.1f}%",
+                flush=True,
+            )
+    for serial in schedules:
+        done = runs[serial]
+        if len(done) > 1:
+            within = [spread(done[i], done[i + 1]) for i in range(len(done) - 1)]
+            name = "serial" if serial else "overlap"
+            print(
+                f"throughput, median distance between consecutive {name} runs: {', '.join(f'{w:.1f}%' for w in within)}"
+            )
     return 0
 
 

@@ -1,0 +1,206 @@
+"""The overlapping schedule: what only waits runs together, what needs the CPU runs alone.
+
+A cell's life under it is a series of sections through one :class:`Gate`:
+
+- *shared* sections: starting or stopping a server, and the probes that only
+  wait (the registry's ``needs_cpu=False``: concurrency, slow clients).  Up to
+  ``overlap`` cells are in shared sections at once.
+- *alone* sections: the probes that need the CPU (throughput, CPU, burst).
+  One waits for every shared section under way to end, holds new ones back,
+  and runs with nothing else of the run active.  The servers of other cells
+  may be up meanwhile, idle between their sections; each record names them.
+
+A cell keeps the server of its waiting probes for its CPU probes when the
+waiting ones leave it clean, as the serial schedule does, so most cells start
+one server.  Cells run longest wait first, so that cells in flight together
+wait about as long as each other and the alone sections are not held up by
+one long wait.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.errors import CellError, UserError
+
+SERVER_MB = 256  # room left for each cell in flight: a server and its workers, waiting
+
+
+class Cancelled(CellError):
+    """The run is stopping: the cell's next section does not begin."""
+
+
+@dataclass
+class Windows:
+    """When one cell was in shared and alone sections, and when its servers were up."""
+
+    shared: list[tuple[float, float]] = field(default_factory=list)
+    alone: list[tuple[float, float]] = field(default_factory=list)
+    up: list[tuple[float, float]] = field(default_factory=list)
+
+
+class Gate:
+    """A readers-writer lock that prefers its writers, with a log of who held it when."""
+
+    def __init__(self, overlap: int) -> None:
+        self.overlap = overlap
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._alone = False
+        self._queued = 0  # alone sections waiting for the shared ones to end
+        self._cancelled = False
+        self._windows: dict[str, Windows] = {}
+
+    @property
+    def active(self) -> int:
+        """Shared sections under way."""
+        with self._cond:
+            return self._shared
+
+    @property
+    def queued(self) -> int:
+        """Alone sections waiting for the shared ones to end."""
+        with self._cond:
+            return self._queued
+
+    def _enter(self, ready: Callable[[], bool]) -> None:
+        self._cond.wait_for(lambda: self._cancelled or ready())
+        if self._cancelled:
+            raise Cancelled("the run was interrupted before this cell finished")
+
+    @contextmanager
+    def shared(self, cell: str) -> Iterator[None]:
+        with self._cond:
+            self._enter(lambda: not self._alone and not self._queued)
+            self._shared += 1
+        began = time.time()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._windows.setdefault(cell, Windows()).shared.append((began, time.time()))
+                self._cond.notify_all()
+
+    @contextmanager
+    def alone(self, cell: str) -> Iterator[None]:
+        with self._cond:
+            self._queued += 1
+            try:
+                self._enter(lambda: not self._alone and self._shared == 0)
+            finally:
+                self._queued -= 1
+            self._alone = True
+        began = time.time()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._alone = False
+                self._windows.setdefault(cell, Windows()).alone.append((began, time.time()))
+                self._cond.notify_all()
+
+    def server_up(self, cell: str, began: float, ended: float) -> None:
+        with self._cond:
+            self._windows.setdefault(cell, Windows()).up.append((began, ended))
+
+    def cancel(self) -> None:
+        """Sections not yet begun raise :class:`Cancelled`; those under way end as they do."""
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
+
+    def schedule_of(self, cell: str) -> dict[str, Any]:
+        """What the record says of how its cell was measured, once the cell is done."""
+        with self._cond:
+            windows = {
+                n: Windows(list(w.shared), list(w.alone), list(w.up)) for n, w in self._windows.items()
+            }
+        mine = windows.get(cell, Windows())
+        return {
+            "kind": "overlap",
+            "overlap": self.overlap,
+            "beside": sorted(n for n, w in windows.items() if n != cell and meets(w.shared, mine.shared)),
+            "idle_beside": sorted(n for n, w in windows.items() if n != cell and meets(w.up, mine.alone)),
+            "shared": [[round(a, 3), round(b, 3)] for a, b in mine.shared],
+            "alone": [[round(a, 3), round(b, 3)] for a, b in mine.alone],
+        }
+
+
+class NoGate(Gate):
+    """The serial schedule's gate: every section runs as it comes, nothing is logged."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+    @contextmanager
+    def shared(self, cell: str) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def alone(self, cell: str) -> Iterator[None]:
+        yield
+
+    def server_up(self, cell: str, began: float, ended: float) -> None:
+        pass
+
+
+def meets(these: Sequence[tuple[float, float]], those: Sequence[tuple[float, float]]) -> bool:
+    """Whether any window of ``these`` shares a moment with any of ``those``."""
+    return any(a < d and c < b for a, b in these for c, d in those)
+
+
+def covered(windows: Sequence[Sequence[float]]) -> float:
+    """Seconds covered by at least one of the windows."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted((w[0], w[1]) for w in windows):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def time_split(schedules: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Of an overlapping run, the seconds something shared was under way (start-ups,
+    stops, waiting probes) and the seconds a probe that needs the CPU ran alone."""
+    return {
+        f"{kind}_wall_s": round(covered([w for s in schedules for w in s.get(kind, ())]), 1)
+        for kind in ("shared", "alone")
+    }
+
+
+def overlap_bound() -> int:
+    """How many cells are in flight at once: ``MATRIX_OVERLAP``, or sixteen per
+    core, at most 32, and no more than the memory free allows (``SERVER_MB``
+    each).  A cell in flight is mostly a server waiting: what bounds it is
+    memory, and the cores only through the start-ups, which run together."""
+    chosen = os.environ.get("MATRIX_OVERLAP", "").strip()
+    if chosen:
+        if not chosen.isdigit() or not 1 <= int(chosen) <= 64:
+            raise UserError(
+                f"MATRIX_OVERLAP={chosen!r}: expected a whole number from 1 to 64 (1: one cell at a time)"
+            )
+        return int(chosen)
+    by_memory = available_mb() // SERVER_MB
+    return max(1, min(32, 16 * (os.cpu_count() or 1), by_memory))
+
+
+def available_mb() -> int:
+    """Memory the kernel says is available, in MiB (all of it where it does not say)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (ValueError, OSError):
+        return 2**20

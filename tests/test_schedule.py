@@ -1,0 +1,164 @@
+"""The overlapping schedule's gate, with plain threads and no servers.
+
+What a user relies on: a probe that needs the CPU never runs while anything
+else of the run is active, and the record says truly what ran beside what.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from runner.errors import UserError
+from runner.schedule import Cancelled, Gate, covered, meets, overlap_bound, time_split
+
+
+def test_an_alone_section_never_shares_the_machine() -> None:
+    gate = Gate(8)
+    lock = threading.Lock()
+    active = {"shared": 0, "alone": 0}
+    seen: list[str] = []
+
+    def section(kind: str) -> None:
+        with lock:
+            active[kind] += 1
+            if active["alone"] and (active["shared"] or active["alone"] > 1):
+                seen.append(f"{kind} entered with {dict(active)}")
+        time.sleep(random.uniform(0, 0.003))  # let the threads interleave
+        with lock:
+            active[kind] -= 1
+
+    def cell(number: int) -> None:
+        rng = random.Random(number)
+        for _ in range(30):
+            kind = rng.choice(["shared", "shared", "alone"])
+            with gate.shared(f"c{number}") if kind == "shared" else gate.alone(f"c{number}"):
+                section(kind)
+
+    threads = [threading.Thread(target=cell, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert seen == []
+
+
+def test_a_waiting_alone_section_holds_new_shared_ones_back() -> None:
+    gate = Gate(4)
+    order: list[str] = []
+    release = threading.Event()
+
+    def long_wait() -> None:
+        with gate.shared("a"):
+            order.append("a waits")
+            release.wait(10)
+
+    def cpu() -> None:
+        with gate.alone("b"):
+            order.append("b alone")
+
+    def late() -> None:
+        with gate.shared("c"):
+            order.append("c waits")
+
+    first = threading.Thread(target=long_wait)
+    first.start()
+    until(lambda: order == ["a waits"])
+    second = threading.Thread(target=cpu)
+    second.start()
+    until(lambda: gate.queued == 1)
+    third = threading.Thread(target=late)
+    third.start()
+    time.sleep(0.05)  # c would enter now if nothing held it back
+    assert order == ["a waits"]
+    release.set()
+    for thread in (first, second, third):
+        thread.join(timeout=10)
+    assert order == ["a waits", "b alone", "c waits"]
+
+
+def test_cancel_stops_the_sections_not_yet_begun() -> None:
+    gate = Gate(2)
+    release = threading.Event()
+    outcome: list[str] = []
+
+    def holder() -> None:
+        with gate.shared("a"):
+            release.wait(10)
+
+    def queued() -> None:
+        try:
+            with gate.alone("b"):
+                outcome.append("ran")
+        except Cancelled as exc:
+            outcome.append(exc.reason)
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=queued)]
+    threads[0].start()
+    until(lambda: gate.active == 1)
+    threads[1].start()
+    until(lambda: gate.queued == 1)
+    gate.cancel()
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert outcome == ["the run was interrupted before this cell finished"]
+    with pytest.raises(Cancelled), gate.shared("c"):
+        pass
+
+
+def test_the_record_names_what_ran_beside_and_what_sat_idle() -> None:
+    gate = Gate(3)
+    with gate.shared("a"), gate.shared("b"):  # a's and b's waiting probes together
+        pass
+    up = time.time()
+    with gate.shared("c"):  # after them: beside neither
+        pass
+    with gate.alone("a"):
+        pass
+    gate.server_up("b", up, time.time())  # b's server sat idle through a's alone section
+    schedule = gate.schedule_of("a")
+    assert schedule["kind"] == "overlap"
+    assert schedule["overlap"] == 3
+    assert schedule["beside"] == ["b"]
+    assert schedule["idle_beside"] == ["b"]
+    assert len(schedule["alone"]) == 1
+    assert len(schedule["shared"]) == 1
+    assert gate.schedule_of("c")["beside"] == []
+
+
+def test_windows_that_touch_do_not_meet() -> None:
+    assert meets([(0.0, 1.0)], [(0.5, 2.0)])
+    assert not meets([(0.0, 1.0)], [(1.0, 2.0)])
+    assert not meets([], [(0.0, 1.0)])
+
+
+def test_the_time_covered_counts_each_moment_once() -> None:
+    assert covered([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]) == 4.0
+    assert covered([(0.0, 10.0), (2.0, 3.0)]) == 10.0
+    assert covered([]) == 0.0
+    schedules = [{"shared": [[0.0, 2.0]], "alone": [[2.0, 3.0]]}, {"shared": [[1.0, 2.0], [3.0, 4.0]]}]
+    assert time_split(schedules) == {"shared_wall_s": 3.0, "alone_wall_s": 1.0}
+
+
+def test_the_bound_comes_from_the_machine_or_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MATRIX_OVERLAP", raising=False)
+    assert 1 <= overlap_bound() <= 32
+    monkeypatch.setenv("MATRIX_OVERLAP", "3")
+    assert overlap_bound() == 3
+    for bad in ("0", "-2", "many", "65"):
+        monkeypatch.setenv("MATRIX_OVERLAP", bad)
+        with pytest.raises(UserError, match="expected a whole number from 1 to 64"):
+            overlap_bound()
+
+
+def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the threads never got there"
+        time.sleep(0.005)
