@@ -194,38 +194,59 @@ def check_server(job: CellJob) -> None:
 
 
 def measure(job: CellJob) -> None:
-    """Every probe of the row, ``repeats`` times, each group in a fresh server.
-
-    A group's server starts and its waiting probes run in a shared section of
-    the schedule, its probes that need the CPU in an alone one; the server
-    stops in a shared section again.
-    """
+    """Every probe of the row, ``repeats`` times, each group in a fresh server."""
     probes_here = job.matrix.probes_for(job.plan.cell.row)
-    cell, gate = job.plan.cell.name, job.gate
     for _ in range(job.matrix.repeats):
         results: dict[str, ProbeRun] = {}
         for group in launch_groups(list(probes_here)):
-            waiting = [n for n in group if not probe_named(n).needs_cpu]
-            alone = [n for n in group if probe_named(n).needs_cpu]
-            with ExitStack() as server:
-                with gate.shared(cell):
-                    up = time.time()
-                    front = server.enter_context(launcher(job)())
-                    if not job.contacted:
-                        first_contact(job, front)
-                        job.contacted = True
-                    run_probes(job, waiting, probes_here, front, results)
-                if alone:
-                    with gate.alone(cell):
-                        run_probes(job, alone, probes_here, front, results)
-                with gate.shared(cell):
-                    server.close()
-                gate.server_up(cell, up, time.time())
+            measure_group(job, group, probes_here, results)
         job.runs.append(results)
     job.timings["probe_s"] = round(
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
     job.update(probes={**job.record.probes, **summarise(job.runs)})
+
+
+def measure_group(
+    job: CellJob,
+    group: Sequence[str],
+    settings: Mapping[str, Mapping[str, Any]],
+    results: dict[str, ProbeRun],
+) -> None:
+    """One server for ``group``: it starts, and the waiting probes run, in a shared
+    section of the schedule; the probes that need the CPU run in an alone one.
+
+    A server the group leaves busy stops inside the group's last section, so
+    that nothing it still does meets another cell's alone section; a clean one
+    stops in a shared section of its own, also when a step fails or the run is
+    interrupted.
+    """
+    cell, gate = job.plan.cell.name, job.gate
+    waiting = [n for n in group if not probe_named(n).needs_cpu]
+    alone = [n for n in group if probe_named(n).needs_cpu]
+    clean = all(probe_named(n).leaves_clean for n in group)
+    stopped = False
+    with gate.server_up(cell), ExitStack() as server:
+        try:
+            with gate.shared(cell):
+                front = server.enter_context(launcher(job)())
+                if not job.contacted:
+                    first_contact(job, front)
+                    job.contacted = True
+                run_probes(job, waiting, settings, front, results)
+                if not alone and not clean:
+                    server.close()
+                    stopped = True
+            if alone:
+                with gate.alone(cell):
+                    run_probes(job, alone, settings, front, results)
+                    if not clean:
+                        server.close()
+                        stopped = True
+        finally:
+            if not stopped:
+                with gate.shared(cell, cancellable=False):
+                    server.close()
 
 
 def run_probes(

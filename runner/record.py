@@ -180,8 +180,11 @@ class CellRecord:
     # it take their run's (see runner.store.read_records).
     machine: Machine | None = None
     # How the run scheduled the cell: ``serial``, or ``overlap`` with the
-    # cells whose waiting probes ran beside this one's (``beside``); probes
-    # that need the CPU always ran with nothing else of the run active.
+    # cells whose start-ups, stops or waiting probes ran beside this one's
+    # (``beside``), the cells whose servers sat idle while its CPU probes ran
+    # (``idle_beside``) and the times of its ``shared`` and ``alone``
+    # sections; probes that need the CPU always ran with nothing else of the
+    # run active.
     schedule: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -129,14 +129,14 @@ def probe_cells(
     """
     if overlap > 1:
         plans = sorted(plans, key=lambda p: -waiting_cost(matrix, p.cell))  # stable: matrix order on ties
-    clock = Clock.start([cell_cost(matrix, plan.cell, overlap) for plan in plans])
+    clock = Clock.start({plan.cell.name: cell_cost(matrix, plan.cell, overlap) for plan in plans})
     written = 0
 
     def write(record: CellRecord) -> None:
         nonlocal written
         written += 1
         run.write_cell(record)
-        progress(progress_line(written, len(plans), record) + clock.tick())
+        progress(progress_line(written, len(plans), record) + clock.tick(record.cell))
 
     def one(plan: Plan, gate: Gate | None = None) -> CellRecord:
         log = run.log_path(plan.cell.name)
@@ -149,8 +149,8 @@ def probe_cells(
         progress(f"up to {overlap} cells at once; the probes that need the CPU one at a time, alone")
         gate = Gate(overlap)
         with ThreadPoolExecutor(max_workers=overlap, thread_name_prefix="cell") as pool:
-            futures = [pool.submit(one, plan, gate) for plan in plans]
             try:
+                futures = [pool.submit(one, plan, gate) for plan in plans]
                 for future in as_completed(futures):
                     record = future.result()
                     write(replace(record, schedule=gate.schedule_of(record.cell)))
@@ -327,27 +327,29 @@ class Clock:
     own estimate, so a slower or faster machine is allowed for as it shows.
     """
 
-    estimates: list[float]
+    estimates: dict[str, float]  # by cell
     started: float
-    done: int = 0
+    done: set[str] = field(default_factory=set)
 
     @classmethod
-    def start(cls, estimates: list[float]) -> Clock:
+    def start(cls, estimates: dict[str, float]) -> Clock:
         return cls(estimates, time.perf_counter())
 
-    def tick(self) -> str:
-        self.done += 1
+    def tick(self, cell: str) -> str:
+        self.done.add(cell)
         return self.after(self.done)
 
-    def after(self, done: int) -> str:
+    def after(self, done: Collection[str]) -> str:
+        """The line's tail once the cells ``done`` are, in whatever order they ended."""
         now = time.perf_counter()
-        planned = sum(self.estimates[:done]) or 1.0
-        left = sum(self.estimates[done:]) * (now - self.started) / planned
+        planned = sum(self.estimates[c] for c in done) or 1.0
+        rest = sum(v for c, v in self.estimates.items() if c not in done)
+        left = rest * (now - self.started) / planned
         return f"  [{_mmss(now - self.started)} elapsed, about {_mmss(left)} left]"
 
     def verdict(self) -> str:
         elapsed = time.perf_counter() - self.started
-        planned = sum(self.estimates)
+        planned = sum(self.estimates.values())
         error = (planned - elapsed) / elapsed if elapsed else 0.0
         return (
             f"cells took {_mmss(elapsed)} against {_mmss(planned)} estimated before the first one "

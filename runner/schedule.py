@@ -19,6 +19,7 @@ one long wait.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -69,23 +70,36 @@ class Gate:
         with self._cond:
             return self._queued
 
-    def _enter(self, ready: Callable[[], bool]) -> None:
-        self._cond.wait_for(lambda: self._cancelled or ready())
-        if self._cancelled:
+    def _enter(self, ready: Callable[[], bool], cancellable: bool = True) -> None:
+        self._cond.wait_for(lambda: (cancellable and self._cancelled) or ready())
+        if cancellable and self._cancelled:
             raise Cancelled("the run was interrupted before this cell finished")
 
+    def _open(self, cell: str, kind: str) -> list[tuple[float, float]]:
+        """A window from now, open (to infinity) until :meth:`_close`: a cell still
+        in flight counts as beside every cell that ends while it is."""
+        windows: list[tuple[float, float]] = getattr(self._windows.setdefault(cell, Windows()), kind)
+        windows.append((time.time(), math.inf))
+        return windows
+
+    @staticmethod
+    def _close(windows: list[tuple[float, float]]) -> None:
+        windows[-1] = (windows[-1][0], time.time())
+
     @contextmanager
-    def shared(self, cell: str) -> Iterator[None]:
+    def shared(self, cell: str, cancellable: bool = True) -> Iterator[None]:
+        """A section that shares the machine; ``cancellable=False`` for stopping a
+        server, which must happen even once the run is interrupted."""
         with self._cond:
-            self._enter(lambda: not self._alone and not self._queued)
+            self._enter(lambda: not self._alone and not self._queued, cancellable)
             self._shared += 1
-        began = time.time()
+            windows = self._open(cell, "shared")
         try:
             yield
         finally:
             with self._cond:
                 self._shared -= 1
-                self._windows.setdefault(cell, Windows()).shared.append((began, time.time()))
+                self._close(windows)
                 self._cond.notify_all()
 
     @contextmanager
@@ -97,18 +111,25 @@ class Gate:
             finally:
                 self._queued -= 1
             self._alone = True
-        began = time.time()
+            windows = self._open(cell, "alone")
         try:
             yield
         finally:
             with self._cond:
                 self._alone = False
-                self._windows.setdefault(cell, Windows()).alone.append((began, time.time()))
+                self._close(windows)
                 self._cond.notify_all()
 
-    def server_up(self, cell: str, began: float, ended: float) -> None:
+    @contextmanager
+    def server_up(self, cell: str) -> Iterator[None]:
+        """While a cell's server is up, from its launch to the end of its stop."""
         with self._cond:
-            self._windows.setdefault(cell, Windows()).up.append((began, ended))
+            windows = self._open(cell, "up")
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._close(windows)
 
     def cancel(self) -> None:
         """Sections not yet begun raise :class:`Cancelled`; those under way end as they do."""
@@ -140,15 +161,16 @@ class NoGate(Gate):
         super().__init__(1)
 
     @contextmanager
-    def shared(self, cell: str) -> Iterator[None]:
+    def shared(self, cell: str, cancellable: bool = True) -> Iterator[None]:
         yield
 
     @contextmanager
     def alone(self, cell: str) -> Iterator[None]:
         yield
 
-    def server_up(self, cell: str, began: float, ended: float) -> None:
-        pass
+    @contextmanager
+    def server_up(self, cell: str) -> Iterator[None]:
+        yield
 
 
 def meets(these: Sequence[tuple[float, float]], those: Sequence[tuple[float, float]]) -> bool:

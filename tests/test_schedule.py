@@ -6,15 +6,26 @@ else of the run is active, and the record says truly what ran beside what.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack, suppress
 
 import pytest
 
 from runner.errors import UserError
-from runner.schedule import Cancelled, Gate, covered, meets, overlap_bound, time_split
+from runner.schedule import (
+    SERVER_MB,
+    Cancelled,
+    Gate,
+    available_mb,
+    covered,
+    meets,
+    overlap_bound,
+    time_split,
+)
 
 
 def test_an_alone_section_never_shares_the_machine() -> None:
@@ -112,24 +123,76 @@ def test_cancel_stops_the_sections_not_yet_begun() -> None:
         pass
 
 
-def test_the_record_names_what_ran_beside_and_what_sat_idle() -> None:
+def test_the_record_names_what_ran_beside_and_what_sat_idle_also_while_under_way() -> None:
     gate = Gate(3)
-    with gate.shared("a"), gate.shared("b"):  # a's and b's waiting probes together
-        pass
-    up = time.time()
-    with gate.shared("c"):  # after them: beside neither
-        pass
-    with gate.alone("a"):
-        pass
-    gate.server_up("b", up, time.time())  # b's server sat idle through a's alone section
-    schedule = gate.schedule_of("a")
+    with gate.shared("b"):
+        with gate.shared("a"):  # a's start-up beside b's waiting probe
+            pass
+        assert gate.schedule_of("a")["beside"] == ["b"]  # b still in its section
+    with ExitStack() as b_server:
+        b_server.enter_context(gate.server_up("b"))
+        with gate.alone("a"):  # b's server is up, idle
+            pass
+        schedule = gate.schedule_of("a")  # b still in flight
     assert schedule["kind"] == "overlap"
     assert schedule["overlap"] == 3
     assert schedule["beside"] == ["b"]
     assert schedule["idle_beside"] == ["b"]
     assert len(schedule["alone"]) == 1
     assert len(schedule["shared"]) == 1
+    with gate.shared("c"):  # after them: beside neither
+        pass
     assert gate.schedule_of("c")["beside"] == []
+    assert gate.schedule_of("c")["idle_beside"] == []
+
+
+def test_a_section_that_fails_is_released() -> None:
+    gate = Gate(2)
+    with pytest.raises(RuntimeError), gate.shared("a"):
+        raise RuntimeError("a probe broke")
+    with pytest.raises(RuntimeError), gate.alone("a"):
+        raise RuntimeError("a probe broke")
+    assert gate.active == 0
+    with gate.alone("b"):  # neither is held
+        pass
+
+
+def test_cancel_wakes_a_shared_section_held_back_and_lets_stops_through() -> None:
+    gate = Gate(2)
+    release = threading.Event()
+    outcome: list[str] = []
+
+    def holder() -> None:
+        with gate.shared("a"):
+            release.wait(10)
+
+    def cpu() -> None:
+        with suppress(Cancelled), gate.alone("b"):
+            outcome.append("b ran")
+
+    def start() -> None:
+        try:
+            with gate.shared("c"):
+                outcome.append("c started")
+        except Cancelled:
+            outcome.append("c cancelled")
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=cpu), threading.Thread(target=start)]
+    threads[0].start()
+    until(lambda: gate.active == 1)
+    threads[1].start()
+    until(lambda: gate.queued == 1)
+    threads[2].start()
+    time.sleep(0.05)
+    gate.cancel()
+    threads[2].join(timeout=10)
+    assert outcome == ["c cancelled"]
+    with gate.shared("a", cancellable=False):  # a server's stop still runs
+        outcome.append("a stopped")
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert outcome == ["c cancelled", "a stopped"]
 
 
 def test_windows_that_touch_do_not_meet() -> None:
@@ -148,7 +211,8 @@ def test_the_time_covered_counts_each_moment_once() -> None:
 
 def test_the_bound_comes_from_the_machine_or_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MATRIX_OVERLAP", raising=False)
-    assert 1 <= overlap_bound() <= 32
+    cores = os.cpu_count() or 1
+    assert overlap_bound() == min(32, 16 * cores, available_mb() // SERVER_MB)
     monkeypatch.setenv("MATRIX_OVERLAP", "3")
     assert overlap_bound() == 3
     for bad in ("0", "-2", "many", "65"):

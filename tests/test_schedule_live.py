@@ -77,6 +77,7 @@ def test_no_probe_that_needs_the_cpu_met_anything_else_of_the_run(
         assert alone, record.cell  # throughput ran in an alone section
         for other in records:
             if other.cell != record.cell:
+                assert not meets(alone, [tuple(w) for w in other.schedule["alone"]])
                 assert not meets(alone, [tuple(w) for w in other.schedule["shared"]]), (
                     record.cell,
                     other.cell,

@@ -56,7 +56,10 @@ def one(matrix_path: Path, serial: bool, cold: bool) -> tuple[float, dict[str, A
         cli.run(load(matrix_path), results=Path(tmp) / "results", env_root=envs, fresh=True, serial=serial)
         wall = time.perf_counter() - started
         run = (Path(tmp) / "results" / "latest").resolve()
-        summary = json.loads((run / "run.json").read_text())["summary"]
+        meta = json.loads((run / "run.json").read_text())
+        if not meta["complete"]:
+            raise SystemExit(f"the {'serial' if serial else 'overlapping'} run was interrupted: no figures")
+        summary = meta["summary"]
         return wall, summary, store.read_records(run)
 
 
