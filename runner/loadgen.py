@@ -120,7 +120,8 @@ class _ClosedLoop:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # A request on a new connection is timed from the connect: a client of
         # a server that closes after every answer pays it on every request.
-        self.state[sock] = [b"", time.perf_counter(), True]  # buffer, started, fresh connection
+        # buffer, started, fresh connection, answers on it so far
+        self.state[sock] = [b"", time.perf_counter(), True, 0]
         sock.connect_ex((HOST, self.port))
         self.selector.register(sock, selectors.EVENT_WRITE)
 
@@ -130,6 +131,16 @@ class _ClosedLoop:
         sock.close()
 
     def failed(self, sock: socket.socket, kind: str) -> None:
+        if not self.state[sock][0] and self.state[sock][3]:
+            # A connection that had answered, closed or reset before any byte of
+            # the next answer: the server closed it after its last answer without
+            # saying so (uWSGI does). Not an error: any client opens a new one
+            # and asks again, as RFC 9112 (9.3.1) allows; the request is timed
+            # from the new connect.
+            self.close_one(sock)
+            if time.perf_counter() < self.stop_at:
+                self.open_one()
+            return
         if time.perf_counter() >= self.measure_from:
             self.kinds[kind] += 1
         self.close_one(sock)
@@ -170,6 +181,7 @@ class _ClosedLoop:
                 self.failed(sock, "closed early")
             return
         status, keep = parsed
+        entry[3] += 1
         done = time.perf_counter()
         if entry[1] >= self.measure_from and done <= self.stop_at:
             if status == 200:

@@ -115,7 +115,16 @@ def disagreements(
         and split_by_workers(by_cell[f"{c} "])
     )
     peaks = sorted(c for c in a if a[c] != b.get(c) and c not in verdicts and c not in split)
-    return verdicts, peaks, split
+    return verdicts, [f"{c} ({told(by_cell[c])} against {told(by_cell[f'{c} '])})" for c in peaks], split
+
+
+def told(record: CellRecord) -> str:
+    """A cell's peak, and how far apart its requests began on the server's clock."""
+    probe = record.concurrency
+    if probe is None or not probe.intervals:
+        return "no answer"
+    starts = sorted(start for start, _ in probe.intervals)
+    return f"peak {probe.peak}, starts within {1000 * (starts[-1] - starts[0]):.0f} ms"
 
 
 def rps(records: list[CellRecord]) -> dict[str, float]:

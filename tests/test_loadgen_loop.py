@@ -1,0 +1,63 @@
+"""The built-in generator's closed loop against tiny servers on 127.0.0.1.
+
+A server that closes each connection after its answer without saying so
+(uWSGI's HTTP socket does) costs the client a reconnect, not an error; a
+server that cuts an answer short is an error.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from runner.loadgen import builtin_throughput
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+CUT_SHORT = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhel"
+
+
+@contextmanager
+def closing_server(answer: bytes) -> Iterator[int]:
+    """Answers one request per connection with ``answer``, then closes it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(4096)
+                    conn.sendall(answer)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_a_server_that_closes_after_each_answer_costs_reconnects_not_errors() -> None:
+    with closing_server(ANSWER) as port:
+        result = builtin_throughput(port, "/hello", connections=2, duration_s=1.0, warmup_s=0.0)
+    assert result.rps > 0
+    assert result.errors == 0, result.error_kinds
+
+
+def test_an_answer_cut_short_is_still_an_error() -> None:
+    with closing_server(CUT_SHORT) as port:
+        result = builtin_throughput(port, "/hello", connections=2, duration_s=0.5, warmup_s=0.0)
+    assert result.rps == 0
+    assert result.error_kinds.get("closed early", 0) > 0
