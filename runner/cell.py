@@ -213,8 +213,9 @@ def measure_group(
     settings: Mapping[str, Mapping[str, Any]],
     results: dict[str, ProbeRun],
 ) -> None:
-    """One server for ``group``: it starts, and the waiting probes run, in a shared
-    section of the schedule; the probes that need the CPU run in an alone one.
+    """One server for ``group``: it starts in a busy shared section of the
+    schedule, the waiting probes run in a shared one, and the probes that need
+    the CPU in an alone one.
 
     A server the group leaves busy stops inside the group's last section, so
     that nothing it still does meets another cell's alone section; a clean one
@@ -228,8 +229,9 @@ def measure_group(
     stopped = False
     with gate.server_up(cell), ExitStack() as server:
         try:
-            with gate.shared(cell):
+            with gate.shared(cell, busy=True):
                 front = server.enter_context(launcher(job)())
+            with gate.shared(cell):
                 if not job.contacted:
                     first_contact(job, front)
                     job.contacted = True
@@ -245,7 +247,7 @@ def measure_group(
                         stopped = True
         finally:
             if not stopped:
-                with gate.shared(cell, cancellable=False):
+                with gate.shared(cell, cancellable=False, busy=True):
                     server.close()
 
 

@@ -53,6 +53,8 @@ class Gate:
         self.overlap = overlap
         self._cond = threading.Condition()
         self._shared = 0
+        self._busy = 0  # shared sections that start or stop a server, under way
+        self._probing = 0  # shared sections that run waiting probes, under way or waiting to
         self._alone = False
         self._queued = 0  # alone sections waiting for the shared ones to end
         self._cancelled = False
@@ -82,23 +84,44 @@ class Gate:
         windows.append((time.time(), math.inf))
         return windows
 
+    def _other(self, busy: bool) -> int:
+        """The sections of the other shared kind: probes (also those held back) for
+        a start-up or stop, start-ups and stops under way for probes."""
+        return self._probing if busy else self._busy
+
     @staticmethod
     def _close(windows: list[tuple[float, float]]) -> None:
         windows[-1] = (windows[-1][0], time.time())
 
     @contextmanager
-    def shared(self, cell: str, cancellable: bool = True) -> Iterator[None]:
-        """A section that shares the machine; ``cancellable=False`` for stopping a
-        server, which must happen even once the run is interrupted."""
+    def shared(self, cell: str, cancellable: bool = True, busy: bool = False) -> Iterator[None]:
+        """A section that shares the machine: ``busy`` to start or stop a server,
+        else to run waiting probes.  The two kinds do not meet: a start-up takes
+        the CPU that a concurrent server needs to take its requests as they
+        arrive, and a request taken late lowers its peak.  Probes go first.
+        ``cancellable=False`` for stopping a server, which must happen even once
+        the run is interrupted."""
         with self._cond:
-            self._enter(lambda: not self._alone and not self._queued, cancellable)
+            if not busy:
+                self._probing += 1
+            try:
+                self._enter(lambda: not (self._alone or self._queued or self._other(busy)), cancellable)
+            except Cancelled:
+                if not busy:
+                    self._probing -= 1
+                raise
             self._shared += 1
+            self._busy += 1 if busy else 0
             windows = self._open(cell, "shared")
         try:
             yield
         finally:
             with self._cond:
                 self._shared -= 1
+                if busy:
+                    self._busy -= 1
+                else:
+                    self._probing -= 1
                 self._close(windows)
                 self._cond.notify_all()
 
@@ -161,7 +184,7 @@ class NoGate(Gate):
         super().__init__(1)
 
     @contextmanager
-    def shared(self, cell: str, cancellable: bool = True) -> Iterator[None]:
+    def shared(self, cell: str, cancellable: bool = True, busy: bool = False) -> Iterator[None]:
         yield
 
     @contextmanager

@@ -28,16 +28,16 @@ from runner.schedule import (
 )
 
 
-def test_an_alone_section_never_shares_the_machine() -> None:
+def test_an_alone_section_never_shares_the_machine_and_start_ups_never_meet_probes() -> None:
     gate = Gate(8)
     lock = threading.Lock()
-    active = {"shared": 0, "alone": 0}
+    active = {"busy": 0, "probe": 0, "alone": 0}
     seen: list[str] = []
 
     def section(kind: str) -> None:
         with lock:
             active[kind] += 1
-            if active["alone"] and (active["shared"] or active["alone"] > 1):
+            if (active["alone"] and sum(active.values()) > 1) or (active["busy"] and active["probe"]):
                 seen.append(f"{kind} entered with {dict(active)}")
         time.sleep(random.uniform(0, 0.003))  # let the threads interleave
         with lock:
@@ -46,8 +46,12 @@ def test_an_alone_section_never_shares_the_machine() -> None:
     def cell(number: int) -> None:
         rng = random.Random(number)
         for _ in range(30):
-            kind = rng.choice(["shared", "shared", "alone"])
-            with gate.shared(f"c{number}") if kind == "shared" else gate.alone(f"c{number}"):
+            kind = rng.choice(["busy", "probe", "probe", "alone"])
+            if kind == "alone":
+                entered = gate.alone(f"c{number}")
+            else:
+                entered = gate.shared(f"c{number}", busy=kind == "busy")
+            with entered:
                 section(kind)
 
     threads = [threading.Thread(target=cell, args=(n,)) for n in range(8)]
