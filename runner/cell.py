@@ -67,8 +67,6 @@ class CellJob:
     timings: dict[str, float] = field(default_factory=dict)
     runs: list[dict[str, ProbeRun]] = field(default_factory=list)
     gate: Gate = field(default_factory=NoGate)  # the schedule's sections (see runner.schedule)
-    began: float = field(default_factory=time.time)
-    contacted: bool = False  # the cell's first server has been met (HTTP facts taken)
 
     @property
     def recipe(self) -> Recipe:
@@ -143,10 +141,10 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
 
 def finished(job: CellJob) -> CellRecord:
     ended = time.time()
-    total = ended - job.began
+    started = job.record.started or ended
     tail = tuple(log_tail(job.log_path)) if job.record.status is Status.ERROR else ()
     return dataclasses.replace(
-        job.record, ended=ended, log_tail=tail, timings={**job.timings, "total_s": round(total, 3)}
+        job.record, ended=ended, log_tail=tail, timings={**job.timings, "total_s": round(ended - started, 3)}
     )
 
 
@@ -204,7 +202,7 @@ def measure(job: CellJob) -> None:
     job.timings["probe_s"] = round(
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
-    job.update(probes={**job.record.probes, **summarise(job.runs)})
+    job.update(probes=summarise(job.runs))
 
 
 def measure_group(
@@ -232,9 +230,8 @@ def measure_group(
             with gate.shared(cell, busy=True):
                 front = server.enter_context(launcher(job)())
             with gate.shared(cell):
-                if not job.contacted:
+                if not job.runs and not results:  # the cell's first server
                     first_contact(job, front)
-                    job.contacted = True
                 run_probes(job, waiting, settings, front, results)
                 if not alone and not clean:
                     server.close()
