@@ -17,6 +17,7 @@ import os
 import time
 import traceback
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -196,8 +197,12 @@ def measure(job: CellJob) -> None:
     probes_here = job.matrix.probes_for(job.plan.cell.row)
     for _ in range(job.matrix.repeats):
         results: dict[str, ProbeRun] = {}
-        for group in launch_groups(list(probes_here)):
-            measure_group(job, group, probes_here, results)
+        groups = launch_groups(list(probes_here))
+        if isinstance(job.gate, NoGate):
+            for group in groups:
+                measure_group(job, group, probes_here, results)
+        else:
+            measure_together(job, groups, probes_here, results)
         job.runs.append(results)
     job.timings["probe_s"] = round(
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
@@ -211,41 +216,114 @@ def measure_group(
     settings: Mapping[str, Mapping[str, Any]],
     results: dict[str, ProbeRun],
 ) -> None:
-    """One server for ``group``: it starts in a busy shared section of the
-    schedule, the waiting probes run in a shared one, and the probes that need
-    the CPU in an alone one.
+    """The serial schedule's way: one server for ``group``, its waiting probes,
+    then those that need the CPU, then it stops."""
+    with launcher(job)() as front:
+        if not job.runs and not results:  # the cell's first server
+            first_contact(job, front)
+        run_probes(job, waiting_probes(group) + cpu_probes(group), settings, front, results)
 
-    A server the group leaves busy stops inside the group's last section, so
-    that nothing it still does meets another cell's alone section; a clean one
-    stops in a shared section of its own, also when a step fails or the run is
-    interrupted.
+
+def measure_together(
+    job: CellJob,
+    groups: Sequence[Sequence[str]],
+    settings: Mapping[str, Mapping[str, Any]],
+    results: dict[str, ProbeRun],
+) -> None:
+    """The overlapping schedule's way: every group's server starts in one busy
+    section, the waiting probes run in the probing section that follows (each
+    group's side by side with the others', on its own server), and every probe
+    that needs the CPU in one alone section.  Each group still has a server of
+    its own and its probes run in the same order as in :func:`measure_group`; a
+    cell costs the schedule one start-up, one probing and one alone section
+    instead of one of each per group.
+
+    A server its group leaves busy stops inside the section that left it so;
+    the others stop together in a busy section, also when a step fails or the
+    run is interrupted.
     """
     cell, gate = job.plan.cell.name, job.gate
-    waiting = [n for n in group if not probe_named(n).needs_cpu]
-    alone = [n for n in group if probe_named(n).needs_cpu]
-    clean = all(probe_named(n).leaves_clean for n in group)
-    stopped = False
-    with gate.server_up(cell), ExitStack() as server:
-        try:
-            with gate.shared(cell, busy=True):
-                front = server.enter_context(launcher(job)())
-            with gate.shared(cell):
-                if not job.runs and not results:  # the cell's first server
-                    first_contact(job, front)
-                run_probes(job, waiting, settings, front, results)
-                if not alone and not clean:
-                    server.close()
-                    stopped = True
-            if alone:
-                with gate.alone(cell):
-                    run_probes(job, alone, settings, front, results)
-                    if not clean:
-                        server.close()
-                        stopped = True
-        finally:
-            if not stopped:
-                with gate.shared(cell, cancellable=False, busy=True):
-                    server.close()
+    servers = GroupServers(job, groups, settings, results)
+    try:
+        with gate.server_up(cell):
+            try:
+                with gate.shared(cell, busy=True, probes_next=True):
+                    servers.launch_all()
+                with gate.shared(cell):
+                    if not job.runs and not results:  # the cell's first server
+                        first_contact(job, servers.fronts[0])
+                    side_by_side(servers.waiting_on, range(len(groups)))
+                if any(cpu_probes(group) for group in groups):
+                    with gate.alone(cell):
+                        for index in range(len(groups)):
+                            servers.cpu_on(index)
+            finally:
+                if servers.running:
+                    with gate.shared(cell, cancellable=False, busy=True):
+                        servers.stop_all()
+    finally:
+        servers.stop_all()  # only where a stop itself failed
+
+
+@dataclass
+class GroupServers:
+    """One server per launch group of a cell, up at once; each stops after its
+    group's last probe if the group leaves it busy, else with the others."""
+
+    job: CellJob
+    groups: Sequence[Sequence[str]]
+    settings: Mapping[str, Mapping[str, Any]]
+    results: dict[str, ProbeRun]
+    fronts: list[RunningServer] = field(default_factory=list)
+    running: dict[int, ExitStack] = field(default_factory=dict)  # by the group's index
+
+    def launch_all(self) -> None:
+        for index in range(len(self.groups)):
+            self.running[index] = ExitStack()
+            self.fronts.append(self.running[index].enter_context(launcher(self.job)()))
+
+    def waiting_on(self, index: int) -> None:
+        group = self.groups[index]
+        run_probes(self.job, waiting_probes(group), self.settings, self.fronts[index], self.results)
+        if not leaves_clean(group) and not cpu_probes(group):
+            self.stop(index)
+
+    def cpu_on(self, index: int) -> None:
+        group = self.groups[index]
+        if cpu_probes(group):
+            run_probes(self.job, cpu_probes(group), self.settings, self.fronts[index], self.results)
+            if not leaves_clean(group):
+                self.stop(index)
+
+    def stop(self, index: int) -> None:
+        self.running.pop(index).close()
+
+    def stop_all(self) -> None:
+        for index in list(self.running):
+            self.stop(index)
+
+
+def side_by_side(work: Callable[[int], None], indexes: Sequence[int]) -> None:
+    """``work`` for each index, in threads, until all are done; the first error raised again."""
+    if len(indexes) <= 1:
+        for index in indexes:
+            work(index)
+        return
+    with ThreadPoolExecutor(max_workers=len(indexes), thread_name_prefix="group") as pool:
+        for future in [pool.submit(work, index) for index in indexes]:
+            future.result()
+
+
+def waiting_probes(group: Sequence[str]) -> list[str]:
+    return [n for n in group if not probe_named(n).needs_cpu]
+
+
+def cpu_probes(group: Sequence[str]) -> list[str]:
+    return [n for n in group if probe_named(n).needs_cpu]
+
+
+def leaves_clean(group: Sequence[str]) -> bool:
+    return all(probe_named(n).leaves_clean for n in group)
 
 
 def run_probes(

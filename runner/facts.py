@@ -41,6 +41,10 @@ def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
 
     The first answer gives the protocol version the server speaks; whether the
     second is answered on the same socket shows if it keeps connections open.
+    An answer that says the connection ends (HTTP/1.0 without ``keep-alive``,
+    or ``Connection: close``: RFC 9112, 9.3) is taken at its word: a client
+    does not send the second request, and a server that neither answers it nor
+    closes would only hold the probe until ``timeout_s``.
     """
     request = (f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: flask-matrix\r\n\r\n").encode()
     try:
@@ -49,7 +53,9 @@ def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
             first = _read_response(sock)
             if first is None:
                 return NO_ANSWER
-            protocol, server_header = first
+            protocol, server_header, persists = first
+            if not persists:
+                return HttpFacts(protocol=protocol, keep_alive=False, server_header=server_header)
             try:
                 sock.sendall(request)
                 keep_alive = _read_response(sock) is not None
@@ -60,7 +66,9 @@ def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
     return HttpFacts(protocol=protocol, keep_alive=keep_alive, server_header=server_header)
 
 
-def _read_response(sock: socket.socket) -> tuple[str, str | None] | None:
+def _read_response(sock: socket.socket) -> tuple[str, str | None, bool] | None:
+    """The answer's protocol, its ``Server`` header, and whether it lets the
+    connection persist."""
     response = http.client.HTTPResponse(sock)
     try:
         response.begin()
@@ -68,7 +76,7 @@ def _read_response(sock: socket.socket) -> tuple[str, str | None] | None:
     except (http.client.HTTPException, OSError):
         return None
     protocol = "HTTP/1.1" if response.version == 11 else "HTTP/1.0"
-    return protocol, response.getheader("Server")
+    return protocol, response.getheader("Server"), not response.will_close
 
 
 DEV_SERVER_WARNING = re.compile(r"development server", re.IGNORECASE)

@@ -57,6 +57,11 @@ class Gate:
         self._probing = 0  # shared sections that run waiting probes, under way or waiting to
         self._alone = False
         self._queued = 0  # alone sections waiting for the shared ones to end
+        # Cells whose start-up began and whose waiting probes come next: their
+        # probes go before any alone section, so that one batch of start-ups is
+        # followed by one batch of waiting probes, not by a trickle of them
+        # between alone sections.
+        self._expecting: set[str] = set()
         self._cancelled = False
         self._windows: dict[str, Windows] = {}
 
@@ -84,53 +89,75 @@ class Gate:
         windows.append((time.time(), math.inf))
         return windows
 
-    def _other(self, busy: bool) -> int:
-        """The sections of the other shared kind: probes (also those held back) for
-        a start-up or stop, start-ups and stops under way for probes."""
-        return self._probing if busy else self._busy
-
     @staticmethod
     def _close(windows: list[tuple[float, float]]) -> None:
         windows[-1] = (windows[-1][0], time.time())
 
     @contextmanager
-    def shared(self, cell: str, cancellable: bool = True, busy: bool = False) -> Iterator[None]:
+    def shared(
+        self, cell: str, cancellable: bool = True, busy: bool = False, probes_next: bool = False
+    ) -> Iterator[None]:
         """A section that shares the machine: ``busy`` to start or stop a server,
         else to run waiting probes.  The two kinds do not meet: a start-up takes
         the CPU that a concurrent server needs to take its requests as they
         arrive, and a request taken late lowers its peak.  Probes go first.
+
+        ``probes_next`` (with ``busy``): the cell's waiting probes follow this
+        start-up, and go before any alone section queued meanwhile.
         ``cancellable=False`` for stopping a server, which must happen even once
         the run is interrupted."""
         with self._cond:
             if not busy:
                 self._probing += 1
             try:
-                self._enter(lambda: not (self._alone or self._queued or self._other(busy)), cancellable)
+                self._enter(lambda: self._may_share(cell, busy), cancellable)
             except Cancelled:
                 if not busy:
                     self._probing -= 1
+                    self._expecting.discard(cell)
+                    self._cond.notify_all()
                 raise
             self._shared += 1
-            self._busy += 1 if busy else 0
+            if busy:
+                self._busy += 1
+                if probes_next:
+                    self._expecting.add(cell)
+            else:
+                self._expecting.discard(cell)
             windows = self._open(cell, "shared")
+        failed = False
         try:
             yield
+        except BaseException:
+            failed = True
+            raise
         finally:
             with self._cond:
                 self._shared -= 1
                 if busy:
                     self._busy -= 1
+                    if failed:  # no probes follow a start-up that failed
+                        self._expecting.discard(cell)
                 else:
                     self._probing -= 1
                 self._close(windows)
                 self._cond.notify_all()
+
+    def _may_share(self, cell: str, busy: bool) -> bool:
+        if self._alone:
+            return False
+        if busy:  # after the probes waiting, and never ahead of an alone section
+            return not (self._queued or self._probing)
+        # Probes wait for the start-ups and stops under way, and go after a queued
+        # alone section unless their start-up began before it did.
+        return not self._busy and (not self._queued or cell in self._expecting)
 
     @contextmanager
     def alone(self, cell: str) -> Iterator[None]:
         with self._cond:
             self._queued += 1
             try:
-                self._enter(lambda: not self._alone and self._shared == 0)
+                self._enter(lambda: not (self._alone or self._shared or self._expecting))
             finally:
                 self._queued -= 1
             self._alone = True
@@ -184,7 +211,9 @@ class NoGate(Gate):
         super().__init__(1)
 
     @contextmanager
-    def shared(self, cell: str, cancellable: bool = True, busy: bool = False) -> Iterator[None]:
+    def shared(
+        self, cell: str, cancellable: bool = True, busy: bool = False, probes_next: bool = False
+    ) -> Iterator[None]:
         yield
 
     @contextmanager

@@ -45,12 +45,16 @@ def test_an_alone_section_never_shares_the_machine_and_start_ups_never_meet_prob
 
     def cell(number: int) -> None:
         rng = random.Random(number)
+        name = f"c{number}"
         for _ in range(30):
-            kind = rng.choice(["busy", "probe", "probe", "alone"])
-            if kind == "alone":
-                entered = gate.alone(f"c{number}")
-            else:
-                entered = gate.shared(f"c{number}", busy=kind == "busy")
+            kind = rng.choice(["busy", "probe", "probe", "alone", "start then probe"])
+            if kind == "start then probe":  # as a cell of the overlapping schedule begins
+                with gate.shared(name, busy=True, probes_next=True):
+                    section("busy")
+                with gate.shared(name):
+                    section("probe")
+                continue
+            entered = gate.alone(name) if kind == "alone" else gate.shared(name, busy=kind == "busy")
             with entered:
                 section(kind)
 
@@ -95,6 +99,59 @@ def test_a_waiting_alone_section_holds_new_shared_ones_back() -> None:
     for thread in (first, second, third):
         thread.join(timeout=10)
     assert order == ["a waits", "b alone", "c waits"]
+
+
+def test_probes_whose_start_up_began_before_an_alone_section_go_first() -> None:
+    """One batch of start-ups is followed by one batch of waiting probes, then the
+    alone sections: not by an alone section between each probe."""
+    gate = Gate(4)
+    order: list[str] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def cell_a() -> None:
+        with gate.shared("a", busy=True, probes_next=True):
+            started.set()
+            release.wait(10)
+        with gate.shared("a"):
+            order.append("a probes")
+
+    def cpu() -> None:
+        with gate.alone("b"):
+            order.append("b alone")
+
+    def late_start() -> None:
+        with gate.shared("c", busy=True, probes_next=True):
+            order.append("c starts")
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (cell_a, cpu, late_start)]
+    threads[0].start()
+    started.wait(10)
+    threads[1].start()
+    until(lambda: gate.queued == 1)
+    threads[2].start()
+    time.sleep(0.05)  # c would start now if nothing held it back
+    assert order == []
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == ["a probes", "b alone", "c starts"]
+
+
+def test_a_start_up_that_fails_holds_no_alone_section_back() -> None:
+    gate = Gate(2)
+    with pytest.raises(RuntimeError), gate.shared("a", busy=True, probes_next=True):
+        raise RuntimeError("the server did not start")
+    done = threading.Event()
+
+    def cpu() -> None:
+        with gate.alone("b"):
+            done.set()
+
+    thread = threading.Thread(target=cpu)
+    thread.start()
+    thread.join(timeout=10)
+    assert done.is_set()
 
 
 def test_the_record_names_what_ran_beside_and_what_sat_idle_also_while_under_way() -> None:
