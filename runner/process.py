@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,11 +51,71 @@ class RunningServer:
     token: str  # what the app's /health answers with
 
 
-def free_port() -> int:
+class PortBook:
+    """Ports for servers, free when given and never given twice in one run.
+
+    A server is told its port some seconds before it binds it.  A port from
+    the kernel's ephemeral range (``bind`` to port 0) may meanwhile become the
+    local end of one of the many client connections the run opens (readiness
+    polls, probes, nginx to its backend) or be handed to a second server
+    starting at the same moment: the server then fails with "address already
+    in use".  So ports come from below that range where there is room, and
+    each is given once.
+    """
+
+    LOWEST = 10000
+
+    def __init__(self, ephemeral: tuple[int, int] | None = None, seed: int | None = None) -> None:
+        low, high = ephemeral or ephemeral_range()
+        below = (self.LOWEST, low - 1) if low - 1 - self.LOWEST >= 1000 else None
+        above = (high + 1, 65535) if 65535 - high - 1 >= 1000 else None
+        self.span = below or above  # None: only the kernel's choice is left
+        self._given: set[int] = set()
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+
+    def take(self) -> int:
+        with self._lock:
+            for _ in range(100):
+                port = self._random.randint(*self.span) if self.span else _kernel_port()
+                if port not in self._given and _bindable(port):
+                    self._given.add(port)
+                    return port
+        raise CellError("no free port on 127.0.0.1 after 100 tries")
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux's
+    default where it does not say)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+PORTS = PortBook()
+
+
+def free_port() -> int:
+    """A port for a server on 127.0.0.1 (see :class:`PortBook`)."""
+    return PORTS.take()
 
 
 def log_tail(path: Path, lines: int = 20) -> list[str]:
