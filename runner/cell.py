@@ -253,6 +253,7 @@ def measure_together(
                     if not job.runs and not results:  # the cell's first server
                         first_contact(job, servers.fronts[0])
                     side_by_side(servers.waiting_on, range(len(groups)))
+                    servers.stop_done()  # after every waiting probe: no stop meets one
                 if any(cpu_probes(group) for group in groups):
                     with gate.alone(cell):
                         for index in range(len(groups)):
@@ -285,8 +286,12 @@ class GroupServers:
     def waiting_on(self, index: int) -> None:
         group = self.groups[index]
         run_probes(self.job, waiting_probes(group), self.settings, self.fronts[index], self.results)
-        if not leaves_clean(group) and not cpu_probes(group):
-            self.stop(index)
+
+    def stop_done(self) -> None:
+        """The servers left busy by a group that has no probe left (slow clients)."""
+        for index, group in enumerate(self.groups):
+            if index in self.running and not leaves_clean(group) and not cpu_probes(group):
+                self.stop(index)
 
     def cpu_on(self, index: int) -> None:
         group = self.groups[index]

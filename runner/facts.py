@@ -18,7 +18,9 @@ from typing import Any
 @dataclass(frozen=True)
 class HttpFacts:
     protocol: str | None  # "HTTP/1.0" or "HTTP/1.1", as the server answered
-    keep_alive: bool | None  # a second request on the same connection was answered
+    # A second request on the same connection was answered; False without asking
+    # where the first answer said the connection ends.
+    keep_alive: bool | None
     server_header: str | None
 
     def to_dict(self) -> dict[str, Any]:

@@ -52,7 +52,7 @@ class RunningServer:
 
 
 class PortBook:
-    """Ports for servers, free when given and never given twice in one run.
+    """Ports for servers, free when given and never given twice by one process.
 
     A server is told its port some seconds before it binds it.  A port from
     the kernel's ephemeral range (``bind`` to port 0) may meanwhile become the

@@ -160,6 +160,7 @@ class Gate:
                 self._enter(lambda: not (self._alone or self._shared or self._expecting))
             finally:
                 self._queued -= 1
+                self._cond.notify_all()  # a stop held back by this section may go now
             self._alone = True
             windows = self._open(cell, "alone")
         try:

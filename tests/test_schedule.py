@@ -16,6 +16,7 @@ from contextlib import ExitStack
 import pytest
 
 from runner.errors import UserError
+from runner.probes.concurrency import Pacer
 from runner.schedule import (
     SERVER_MB,
     Cancelled,
@@ -109,10 +110,13 @@ def test_probes_whose_start_up_began_before_an_alone_section_go_first() -> None:
     started = threading.Event()
     release = threading.Event()
 
+    between = threading.Event()
+
     def cell_a() -> None:
         with gate.shared("a", busy=True, probes_next=True):
             started.set()
             release.wait(10)
+        between.wait(10)  # the alone section has every chance to go first now
         with gate.shared("a"):
             order.append("a probes")
 
@@ -133,6 +137,9 @@ def test_probes_whose_start_up_began_before_an_alone_section_go_first() -> None:
     time.sleep(0.05)  # c would start now if nothing held it back
     assert order == []
     release.set()
+    time.sleep(0.05)  # a's start-up has ended; its probes have not begun
+    assert order == []
+    between.set()
     for thread in threads:
         thread.join(timeout=10)
     assert order == ["a probes", "b alone", "c starts"]
@@ -148,7 +155,7 @@ def test_a_start_up_that_fails_holds_no_alone_section_back() -> None:
         with gate.alone("b"):
             done.set()
 
-    thread = threading.Thread(target=cpu)
+    thread = threading.Thread(target=cpu, daemon=True)
     thread.start()
     thread.join(timeout=10)
     assert done.is_set()
@@ -193,8 +200,8 @@ def test_cancel_stops_the_sections_not_yet_begun_and_lets_stops_through() -> Non
     release = threading.Event()
     outcome: list[str] = []
 
-    def holder() -> None:
-        with gate.shared("a"):
+    def holder() -> None:  # a server starting, slowly
+        with gate.shared("a", busy=True):
             release.wait(10)
 
     def cpu() -> None:
@@ -204,29 +211,38 @@ def test_cancel_stops_the_sections_not_yet_begun_and_lets_stops_through() -> Non
         except Cancelled as exc:
             outcome.append(f"b: {exc.reason}")
 
-    def start() -> None:
+    def probe() -> None:
         try:
             with gate.shared("c"):
-                outcome.append("c started")
+                outcome.append("c probed")
         except Cancelled:
             outcome.append("c cancelled")
 
-    threads = [threading.Thread(target=holder), threading.Thread(target=cpu), threading.Thread(target=start)]
+    def stop() -> None:  # held back by b's queued alone section until the cancel
+        with gate.shared("s", cancellable=False, busy=True):
+            outcome.append("s stopped")
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (holder, cpu, probe, stop)]
     threads[0].start()
     until(lambda: gate.active == 1)
     threads[1].start()
     until(lambda: gate.queued == 1)
     threads[2].start()
+    threads[3].start()
     time.sleep(0.05)
+    assert outcome == []
     gate.cancel()
-    threads[1].join(timeout=10)
-    threads[2].join(timeout=10)
-    assert sorted(outcome) == ["b: the run was interrupted before this cell finished", "c cancelled"]
-    with gate.shared("a", cancellable=False):  # what must run still runs
-        outcome.append("a stopped")
+    for thread in threads[1:]:
+        thread.join(timeout=10)
+    # the stop ran beside the start-up still under way, as soon as the cancelled
+    # alone section stopped holding it back
+    assert sorted(outcome) == [
+        "b: the run was interrupted before this cell finished",
+        "c cancelled",
+        "s stopped",
+    ]
     release.set()
     threads[0].join(timeout=10)
-    assert outcome[-1] == "a stopped"
     with pytest.raises(Cancelled), gate.shared("d"):  # and nothing new begins
         pass
 
@@ -262,3 +278,24 @@ def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the threads never got there"
         time.sleep(0.005)
+
+
+def test_volleys_of_the_concurrency_probe_take_turns() -> None:
+    """Cells firing at the same moment go out at least the pacer's gap apart."""
+    pacer = Pacer(0.02)
+    began: list[float] = []
+    lock = threading.Lock()
+
+    def volley() -> None:
+        pacer.wait_turn()
+        with lock:
+            began.append(time.monotonic())
+
+    threads = [threading.Thread(target=volley, daemon=True) for _ in range(6)]
+    first_asked = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(began) == 6
+    assert max(began) - first_asked >= 5 * 0.02  # the sixth turn comes five gaps after the first
