@@ -180,16 +180,34 @@ def take_environment(job: CellJob) -> None:
 def check_server(job: CellJob) -> None:
     """What the installed release of the server cannot do makes the cell n/a."""
     assert job.env is not None
-    recipe = job.recipe
-    why_not = recipe.unsupported(job.plan.cell.server.options, job.env.packages)
+    problem = server_problem(job.plan.cell, job.env)
+    if problem is not None:
+        raise problem
+
+
+def server_problem(cell: Cell, env: envs.Env) -> CellError | None:
+    """Why the cell's server cannot run from ``env``, if it cannot."""
+    recipe = recipe_for(cell.server.kind)
+    why_not = recipe.unsupported(cell.server.options, env.packages)
     if why_not:
-        raise CellNotApplicable(why_not)
-    if recipe.needs_script and not (job.env.bin_dir / recipe.needs_script).exists():
+        return CellNotApplicable(why_not)
+    if recipe.needs_script and not (env.bin_dir / recipe.needs_script).exists():
         if recipe.needs_script == "flask":
-            raise CellNotApplicable(
-                f"Flask {job.record.flask} has no `flask` command (it arrived in Flask 0.11)"
+            return CellNotApplicable(
+                f"Flask {env.version_of('flask')} has no `flask` command (it arrived in Flask 0.11)"
             )
-        raise CellError(f"the environment has no `{recipe.needs_script}` command")
+        return CellError(f"the environment has no `{recipe.needs_script}` command")
+    return None
+
+
+def starts_no_server(plan: Plan, built: Built) -> bool:
+    """Whether the cell is known to end before any server starts: a problem
+    found while planning, an environment that failed, a server its
+    environment cannot run."""
+    if plan.problem is not None or plan.spec is None:
+        return True
+    env = built.get(plan.spec.key())
+    return not isinstance(env, envs.Env) or server_problem(plan.cell, env) is not None
 
 
 def measure(job: CellJob) -> None:

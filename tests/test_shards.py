@@ -121,6 +121,59 @@ def test_time_left_is_the_estimate_scaled_by_the_cells_done() -> None:
     )
 
 
+def test_cells_ending_in_rounds_do_not_make_the_time_left_explode() -> None:
+    import time
+
+    from runner.run import Clock
+
+    estimates = {f"cell-{i}": 2.0 for i in range(100)}  # 200 s planned
+    started = time.perf_counter() - 87.0
+    first_three = {"cell-0", "cell-1", "cell-2"}
+    # The overlapping schedule: the first cells of a round end after the whole
+    # round's start-ups and waiting probes.  The time left stays near the plan
+    # (200 s in all, 87 s of them gone) ...
+    in_rounds = Clock(estimates, started, in_rounds=True).after(first_three)
+    assert re.fullmatch(r"  \[1:2\d elapsed, about 1:5\d left\]", in_rounds)
+    # ... where one cell after another would mean each took 29 s, not 2.
+    one_by_one = Clock(estimates, started).after(first_three)
+    assert re.fullmatch(r"  \[1:2\d elapsed, about 46:\d\d left\]", one_by_one)
+    # Nearly all done, the pace is trusted: twice as slow as planned, 20 s
+    # of the plan left take about 40 s (32 s, a fifth of it still the plan's).
+    most = {f"cell-{i}" for i in range(90)}
+    late = Clock(estimates, time.perf_counter() - 360.0, in_rounds=True).after(most)
+    assert re.fullmatch(r"  \[6:0\d elapsed, about 0:3[0-3] left\]", late)
+
+
+def test_cells_that_start_no_server_cost_the_clock_nothing(tmp_path: Path) -> None:
+    import time
+
+    from runner.cell import Built, Plan, starts_no_server
+    from runner.envs import Env, EnvSpec
+    from runner.errors import CellNotApplicable
+    from runner.interpreters import Interpreter
+    from runner.run import Clock
+
+    tiny = load_text(
+        'versions: [{flask: "0.10.1"}, {flask: "3.1.*"}]\n'
+        "servers: {a: {kind: flask-run}, b: {kind: werkzeug}}\n"
+    )
+    cells = {c.name: c for c in tiny.cells()}
+    spec = EnvSpec(interpreter=Interpreter("/usr/bin/python3", "3.11.7"), requirements=("flask==0.10.1",))
+    (tmp_path / "bin").mkdir()  # Flask 0.10.1 has no `flask` command
+    env = Env(path=tmp_path, packages={"Flask": "0.10.1", "Werkzeug": "0.9.1"}, backend="uv", reused=True)
+    built: Built = {spec.key(): env}
+    no_flask_command = Plan(cells["flask-0.10.1--a"], spec=spec)
+    runs = Plan(cells["flask-0.10.1--b"], spec=spec)
+    planned_out = Plan(cells["flask-3.1.x--a"], problem=CellNotApplicable("no nginx"))
+    assert starts_no_server(no_flask_command, built)
+    assert not starts_no_server(runs, built)
+    assert starts_no_server(planned_out, built)
+    assert starts_no_server(runs, {})  # its environment failed to build
+    # Such a cell ends at once and says nothing of how fast the others go.
+    clock = Clock({"na": 0.0, "ok": 100.0}, time.perf_counter() - 1.0)
+    assert re.fullmatch(r"  \[0:01 elapsed, about 1:3\d left\]", clock.after({"na"}))
+
+
 def test_the_plan_json_leaves_out_shards_with_no_cells() -> None:
     tiny = load_text('versions: [{flask: "3.1.*"}]\nservers: {a: {kind: flask-run}}\n')
     plan = json.loads(shards.plan_json(shards.plan(tiny, 3)))
