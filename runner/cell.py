@@ -33,7 +33,7 @@ from runner.machine import this_machine
 from runner.matrix import Cell, Matrix
 from runner.probes import probe_named
 from runner.probes.base import Result
-from runner.process import HOST, RunningServer, log_head, log_tail
+from runner.process import HOST, RunningServer, kill_now, log_head, log_tail
 from runner.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
 from runner.schedule import Gate, NoGate
 from runner.servers import Recipe, recipe_for
@@ -240,6 +240,8 @@ def measure_group(
         if not job.runs and not results:  # the cell's first server
             first_contact(job, front)
         run_probes(job, waiting_probes(group) + cpu_probes(group), settings, front, results)
+        if not leaves_clean(group):
+            kill_now(front)  # what the burst or the stalled clients left
 
 
 def measure_together(
@@ -319,6 +321,8 @@ class GroupServers:
                 self.stop(index)
 
     def stop(self, index: int) -> None:
+        if not leaves_clean(self.groups[index]) and index < len(self.fronts):
+            kill_now(self.fronts[index])  # what the burst or the stalled clients left
         self.running.pop(index).close()
 
     def stop_all(self) -> None:

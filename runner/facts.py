@@ -22,6 +22,9 @@ class HttpFacts:
     # where the first answer said the connection ends.
     keep_alive: bool | None
     server_header: str | None
+    # The first answer let the connection persist, yet the second request on it
+    # went unanswered: the server closes after every answer without saying so.
+    silent_close: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,6 +35,7 @@ class HttpFacts:
             protocol=data.get("protocol"),
             keep_alive=data.get("keep_alive"),
             server_header=data.get("server_header"),
+            silent_close=data.get("silent_close"),
         )
 
 
@@ -57,7 +61,7 @@ def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
                 return NO_ANSWER
             protocol, server_header, persists = first
             if not persists:
-                return HttpFacts(protocol=protocol, keep_alive=False, server_header=server_header)
+                return HttpFacts(protocol, keep_alive=False, server_header=server_header, silent_close=False)
             try:
                 sock.sendall(request)
                 keep_alive = _read_response(sock) is not None
@@ -65,7 +69,7 @@ def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
                 keep_alive = False
     except OSError:
         return NO_ANSWER
-    return HttpFacts(protocol=protocol, keep_alive=keep_alive, server_header=server_header)
+    return HttpFacts(protocol, keep_alive, server_header, silent_close=not keep_alive)
 
 
 def _read_response(sock: socket.socket) -> tuple[str, str | None, bool] | None:

@@ -47,7 +47,9 @@ def launched(
         if server.proxy == "nginx":
             app = front
             front = servers.enter_context(proxy.nginx_in_front(app, env=child_env, log_path=log_path))
-            front = dataclasses.replace(front, startup_s=app.startup_s + front.startup_s)
+            front = dataclasses.replace(
+                front, startup_s=app.startup_s + front.startup_s, groups=app.groups + front.groups
+            )
         yield front
 
 

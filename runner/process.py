@@ -49,6 +49,7 @@ class RunningServer:
     startup_s: float
     log_path: Path
     token: str  # what the app's /health answers with
+    groups: tuple[int, ...] = ()  # the process groups behind it (the app's, nginx's)
 
 
 class PortBook:
@@ -180,7 +181,7 @@ def running_server(
                 last = last_words(log_path)
                 raise CellError(f"{exc.reason}: {last}" if last else exc.reason) from None
             startup_s = time.perf_counter() - started
-            yield RunningServer(base_url, port, proc.pid, startup_s, log_path, token)
+            yield RunningServer(base_url, port, proc.pid, startup_s, log_path, token, (proc.pid,))
         finally:
             if stop(proc):
                 log.write(f"--- still running {STOP_TIMEOUT_S:.0f} s after SIGTERM: killed\n".encode())
@@ -222,6 +223,15 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float | None = None) -> bool:
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
     return killed
+
+
+def kill_now(server: RunningServer) -> None:
+    """End every process behind ``server`` at once (SIGKILL), where what is
+    left in it (a queue of requests nobody waits for, workers held by stalled
+    clients) is of no use and a graceful stop would only drain it; the
+    server's own stop then finds nothing left to wait for."""
+    for pgid in server.groups:
+        _signal_group(pgid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

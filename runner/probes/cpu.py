@@ -8,6 +8,7 @@ speed-up stays near 1; processes run in parallel, up to the number of cores.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +16,13 @@ from typing import Any
 
 import requests
 
+from runner.loadgen import volley
 from runner.probes.base import Probe, Result, Setting, range_text
-from runner.probes.concurrency import fire_at_once
-from runner.process import RunningServer
+from runner.process import HOST, RunningServer
 from runner.stats import Spread, peak_overlap, speedup
+
+# nox logs at debug level; a line per probe request would bury the progress.
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,9 @@ class CpuResult(Result):
     errors: int
 
 
-def probe_cpu(base_url: str, requests_n: int, iterations: int, timeout_s: float = 120.0) -> CpuResult:
-    url = f"{base_url}/cpu?n={iterations}"
+def probe_cpu(port: int, requests_n: int, iterations: int, timeout_s: float = 120.0) -> CpuResult:
+    path = f"/cpu?n={iterations}"
+    url = f"http://{HOST}:{port}{path}"
     errors = 0
     started = time.perf_counter()
     for _ in range(requests_n):
@@ -45,7 +50,7 @@ def probe_cpu(base_url: str, requests_n: int, iterations: int, timeout_s: float 
             errors += 1
     sequential = time.perf_counter() - started
 
-    started, shots = fire_at_once(url, requests_n, timeout_s)
+    started, shots = volley(port, path, requests_n, timeout_s)
     concurrent = max(shot.finished for shot in shots) - started
     good = [shot.answer for shot in shots if shot.answer is not None]
     errors += requests_n - len(good)
@@ -65,7 +70,7 @@ def probe_cpu(base_url: str, requests_n: int, iterations: int, timeout_s: float 
 
 
 def _run(server: RunningServer, settings: Mapping[str, Any]) -> CpuResult:
-    return probe_cpu(server.base_url, settings["requests"], settings["iterations"])
+    return probe_cpu(server.port, settings["requests"], settings["iterations"])
 
 
 def _text(result: CpuResult, spread: Spread) -> str:

@@ -63,7 +63,9 @@ PROBE = Probe(
         "`Little xR` marks a cell where requests per second x mean latency is R times the "
         "connections, off by more than 20%: the measurement itself is then suspect. Where one "
         "generator's figures break that law the other measures again, and the figures that hold "
-        "are shown, with `(not wrk: Little xR)` naming the ones left out. wrk's latency is read "
+        "are shown, with `(not wrk: Little xR)` naming the ones left out. A server that closes "
+        "after every answer without saying so (uWSGI's HTTP socket) is measured by the built-in "
+        "generator first: wrk leaves each of its reconnects out of the latency. wrk's latency is read "
         "from its histogram as measured, without the samples wrk adds after a run to correct "
         "for coordinated omission (see the README)."
     ),
