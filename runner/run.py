@@ -29,7 +29,7 @@ from typing import Callable
 from packaging.requirements import Requirement
 
 from runner import envs, interpreters, period, proxy, schedule, shards, store
-from runner.cell import Built, Plan, run_cell, starts_no_server
+from runner.cell import Built, Plan, launch_groups, run_cell, starts_no_server
 from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.launch import RUN_MARK
 from runner.machine import tools
@@ -175,13 +175,16 @@ def waiting_cost(matrix: Matrix, cell: Cell) -> float:
 
 
 def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
-    """The run's time the cell is estimated to take: what it waits shares the
-    machine with ``overlap`` cells, what needs the CPU has it alone."""
+    """The run's time the cell is estimated to take: what needs the CPU has the
+    machine alone; starting and stopping its servers takes its share of the
+    cores; what it waits shares the machine with ``overlap`` cells."""
     if overlap <= 1:
         return shards.probe_cost(matrix, cell)
+    probes = matrix.probes_for(cell.row)
     alone = sum(s for name, s in shards.probe_costs(matrix, cell).items() if PROBES[name].needs_cpu)
-    shared = shards.START_S * matrix.repeats + waiting_cost(matrix, cell)
-    return alone * matrix.repeats + shared / overlap
+    servers = len(launch_groups(list(probes)))
+    starts = servers * shards.START_CPU_S / (os.cpu_count() or 1)
+    return (alone + starts + waiting_cost(matrix, cell) / overlap) * matrix.repeats
 
 
 def open_run(
