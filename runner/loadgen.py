@@ -546,7 +546,7 @@ def measure_throughput(
         raise RuntimeError("wrk is not installed; install it with `apt-get install wrk`")
     first_choice = "wrk" if generator == "wrk" or (generator == "auto" and wrk) else "builtin"
     why = ""
-    if first_choice == "wrk" and generator == "auto" and facts.probe_connection(HOST, port).silent_close:
+    if first_choice == "wrk" and generator == "auto" and facts.probe_connection(HOST, port, 2.0).silent_close:
         first_choice, why = "builtin", SILENT_CLOSE
     first = _measure_with(first_choice, wrk, port, path, connections, duration_s, warmup_s)
     if generator != "auto" or first.little.get("ok", True):

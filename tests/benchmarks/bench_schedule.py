@@ -20,6 +20,8 @@ suite: it takes the better part of an hour.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import sys
@@ -53,7 +55,10 @@ def one(matrix_path: Path, serial: bool, cold: bool) -> tuple[float, dict[str, A
     with tempfile.TemporaryDirectory() as tmp:
         envs = Path(tmp) / "envs" if cold else cli.DEFAULT_ENVS
         started = time.perf_counter()
-        cli.run(load(matrix_path), results=Path(tmp) / "results", env_root=envs, fresh=True, serial=serial)
+        with contextlib.redirect_stdout(io.StringIO()):  # the report: in the run's folder, not here
+            cli.run(
+                load(matrix_path), results=Path(tmp) / "results", env_root=envs, fresh=True, serial=serial
+            )
         wall = time.perf_counter() - started
         run = (Path(tmp) / "results" / "latest").resolve()
         meta = json.loads((run / "run.json").read_text())
@@ -127,6 +132,25 @@ def told(record: CellRecord) -> str:
     return f"peak {probe.peak}, starts within {1000 * (starts[-1] - starts[0]):.0f} ms"
 
 
+def volley_spread(records: list[CellRecord]) -> str:
+    """How far apart, on the servers' clocks, the requests of a volley began,
+    over the cells that served all of them at once: the margin the peaks have
+    (each request lasts the probe's delay)."""
+    spreads = []
+    for record in records:
+        probe = record.concurrency
+        if probe is not None and probe.intervals and probe.peak == probe.requests:
+            starts = sorted(start for start, _ in probe.intervals)
+            spreads.append(1000 * (starts[-1] - starts[0]))
+    if not spreads:
+        return "no cell served all its requests at once"
+    spreads.sort()
+    return (
+        f"the requests of a volley began a median {spreads[len(spreads) // 2]:.0f} ms and at most "
+        f"{spreads[-1]:.0f} ms apart on the server's clock ({len(spreads)} cells that served all at once)"
+    )
+
+
 def rps(records: list[CellRecord]) -> dict[str, float]:
     out = {}
     for record in records:
@@ -161,7 +185,7 @@ def main() -> int:
             runs[serial].append(records)
             print(
                 f"run {number} {'serial ' if serial else 'overlap'}: {split_text(wall, summary)}, "
-                f"intrinsic {need:.0f} s, ratio {wall / need:.2f}",
+                f"intrinsic {need:.0f} s, ratio {wall / need:.2f}; {volley_spread(records)}",
                 flush=True,
             )
         if len(schedules) == 2:
