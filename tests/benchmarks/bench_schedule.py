@@ -1,11 +1,13 @@
 """The default matrix under both schedules: wall time, intrinsic time, agreement.
 
-    python tests/benchmarks/bench_schedule.py [--runs 3] [--cold] [--only overlap] [--matrix matrix.yaml]
+    python tests/benchmarks/bench_schedule.py [--runs 3] [--cold [--cold-uv-cache]] [--only overlap]
+                                              [--matrix matrix.yaml]
 
 Runs the matrix ``--runs`` times with the overlapping schedule (the default)
 and as many with ``--serial``, alternately, each into its own temporary
 results folder; ``--cold`` also gives every run a fresh, empty environment
-cache.  For each run it prints the wall time, the intrinsic time (what the
+cache, and ``--cold-uv-cache`` an empty uv cache as well (every package
+downloaded, every source archive built: a machine's first run).  For each run it prints the wall time, the intrinsic time (what the
 probes cannot do faster: for each cell, ceil(requests / peak) x the delay
 of the concurrency probe, the throughput probe's duration and warm-up, the
 burst's wall time and the slow-client wait) and their ratio; then whether
@@ -24,9 +26,11 @@ import contextlib
 import io
 import json
 import math
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +55,14 @@ def intrinsic(records: list[CellRecord]) -> float:
     return total
 
 
-def one(matrix_path: Path, serial: bool, cold: bool) -> tuple[float, dict[str, Any], list[CellRecord]]:
+def one(
+    matrix_path: Path, serial: bool, cold: bool, cold_uv: bool = False
+) -> tuple[float, dict[str, Any], list[CellRecord]]:
     with tempfile.TemporaryDirectory() as tmp:
         envs = Path(tmp) / "envs" if cold else cli.DEFAULT_ENVS
+        uv_cache = {"UV_CACHE_DIR": str(Path(tmp) / "uv-cache")} if cold_uv else {}
         started = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):  # the report: in the run's folder, not here
+        with contextlib.redirect_stdout(io.StringIO()), environ(uv_cache):  # the report stays in its folder
             cli.run(
                 load(matrix_path), results=Path(tmp) / "results", env_root=envs, fresh=True, serial=serial
             )
@@ -66,6 +73,21 @@ def one(matrix_path: Path, serial: bool, cold: bool) -> tuple[float, dict[str, A
             raise SystemExit(f"the {'serial' if serial else 'overlapping'} run was interrupted: no figures")
         summary = meta["summary"]
         return wall, summary, store.read_records(run)
+
+
+@contextlib.contextmanager
+def environ(extra: dict[str, str]) -> Iterator[None]:
+    """``extra`` in the environment for the block (the builds' uv reads it), then as it was."""
+    before = {key: os.environ.get(key) for key in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def split_text(wall: float, summary: dict[str, Any]) -> str:
@@ -171,6 +193,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true")
+    parser.add_argument("--cold-uv-cache", action="store_true", help="with --cold: an empty uv cache too")
     parser.add_argument("--matrix", type=Path, default=REPO / "matrix.yaml")
     parser.add_argument(
         "--only", choices=("overlap", "serial"), help="time one schedule (no agreement is checked)"
@@ -180,7 +203,7 @@ def main() -> int:
     runs: dict[bool, list[list[CellRecord]]] = {False: [], True: []}
     for number in range(1, args.runs + 1):
         for serial in schedules:
-            wall, summary, records = one(args.matrix, serial, args.cold)
+            wall, summary, records = one(args.matrix, serial, args.cold, args.cold and args.cold_uv_cache)
             need = intrinsic(records)
             runs[serial].append(records)
             print(
