@@ -6,16 +6,6 @@ need the same packages share one, and a warm run rebuilds nothing.  It is
 built with uv, or with virtualenv + pip where uv is missing, under a lock so
 that two runs never build the same one at once, and it is marked complete
 only once every package is in, so a build cut short is built again.
-
-A period row is installed from uv's cache alone first (``--offline``), and
-from the index only where the cache lacks something.  Its resolution is as
-of a day long past, so an index page uv cached since lists every release it
-may use, and the answer is the one the index would give.  Asking the index
-again can cost a build: where a package index strips the files' cache
-headers (this project's machines sit behind such a proxy), uv finds every
-source archive "modified" and builds it anew for each environment (gevent
-of 2016 compiled for 64 s; offline, the same environment took 0.2 s from
-the wheel uv had built before).
 """
 
 from __future__ import annotations
@@ -202,14 +192,7 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
                 cmd += ["--exclude-newer-package", f"{tool}={spec.build_tools_newer}"]
         for package in spec.binary_only:
             cmd += ["--only-binary", package]
-        cmd += list(spec.requirements)
-        if spec.exclude_newer:
-            try:
-                _step([*cmd, "--offline"], log, "install")
-                return "uv"
-            except CacheMiss:
-                log.write("# uv's cache does not hold all of it: installing again, from the index\n")
-        _step(cmd, log, "install")
+        _step(cmd + list(spec.requirements), log, "install")
         return "uv"
     _step(
         [sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path, str(path)],
@@ -227,17 +210,6 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
         "install",
     )
     return "virtualenv"
-
-
-class CacheMiss(CellError):
-    """uv, told to stay offline, lacked something in its cache."""
-
-
-def missed_cache(output: str) -> bool:
-    """Whether an offline uv failed for want of something its cache lacks (rather
-    than, say, a build that fails wherever its sources come from)."""
-    text = output.lower()
-    return "network was disabled" in text or "network connectivity is disabled" in text
 
 
 def _step(argv: list[str], log: TextIO, what: str) -> None:
@@ -266,8 +238,7 @@ def _step(argv: list[str], log: TextIO, what: str) -> None:
         with open(log.name, encoding="utf-8", errors="replace") as again:
             again.seek(start)
             output = again.read()
-        failure = CacheMiss if "--offline" in argv and missed_cache(output) else CellError
-        raise failure(f"environment {what} failed: {summarise_failure(output)}")
+        raise CellError(f"environment {what} failed: {summarise_failure(output)}")
 
 
 def stop_builds() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.envs import EnvSpec, installed_packages, missed_cache, summarise_failure
+from runner.envs import EnvSpec, installed_packages, summarise_failure
 from runner.interpreters import Interpreter
 
 PY = Interpreter(path="/usr/bin/python3.11", version="3.11.7")
@@ -125,43 +125,3 @@ def test_a_source_build_that_failed_is_not_tried_again(
     with pytest.raises(CellError, match="Failed to build"):
         envs.ensure(spec, root, log)
     assert log.stat().st_size > size
-
-
-def test_an_offline_uv_that_lacked_something_is_told_from_a_failing_build() -> None:
-    assert missed_cache(
-        "error: No solution found when resolving dependencies\n  cause: Because pyramid was not found in "
-        "the cache and you require pyramid, we can conclude that your requirements are unsatisfiable.\n\n"
-        "hint: Packages were unavailable because the network was disabled. When the network is disabled, "
-        "registry packages may only be read from the cache."
-    )
-    assert missed_cache("error: Network connectivity is disabled, but the requested data wasn't found")
-    assert not missed_cache(UWSGI_2_0_13_ON_GCC_12)
-
-
-@pytest.mark.slow
-def test_a_period_row_built_twice_is_built_from_uvs_cache_the_second_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The second environment takes the wheel uv built for the first, without
-    asking the index, which could make uv build it again."""
-    from runner import envs, interpreters
-
-    interpreter = interpreters.find("3.11")
-    if interpreter is None or interpreters.uv_binary() is None:
-        pytest.skip("needs Python 3.11 and uv")
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))  # empty: the first build fetches
-    spec = envs.EnvSpec(
-        interpreter=interpreter,
-        requirements=("itsdangerous==0.24",),  # a source archive only: uv builds a wheel of it
-        exclude_newer="2018-01-01T00:00:00Z",
-        build_tools_newer="2019-12-31T23:59:59Z",
-    )
-    first, second = tmp_path / "first.log", tmp_path / "second.log"
-    envs.ensure(spec, tmp_path / "envs-a", first)
-    built = envs.ensure(spec, tmp_path / "envs-b", second)
-    assert built.version_of("itsdangerous") == "0.24"
-    assert "installing again, from the index" in first.read_text()
-    assert "Built itsdangerous==0.24" in first.read_text()
-    assert "--offline" in second.read_text()
-    assert "from the index" not in second.read_text()
-    assert "Built" not in second.read_text()
