@@ -8,12 +8,12 @@ server that cuts an answer short is an error.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from tiny_server import tiny_server
 
 from runner.loadgen import SILENT_CLOSE, builtin_throughput, measure_throughput, wrk_binary
 
@@ -24,33 +24,13 @@ CUT_SHORT = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhel"
 @contextmanager
 def closing_server(answer: bytes, takes_s: float = 0.0) -> Iterator[int]:
     """Answers one request per connection with ``answer`` (after ``takes_s``), then closes it."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(4096)
-                    time.sleep(takes_s)
-                    conn.sendall(answer)
-                except OSError:
-                    pass
+    def reply(conn: socket.socket) -> None:
+        time.sleep(takes_s)
+        conn.sendall(answer)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
+    with tiny_server(reply) as port:
+        yield port
 
 
 def test_a_server_that_closes_after_each_answer_costs_reconnects_not_errors() -> None:

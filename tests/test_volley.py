@@ -11,8 +11,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tiny_server import tiny_server
 
 from runner.loadgen import dechunked, volley
 from runner.stats import peak_overlap
@@ -50,38 +52,9 @@ def threaded_server() -> Iterator[int]:
         thread.join(timeout=5)
 
 
-@contextmanager
-def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[int]:
+def raw_server(answer: Callable[[socket.socket], None]) -> AbstractContextManager[int]:
     """Each connection, in a thread of its own, handed to ``answer`` once its request is in."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def one(conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5)
-            try:
-                conn.recv(4096)
-                answer(conn)
-            except OSError:
-                pass
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=one, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
+    return tiny_server(answer, threaded=True)
 
 
 def test_ten_requests_at_once_are_inside_a_threaded_server_together() -> None:
