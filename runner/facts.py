@@ -62,23 +62,34 @@ def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
             protocol, server_header, persists = first
             if not persists:
                 return HttpFacts(protocol, keep_alive=False, server_header=server_header, silent_close=False)
+            # A second request closed or reset unanswered: the server closes
+            # after every answer without saying so.  One unanswered within
+            # ``timeout_s`` says only that the server is slow to answer it.
             try:
                 sock.sendall(request)
-                keep_alive = _read_response(sock) is not None
+                keep_alive = _read_response(sock, timeouts=True) is not None
+                silent_close = not keep_alive
+            except TimeoutError:
+                keep_alive, silent_close = False, False
             except OSError:
-                keep_alive = False
+                keep_alive, silent_close = False, True
     except OSError:
         return NO_ANSWER
-    return HttpFacts(protocol, keep_alive, server_header, silent_close=not keep_alive)
+    return HttpFacts(protocol, keep_alive, server_header, silent_close=silent_close)
 
 
-def _read_response(sock: socket.socket) -> tuple[str, str | None, bool] | None:
+def _read_response(sock: socket.socket, timeouts: bool = False) -> tuple[str, str | None, bool] | None:
     """The answer's protocol, its ``Server`` header, and whether it lets the
-    connection persist."""
+    connection persist; None where there is no whole answer (``timeouts``:
+    a time-out is raised, not taken for none)."""
     response = http.client.HTTPResponse(sock)
     try:
         response.begin()
         response.read()
+    except TimeoutError:
+        if timeouts:
+            raise
+        return None
     except (http.client.HTTPException, OSError):
         return None
     protocol = "HTTP/1.1" if response.version == 11 else "HTTP/1.0"

@@ -48,8 +48,9 @@ class Throughput(Result):
     # them where they differ in kind (see runner/wrk_histogram.py).
     latency_from: str = ""
     wrk_printed_ms: dict[str, float | None] | None = None
-    # Where the first generator's figures broke Little's law: why these were
-    # published, and the other generator's figures.
+    # Why this generator's figures were published (where the other measured
+    # first or broke Little's law, or the server closes connections without
+    # saying so), and the other generator's figures where it measured too.
     why: str = ""
     other: dict[str, Any] | None = None
 
@@ -258,7 +259,11 @@ class _Volley:
         self.selector.close()
 
     def open(self, shot: Shot) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:  # out of file descriptors: this request fails, the others go
+            shot.failure, shot.finished = f"connection error ({exc.strerror})", time.perf_counter()
+            return
         sock.setblocking(False)
         self.buffers[sock] = bytearray()
         sock.connect_ex((HOST, self.port))
@@ -322,7 +327,10 @@ def _json_answer(response: bytes) -> tuple[dict[str, Any] | None, str | None]:
     if status != 200:
         return None, f"HTTP {status}"
     if any(line.lower().replace(" ", "") == "transfer-encoding:chunked" for line in lines[1:]):
-        body = dechunked(body)
+        try:
+            body = dechunked(body)
+        except ValueError:  # a chunk size that is not hexadecimal
+            return None, "bad answer"
     try:
         answer = json.loads(body)
     except ValueError:
@@ -555,7 +563,8 @@ def measure_throughput(
     if other is None:
         return replace(first, why=f"{first_choice} broke Little's law and no other generator is installed")
     second = _measure_with(other, wrk, port, path, connections, duration_s, warmup_s)
-    return lawful(first, second)
+    chosen = lawful(first, second)
+    return replace(chosen, why=f"{why}; then {chosen.why}") if why else chosen
 
 
 def lawful(first: Throughput, second: Throughput) -> Throughput:

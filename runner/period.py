@@ -14,6 +14,7 @@ that setuptools 46 (2020) removed.  Setuptools 44 and wheel 0.33, both of
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,9 @@ from packaging.version import InvalidVersion, Version
 
 from runner.errors import CellError
 from runner.files import write_json
+
+# nox logs at debug level; a line per request to the index would bury the progress.
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 # Every virtualenv of those days came with setuptools, and servers of the
 # time import its pkg_resources at start (gunicorn 19 does); uv seeds none.

@@ -184,7 +184,7 @@ def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
     alone = sum(s for name, s in shards.probe_costs(matrix, cell).items() if PROBES[name].needs_cpu)
     servers = len(launch_groups(list(probes)))
     starts = servers * shards.START_CPU_S / (os.cpu_count() or 1)
-    return (alone + starts + waiting_cost(matrix, cell) / overlap) * matrix.repeats
+    return (alone + starts) * matrix.repeats + waiting_cost(matrix, cell) / overlap
 
 
 def open_run(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,6 +34,11 @@ from runner.errors import CellError, UserError
 SERVER_MB = 256  # room left for each cell in flight: a server and its workers, waiting
 PER_CORE = 32  # cells in flight per core, by default (see overlap_bound)
 MAX_OVERLAP = 64
+# Open files: a cell in flight holds its volley's connections (ten) and its
+# servers' logs; a burst, which runs alone, holds up to 500 more.  Where the
+# runner may open 1024 (a common soft limit), that leaves room for 26 cells.
+FILES_PER_CELL = 16
+FILES_KEPT = 600
 
 
 class Cancelled(CellError):
@@ -255,7 +261,8 @@ def time_split(schedules: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 def overlap_bound() -> int:
     """How many cells are in flight at once: ``MATRIX_OVERLAP``, or 32 per
     core, at most 64, and no more than the memory free allows (``SERVER_MB``
-    each).  A cell in flight is mostly a server waiting.  What the cores bound
+    each) and the runner's open files (``FILES_PER_CELL`` each).  A cell in
+    flight is mostly a server waiting.  What the cores bound
     is a round's volleys: every cell's server takes its ten requests at the same
     moment, and the requests a server takes late lower its peak.  With 64
     cells on two cores the requests of a volley began at most 65 ms apart on
@@ -272,7 +279,14 @@ def overlap_bound() -> int:
             )
         return int(chosen)
     by_memory = available_mb() // SERVER_MB
-    return max(1, min(MAX_OVERLAP, PER_CORE * (os.cpu_count() or 1), by_memory))
+    by_files = (open_files_limit() - FILES_KEPT) // FILES_PER_CELL
+    return max(1, min(MAX_OVERLAP, PER_CORE * (os.cpu_count() or 1), by_memory, by_files))
+
+
+def open_files_limit() -> int:
+    """How many files the runner may have open at once (its soft limit)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 2**20
 
 
 def available_mb() -> int:

@@ -16,7 +16,9 @@ BODY = b"ok"
 
 
 @contextmanager
-def one_connection_server(head: bytes, answers: int) -> Iterator[tuple[int, list[int]]]:
+def one_connection_server(
+    head: bytes, answers: int, then_close: bool = False
+) -> Iterator[tuple[int, list[int]]]:
     """Takes one connection, answers ``answers`` requests on it with ``head``,
     then holds it open without answering or closing (as Werkzeug 3's
     single-threaded server does after an HTTP/1.0 answer), until the client
@@ -45,6 +47,8 @@ def one_connection_server(head: bytes, answers: int) -> Iterator[tuple[int, list
                     requests += 1
                     if requests <= answers:
                         conn.sendall(head + f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY)
+                    elif then_close:  # as uWSGI's HTTP socket does, without saying so
+                        conn.shutdown(socket.SHUT_RDWR)
         seen.append(requests)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -83,5 +87,13 @@ def test_a_server_that_promises_to_persist_but_does_not_answer_again_does_not_ke
     with one_connection_server(b"HTTP/1.1 200 OK\r\n", answers=1) as (port, seen):
         facts = probe_connection("127.0.0.1", port, timeout_s=0.5)
     assert facts.keep_alive is False
-    assert facts.silent_close is True  # the throughput probe measures it with the built-in generator
+    assert facts.silent_close is False  # unanswered in time says the server is slow, not that it closes
+    assert seen == [2]
+
+
+def test_a_server_that_promises_to_persist_but_closes_closes_without_saying_so() -> None:
+    with one_connection_server(b"HTTP/1.1 200 OK\r\n", answers=1, then_close=True) as (port, seen):
+        facts = probe_connection("127.0.0.1", port, timeout_s=8.0)
+    assert facts.keep_alive is False
+    assert facts.silent_close is True  # the throughput probe measures it with the built-in generator first
     assert seen == [2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from runner.schedule import (
     available_mb,
     covered,
     meets,
+    open_files_limit,
     overlap_bound,
     time_split,
 )
@@ -262,8 +264,8 @@ def test_the_time_covered_counts_each_moment_once() -> None:
 
 def test_the_bound_comes_from_the_machine_or_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MATRIX_OVERLAP", raising=False)
-    cores = os.cpu_count() or 1
-    assert overlap_bound() == max(1, min(64, 32 * cores, available_mb() // SERVER_MB))
+    cores, files = os.cpu_count() or 1, open_files_limit()
+    assert overlap_bound() == max(1, min(64, 32 * cores, available_mb() // SERVER_MB, (files - 600) // 16))
     monkeypatch.setenv("MATRIX_OVERLAP", "3")
     assert overlap_bound() == 3
     for bad in ("0", "-2", "many", "65"):
@@ -277,3 +279,17 @@ def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the threads never got there"
         time.sleep(0.005)
+
+
+def test_a_runner_that_may_open_few_files_keeps_fewer_cells_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A volley holds a connection a request: at 1024 open files (a common soft
+    limit) 64 cells' volleys and a burst would run out."""
+    monkeypatch.delenv("MATRIX_OVERLAP", raising=False)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+    try:
+        assert overlap_bound() <= (min(1024, hard) - 600) // 16
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

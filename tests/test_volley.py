@@ -100,7 +100,16 @@ def test_what_went_wrong_is_named_per_request() -> None:
     def never(conn: socket.socket) -> None:
         time.sleep(3)
 
-    expected = {status_500: "HTTP 500", not_json: "bad JSON", hang_up: "closed", cut_short: "closed"}
+    def bad_chunks(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+
+    expected = {
+        status_500: "HTTP 500",
+        not_json: "bad JSON",
+        hang_up: "closed",
+        cut_short: "closed",
+        bad_chunks: "bad answer",
+    }
     for answer, failure in expected.items():
         with raw_server(answer) as port:
             _, shots = volley(port, "/", 2, timeout_s=5)

@@ -8,21 +8,15 @@ speed-up stays near 1; processes run in parallel, up to the number of cores.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 from runner.loadgen import volley
 from runner.probes.base import Probe, Result, Setting, range_text
-from runner.process import HOST, RunningServer
+from runner.process import RunningServer
 from runner.stats import Spread, peak_overlap, speedup
-
-# nox logs at debug level; a line per probe request would bury the progress.
-logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -40,14 +34,11 @@ class CpuResult(Result):
 
 def probe_cpu(port: int, requests_n: int, iterations: int, timeout_s: float = 120.0) -> CpuResult:
     path = f"/cpu?n={iterations}"
-    url = f"http://{HOST}:{port}{path}"
     errors = 0
     started = time.perf_counter()
-    for _ in range(requests_n):
-        try:
-            requests.get(url, timeout=timeout_s).raise_for_status()
-        except requests.RequestException:
-            errors += 1
+    for _ in range(requests_n):  # one after another, by the same client as the volley below
+        _, (shot,) = volley(port, path, 1, timeout_s)
+        errors += shot.answer is None
     sequential = time.perf_counter() - started
 
     started, shots = volley(port, path, requests_n, timeout_s)
