@@ -309,11 +309,9 @@ class _Volley:
 
 
 def _volley_error(exc: OSError) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-        return "reset"
-    return "connection error"
+    """A refused or reset connection by name, any other error as a connection error."""
+    kind = error_kind(exc)
+    return kind if kind in ("refused", "reset") else "connection error"
 
 
 def _json_answer(response: bytes) -> tuple[dict[str, Any] | None, str | None]:
