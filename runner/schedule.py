@@ -262,12 +262,12 @@ def overlap_bound() -> int:
     """How many cells are in flight at once: ``MATRIX_OVERLAP``, or 32 per
     core, at most 64, and no more than the memory free allows (``SERVER_MB``
     each) and the runner's open files (``FILES_PER_CELL`` each).  A cell in
-    flight is mostly a server waiting.  What the cores bound
-    is a round's volleys: every cell's server takes its ten requests at the same
-    moment, and the requests a server takes late lower its peak.  With 64
-    cells on two cores the requests of a volley began at most 65 ms apart on
-    the server's clock (88 ms at 32), against the 500 ms each lasts; fewer,
-    larger rounds wait less (the default matrix's cells took 229 s at 64, 242 s
+    flight is mostly a server waiting.  What the cores bound is a round's
+    volleys: every cell's server takes its ten requests at the same moment, and
+    the requests a server takes late lower its peak.  With 64 cells on two
+    cores the requests of a volley began at most 65 to 155 ms apart on the
+    server's clock (nine runs of the default matrix), against the 500 ms each
+    lasts; fewer, larger rounds wait less (the cells took 229 s at 64, 242 s
     at 32).
     """
     chosen = os.environ.get("MATRIX_OVERLAP", "").strip()

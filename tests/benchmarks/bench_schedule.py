@@ -7,7 +7,8 @@ Runs the matrix ``--runs`` times with the overlapping schedule (the default)
 and as many with ``--serial``, alternately, each into its own temporary
 results folder; ``--cold`` also gives every run a fresh, empty environment
 cache, and ``--cold-uv-cache`` an empty uv cache as well (every package
-downloaded, every source archive built: a machine's first run).  For each run it prints the wall time, the intrinsic time (what the
+downloaded, every source archive built: a machine's first run).  For each
+run it prints the wall time, the intrinsic time (what the
 probes cannot do faster: for each cell, ceil(requests / peak) x the delay
 of the concurrency probe, the throughput probe's duration and warm-up, the
 burst's wall time and the slow-client wait) and their ratio; then whether
@@ -30,9 +31,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -62,7 +63,8 @@ def one(
         envs = Path(tmp) / "envs" if cold else cli.DEFAULT_ENVS
         uv_cache = {"UV_CACHE_DIR": str(Path(tmp) / "uv-cache")} if cold_uv else {}
         started = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()), environ(uv_cache):  # the report stays in its folder
+        # The report stays in its folder; uv, run by the builds, reads UV_CACHE_DIR.
+        with contextlib.redirect_stdout(io.StringIO()), mock.patch.dict(os.environ, uv_cache):
             cli.run(
                 load(matrix_path), results=Path(tmp) / "results", env_root=envs, fresh=True, serial=serial
             )
@@ -73,21 +75,6 @@ def one(
             raise SystemExit(f"the {'serial' if serial else 'overlapping'} run was interrupted: no figures")
         summary = meta["summary"]
         return wall, summary, store.read_records(run)
-
-
-@contextlib.contextmanager
-def environ(extra: dict[str, str]) -> Iterator[None]:
-    """``extra`` in the environment for the block (the builds' uv reads it), then as it was."""
-    before = {key: os.environ.get(key) for key in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def split_text(wall: float, summary: dict[str, Any]) -> str:
@@ -150,8 +137,13 @@ def told(record: CellRecord) -> str:
     probe = record.concurrency
     if probe is None or not probe.intervals:
         return "no answer"
-    starts = sorted(start for start, _ in probe.intervals)
-    return f"peak {probe.peak}, starts within {1000 * (starts[-1] - starts[0]):.0f} ms"
+    return f"peak {probe.peak}, starts within {start_spread_ms(probe.intervals):.0f} ms"
+
+
+def start_spread_ms(intervals: list[list[float]]) -> float:
+    """How far apart, on the server's clock, the first and last request began."""
+    starts = [start for start, _ in intervals]
+    return 1000 * (max(starts) - min(starts))
 
 
 def volley_spread(records: list[CellRecord]) -> str:
@@ -162,8 +154,7 @@ def volley_spread(records: list[CellRecord]) -> str:
     for record in records:
         probe = record.concurrency
         if probe is not None and probe.intervals and probe.peak == probe.requests:
-            starts = sorted(start for start, _ in probe.intervals)
-            spreads.append(1000 * (starts[-1] - starts[0]))
+            spreads.append(start_spread_ms(probe.intervals))
     if not spreads:
         return "no cell served all its requests at once"
     spreads.sort()
