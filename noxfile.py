@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from runner import cli  # noqa: E402
 from runner.errors import UserError  # noqa: E402
-from runner.matrix import Matrix, load  # noqa: E402
+from runner.matrix.cells import Matrix, load  # noqa: E402
 
 nox.options.sessions = ["matrix"]
 nox.options.default_venv_backend = "uv|virtualenv"

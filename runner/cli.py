@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from runner.errors import UserError
-from runner.matrix import Cell, Matrix, load
-from runner.record import RecordError
+from runner.matrix.cells import Cell, Matrix, load
+from runner.records.record import RecordError
 
 if TYPE_CHECKING:
     from typing import ParamSpec
@@ -68,7 +68,7 @@ def run(
     fresh: bool = False,
     serial: bool = False,
 ) -> int:
-    from runner.run import overlap_bound, run_cells  # imported late: parsing needs none of it
+    from runner.workflow.run import overlap_bound, run_cells  # imported late: parsing needs none of it
 
     cells = select(matrix, names)
     overlap = 1 if serial else overlap_bound()
@@ -142,7 +142,7 @@ def _user_errors(command: Callable[P, int]) -> Callable[P, int]:
 
 
 def _run_folder(text: str) -> Path:
-    from runner.store import require_run
+    from runner.records.store import require_run
 
     path = Path(text).resolve()
     require_run(path, text)
@@ -328,7 +328,7 @@ def pythons(matrix: Matrix) -> int:
     """
     import subprocess
 
-    from runner import interpreters
+    from runner.environments import interpreters
 
     uv = interpreters.uv_binary()
     for version in sorted({row.python for row in matrix.rows}, key=lambda v: tuple(map(int, v.split(".")))):

@@ -15,9 +15,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from runner.errors import UserError
-from runner.record import CellRecord, RunMeta, machine_namer, machine_names
-from runner.stats import Spread
-from runner.store import read_run
+from runner.measuring.stats import Spread
+from runner.records.record import CellRecord, RunMeta, machine_namer, machine_names
+from runner.records.store import read_run
 
 MIN_REPEATS = 3
 RULE = (

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from runner.errors import UserError
 from runner.files import write_json
-from runner.record import CellRecord, RunMeta, machine_names
-from runner.store import new_run_path, now, read_run
+from runner.records.record import CellRecord, RunMeta, machine_names
+from runner.records.store import new_run_path, now, read_run
 
 
 def _differs(a: object, b: object, where: str = "") -> str | None:

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.errors import UserError
-from runner.matrix import Cell, Matrix
-from runner.servers import recipe_for
+from runner.matrix.cells import Cell, Matrix
+from runner.serving.servers import recipe_for
 
 START_S = 0.6  # launching a server and waiting for it
 # What starting and stopping a server costs the cores: 32 started together took

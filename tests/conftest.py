@@ -27,7 +27,7 @@ def processes_of_run(run_id: str) -> list[int]:
     of another test session on the same machine, is not ours); its workers
     are known by their parent.
     """
-    from runner.launch import RUN_MARK
+    from runner.serving.launch import RUN_MARK
 
     mark = f"{RUN_MARK}={run_id}".encode()
     found, parents = [], {}

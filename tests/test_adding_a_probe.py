@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from runner import probes, report
-from runner.matrix import parse
-from runner.process import RunningServer
-from runner.record import Asked, CellRecord, ProbeOutcome, Status
+from runner.matrix.cells import parse
+from runner.measuring import probes
+from runner.publish import report
+from runner.records.record import Asked, CellRecord, ProbeOutcome, Status
+from runner.serving.process import RunningServer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -113,7 +114,7 @@ def test_the_readme_probe_is_accepted_run_recorded_and_reported(
 
 
 def test_a_setting_out_of_the_readme_probe_bounds_is_refused(first_byte: Any) -> None:
-    from runner.matrix import MatrixError
+    from runner.matrix.cells import MatrixError
 
     with pytest.raises(
         MatrixError, match=r"probes\.first_byte\.requests: expected a whole number from 1 to 100"

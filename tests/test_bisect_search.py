@@ -133,7 +133,7 @@ def test_releases_that_could_not_run_are_grouped_with_a_hint() -> None:
 from typing import Any, Callable  # noqa: E402
 
 from runner.bisection import driver  # noqa: E402
-from runner.matrix import Row  # noqa: E402
+from runner.matrix.cells import Row  # noqa: E402
 
 
 class FakeProbe:

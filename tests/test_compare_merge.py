@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from runner import cli, store
+from runner import cli
+from runner.records import store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BEFORE, AFTER = FIXTURES / "verdict-pair" / "before", FIXTURES / "verdict-pair" / "after"

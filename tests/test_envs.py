@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.envs import EnvSpec, installed_packages, summarise_failure
-from runner.interpreters import Interpreter
+from runner.environments.envs import EnvSpec, installed_packages, summarise_failure
+from runner.environments.interpreters import Interpreter
 
 PY = Interpreter(path="/usr/bin/python3.11", version="3.11.7")
 
@@ -103,7 +103,7 @@ def test_a_failed_source_build_says_why_in_the_compilers_words() -> None:
 def test_a_source_build_that_failed_is_not_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runner import envs, interpreters
+    from runner.environments import envs, interpreters
     from runner.errors import CellError
 
     interpreter = interpreters.find("3.11")

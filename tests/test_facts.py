@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.facts import dev_server_warning
-from runner.process import log_head
+from runner.measuring.facts import dev_server_warning
+from runner.serving.process import log_head
 
 PORT = 5000
 FLASK_1_0_2 = [

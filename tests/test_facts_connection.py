@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from runner.facts import probe_connection
+from runner.measuring.facts import probe_connection
 
 BODY = b"ok"
 

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from runner.cli import DEFAULT_ENVS
-from runner.matrix import parse
-from runner.record import CellRecord, Status
-from runner.run import Outcome, run_cells
+from runner.matrix.cells import parse
+from runner.records.record import CellRecord, Status
+from runner.workflow.run import Outcome, run_cells
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -132,7 +132,7 @@ def test_a_port_taken_by_another_program(
     other = http.server.HTTPServer(("127.0.0.1", 0), Other)
     threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
-        import runner.launch
+        import runner.serving.launch
 
         monkeypatch.setattr(runner.launch, "free_port", lambda: other.server_address[1])
         monkeypatch.setenv("MATRIX_READY_TIMEOUT", "3")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import report, store
-from runner.matrix import Matrix, load
-from runner.record import CellRecord, RunMeta, Status
+from runner.matrix.cells import Matrix, load
+from runner.publish import report
+from runner.records import store
+from runner.records.record import CellRecord, RunMeta, Status
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-schema1"
 

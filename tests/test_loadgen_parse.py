@@ -8,7 +8,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from runner.loadgen import complete_response
+from runner.measuring.loadgen import complete_response
 
 HEAD_200 = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 

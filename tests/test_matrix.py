@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.matrix import MatrixError, check_version_spec, load, parse, requirement, slug
+from runner.matrix.cells import MatrixError, check_version_spec, load, parse, requirement, slug
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -303,7 +303,7 @@ def test_a_server_column_can_be_hashed_and_compared() -> None:
 
 
 def test_probe_settings_come_from_the_registry() -> None:
-    from runner.probes import PROBES
+    from runner.measuring.probes import PROBES
 
     matrix = parse(
         {"versions": [{"flask": "3.1.*"}], "servers": {"a": {"kind": "flask-run"}}, "probes": {"burst": {}}}

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.errors import UserError
-from runner.matrix import TOP_KEYS, Matrix, MatrixError, load
-from runner.yamlfile import MAX_BYTES, MAX_DEPTH, MAX_VALUES
+from runner.matrix.cells import TOP_KEYS, Matrix, MatrixError, load
+from runner.matrix.yamlfile import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 
 REPO = Path(__file__).resolve().parent.parent
 FUZZ = settings(

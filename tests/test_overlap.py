@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner.facts import dev_server_warning
-from runner.probes.concurrency import verdict
-from runner.stats import peak_overlap
+from runner.measuring.facts import dev_server_warning
+from runner.measuring.probes.concurrency import verdict
+from runner.measuring.stats import peak_overlap
 
 
 def test_one_after_another_is_one() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from runner import interpreters
 from runner.cli import DEFAULT_ENVS
-from runner.matrix import parse
-from runner.probes.concurrency import ConcurrencyResult
-from runner.record import CellRecord, Status
-from runner.run import Outcome, run_cells
+from runner.environments import interpreters
+from runner.matrix.cells import parse
+from runner.measuring.probes.concurrency import ConcurrencyResult
+from runner.records.record import CellRecord, Status
+from runner.workflow.run import Outcome, run_cells
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from packaging.version import Version
 
-from runner.period import build_tools_cutoff, cutoff, file_version
+from runner.environments.period import build_tools_cutoff, cutoff, file_version
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from runner.process import HOST, PortBook
+from runner.serving.process import HOST, PortBook
 
 
 def test_ports_come_from_below_the_ephemeral_range_and_are_never_given_twice() -> None:

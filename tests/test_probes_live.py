@@ -7,15 +7,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from runner import loadgen
 from runner.cli import DEFAULT_ENVS
-from runner.loadgen import Throughput
-from runner.matrix import parse
-from runner.probes.burst import Burst
-from runner.probes.cpu import CpuResult
-from runner.probes.slow_client import SlowClient
-from runner.record import CellRecord, Status
-from runner.run import run_cells
+from runner.matrix.cells import parse
+from runner.measuring import loadgen
+from runner.measuring.loadgen import Throughput
+from runner.measuring.probes.burst import Burst
+from runner.measuring.probes.cpu import CpuResult
+from runner.measuring.probes.slow_client import SlowClient
+from runner.records.record import CellRecord, Status
+from runner.workflow.run import run_cells
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from runner import process
 from runner.errors import CellError
-from runner.process import free_port, last_words, log_tail, running_server, stop
+from runner.serving import process
+from runner.serving.process import free_port, last_words, log_tail, running_server, stop
 
 PY = sys.executable
 

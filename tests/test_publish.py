@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli, store
+from runner import cli
 from runner.publish import answers, charts, doc, tidy
 from runner.publish.artefacts import ARTEFACTS
-from runner.record import CellRecord, Machine
-from runner.report import Inputs
+from runner.publish.report import Inputs
+from runner.records import store
+from runner.records.record import CellRecord, Machine
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-schema1"
 
@@ -123,7 +124,7 @@ def test_throughput_of_two_machines_is_never_on_one_axis(records: list[CellRecor
 
 
 def store_document(records: list[CellRecord], meta: store.RunMeta) -> list[doc.Block]:
-    from runner import report
+    from runner.publish import report
 
     return report.document(records, Inputs.of_run(meta, records), run=meta)
 
@@ -232,7 +233,7 @@ def test_probe_settings_left_to_their_defaults_are_filled_in(tmp_path: Path) -> 
 
 
 def test_a_change_between_rows_that_differ_in_werkzeug_names_werkzeug(records: list[CellRecord]) -> None:
-    from runner import report
+    from runner.publish import report
 
     rows = report.rows_of(records)
     before, after = rows[0], rows[1]
@@ -247,7 +248,7 @@ def test_a_change_between_rows_that_differ_in_werkzeug_names_werkzeug(records: l
 
 
 def test_a_record_without_a_host_and_one_with_are_one_machine(records: list[CellRecord]) -> None:
-    from runner.record import machine_names
+    from runner.records.record import machine_names
 
     old = [dataclasses.replace(r, machine=dataclasses.replace(r.machine, host="?")) for r in records[:3]]
     new = [dataclasses.replace(r, machine=dataclasses.replace(r.machine, host="vm")) for r in records[3:]]

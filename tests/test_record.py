@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from runner import stats
-from runner.facts import HttpFacts
-from runner.loadgen import Throughput
-from runner.probes import PROBES
-from runner.probes.burst import Burst
-from runner.probes.concurrency import ConcurrencyResult, verdict
-from runner.probes.cpu import CpuResult
-from runner.probes.slow_client import SlowClient
-from runner.record import (
+from runner.measuring import stats
+from runner.measuring.facts import HttpFacts
+from runner.measuring.loadgen import Throughput
+from runner.measuring.probes import PROBES
+from runner.measuring.probes.burst import Burst
+from runner.measuring.probes.concurrency import ConcurrencyResult, verdict
+from runner.measuring.probes.cpu import CpuResult
+from runner.measuring.probes.slow_client import SlowClient
+from runner.records.record import (
     SCHEMA,
     Asked,
     CellRecord,

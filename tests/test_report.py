@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from runner import stats
-from runner.cell import launch_groups
-from runner.facts import HttpFacts
-from runner.probes.concurrency import ConcurrencyResult, verdict
-from runner.record import Asked, CellRecord, ProbeOutcome, Status
-from runner.report import cell_text, changes, fact_text, mismatches, probe_text, render, rows_of
+from runner.measuring import stats
+from runner.measuring.facts import HttpFacts
+from runner.measuring.probes.concurrency import ConcurrencyResult, verdict
+from runner.publish.report import cell_text, changes, fact_text, mismatches, probe_text, render, rows_of
+from runner.records.record import Asked, CellRecord, ProbeOutcome, Status
+from runner.workflow.cell import launch_groups
 
 
 def concurrency(peak: int, *, per_process: Sequence[int] = (), runs: Sequence[int] = ()) -> ProbeOutcome:

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 import pytest
 
 from runner.errors import UserError
-from runner.schedule import (
+from runner.workflow.schedule import (
     SERVER_MB,
     Cancelled,
     Gate,

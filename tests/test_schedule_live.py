@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from runner.cli import DEFAULT_ENVS
-from runner.matrix import parse
-from runner.record import CellRecord, Status
-from runner.run import run_cells
-from runner.schedule import meets
+from runner.matrix.cells import parse
+from runner.records.record import CellRecord, Status
+from runner.workflow.run import run_cells
+from runner.workflow.schedule import meets
 
 REPO = Path(__file__).resolve().parent.parent
 OLD_PINS = ["werkzeug<1", "jinja2<3", "markupsafe<2.1", "itsdangerous<2", "click<8"]

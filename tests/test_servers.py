@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.servers import RECIPES, Launch
+from runner.serving.servers import RECIPES, Launch
 
 BIN = Path("/envs/x/bin")
 

@@ -11,7 +11,7 @@ import yaml
 
 from runner import shards
 from runner.errors import UserError
-from runner.matrix import Matrix, load
+from runner.matrix.cells import Matrix, load
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "matrix.yml"
@@ -68,7 +68,7 @@ def test_more_shards_than_environments_leaves_some_empty() -> None:
 
 
 def load_text(text: str) -> Matrix:
-    from runner.matrix import parse
+    from runner.matrix.cells import parse
 
     return parse(yaml.safe_load(text))
 
@@ -108,7 +108,7 @@ def test_the_workflow_is_least_privilege_and_pinned() -> None:
 def test_time_left_is_the_estimate_scaled_by_the_cells_done() -> None:
     import time
 
-    from runner.run import Clock
+    from runner.workflow.run import Clock
 
     clock = Clock(
         estimates={"a": 10.0, "b": 10.0, "c": 20.0}, started=time.perf_counter() - 20.0
@@ -124,7 +124,7 @@ def test_time_left_is_the_estimate_scaled_by_the_cells_done() -> None:
 def test_cells_ending_in_rounds_do_not_make_the_time_left_explode() -> None:
     import time
 
-    from runner.run import Clock
+    from runner.workflow.run import Clock
 
     estimates = {f"cell-{i}": 2.0 for i in range(100)}  # 200 s planned
     started = time.perf_counter() - 87.0
@@ -147,11 +147,11 @@ def test_cells_ending_in_rounds_do_not_make_the_time_left_explode() -> None:
 def test_cells_that_start_no_server_cost_the_clock_nothing(tmp_path: Path) -> None:
     import time
 
-    from runner.cell import Built, Plan, starts_no_server
-    from runner.envs import Env, EnvSpec
+    from runner.environments.envs import Env, EnvSpec
+    from runner.environments.interpreters import Interpreter
     from runner.errors import CellNotApplicable
-    from runner.interpreters import Interpreter
-    from runner.run import Clock
+    from runner.workflow.cell import Built, Plan, starts_no_server
+    from runner.workflow.run import Clock
 
     tiny = load_text(
         'versions: [{flask: "0.10.1"}, {flask: "3.1.*"}]\n'

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli, store
+from runner import cli
+from runner.records import store
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.stats import Spread, littles_law, median, median_run, peak_overlap, percentile, speedup, spread
+from runner.measuring.stats import (
+    Spread,
+    littles_law,
+    median,
+    median_run,
+    peak_overlap,
+    percentile,
+    speedup,
+    spread,
+)
 
 
 def test_percentiles_interpolate_between_ranks() -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import stats, store
-from runner.probes.concurrency import ConcurrencyResult
-from runner.record import Asked, CellRecord, Machine, ProbeOutcome, RecordError, Status
+from runner.measuring import stats
+from runner.measuring.probes.concurrency import ConcurrencyResult
+from runner.records import store
+from runner.records.record import Asked, CellRecord, Machine, ProbeOutcome, RecordError, Status
 
 MATRIX = {"versions": [{"flask": "3.1.*"}], "servers": {"flask-run": {"kind": "flask-run"}}}
 CELLS = ["flask-3.1.x--flask-run", "flask-3.1.x--waitress"]

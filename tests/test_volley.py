@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tiny_server import tiny_server
 
-from runner.loadgen import dechunked, volley
-from runner.stats import peak_overlap
+from runner.measuring.loadgen import dechunked, volley
+from runner.measuring.stats import peak_overlap
 
 
 class SlowHandler(BaseHTTPRequestHandler):

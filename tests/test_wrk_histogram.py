@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import wrk_histogram as wh
-from runner.stats import littles_law
+from runner.measuring import wrk_histogram as wh
+from runner.measuring.stats import littles_law
 
 
 def test_a_stall_adds_samples_that_were_never_measured() -> None:

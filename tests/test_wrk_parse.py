@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.loadgen import Throughput, lawful, parse_wrk
+from runner.measuring.loadgen import Throughput, lawful, parse_wrk
 
 WRK = """Running 2s test @ http://127.0.0.1:5997/hello
   1 threads and 8 connections
@@ -43,7 +43,7 @@ def test_real_errors_are_counted_by_kind():
 
 
 def _figures(generator: str, rps: float, mean_ms: float, connections: int = 8) -> Throughput:
-    from runner.stats import littles_law
+    from runner.measuring.stats import littles_law
 
     return Throughput(
         generator=generator,

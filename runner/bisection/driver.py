@@ -23,14 +23,14 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from runner import period
 from runner.bisection.search import Answer, Probed, budget, search
+from runner.environments import period
 from runner.errors import CellError, UserError
 from runner.files import read_json, write_json
-from runner.matrix import Matrix, Row, Server, parse, row_name
-from runner.record import CellRecord, Status, load_cell
-from runner.report import changed, rows_of
-from runner.store import read_run
+from runner.matrix.cells import Matrix, Row, Server, parse, row_name
+from runner.publish.report import changed, rows_of
+from runner.records.record import CellRecord, Status, load_cell
+from runner.records.store import read_run
 
 DEFAULT_FIELD = "probes.concurrency.verdict"
 PACKAGES = ("flask", "werkzeug")
@@ -265,7 +265,7 @@ class Prober:
         self.records: dict[str, str] = {}  # version -> record path, for the answer
 
     def __call__(self, row: Row) -> Probed:
-        from runner.run import run_cells  # late: the search's tests need none of the runner
+        from runner.workflow.run import run_cells  # late: the search's tests need none of the runner
 
         matrix = probe_matrix(self.run, row, self.server, self.question.field)
         key = hashlib.sha256(json.dumps(dict(matrix.raw), sort_keys=True).encode()).hexdigest()[:20]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.publish.doc import Block, Bullets, Heading, Para
-from runner.record import CellRecord
-from runner.report import Change, Inputs, RowView, changed, expected_peak, rows_of, versions_label
+from runner.publish.report import Change, Inputs, RowView, changed, expected_peak, rows_of, versions_label
+from runner.records.record import CellRecord
 
 DEV_SERVERS = frozenset({"flask-run", "app-run", "werkzeug"})
 WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi"})

@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner import report
 from runner.files import write_bytes, write_json, write_text
-from runner.publish import answers, page, tidy
+from runner.publish import answers, page, report, tidy
 from runner.publish.charts import ChartSpec, charts
 from runner.publish.doc import markdown
-from runner.record import SCHEMA, CellRecord, RecordError, RunMeta
-from runner.store import read_meta, read_records
+from runner.records.record import SCHEMA, CellRecord, RecordError, RunMeta
+from runner.records.store import read_meta, read_records
 
 ARTEFACTS = ("report.md", "report.html", "results.csv", "results.json")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from runner.files import write_text
 from runner.publish.charts import ChartSpec
 from runner.publish.doc import Block, html_body
-from runner.record import RunMeta
+from runner.records.record import RunMeta
 
 CACHE = Path(os.environ.get("MATRIX_CACHE", Path(__file__).resolve().parents[2] / ".nox" / "cache"))
 

@@ -13,10 +13,10 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from runner.probes import PROBES
-from runner.probes.base import figure_of
-from runner.record import CellRecord, ProbeOutcome, machine_names
-from runner.report import expected_peak, rows_of
+from runner.measuring.probes import PROBES
+from runner.measuring.probes.base import figure_of
+from runner.publish.report import expected_peak, rows_of
+from runner.records.record import CellRecord, ProbeOutcome, machine_names
 
 COLUMNS = (
     "run",

@@ -28,9 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from runner import envs, store  # noqa: E402
-from runner.matrix import load  # noqa: E402
-from runner.run import build_envs, build_jobs, plan_cell  # noqa: E402
+from runner.environments import envs  # noqa: E402
+from runner.matrix.cells import load  # noqa: E402
+from runner.records import store  # noqa: E402
+from runner.workflow.run import build_envs, build_jobs, plan_cell  # noqa: E402
 
 
 def timed_build(specs, root: Path, results: Path) -> tuple[float, int, int]:

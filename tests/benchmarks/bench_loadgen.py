@@ -18,13 +18,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from runner import envs, loadgen, store  # noqa: E402
 from runner.cli import DEFAULT_ENVS  # noqa: E402
-from runner.launch import launched  # noqa: E402
-from runner.matrix import parse  # noqa: E402
-from runner.run import build_envs, plan_cell  # noqa: E402
-from runner.servers import recipe_for  # noqa: E402
-from runner.stats import median  # noqa: E402
+from runner.environments import envs  # noqa: E402
+from runner.matrix.cells import parse  # noqa: E402
+from runner.measuring import loadgen  # noqa: E402
+from runner.measuring.stats import median  # noqa: E402
+from runner.records import store  # noqa: E402
+from runner.serving.launch import launched  # noqa: E402
+from runner.serving.servers import recipe_for  # noqa: E402
+from runner.workflow.run import build_envs, plan_cell  # noqa: E402
 
 SERVERS = {
     "gunicorn-sync": {"kind": "gunicorn", "workers": 2},

@@ -25,9 +25,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from runner import report  # noqa: E402
-from runner.publish import artefacts, tidy  # noqa: E402
-from runner.store import read_meta, read_records  # noqa: E402
+from runner.publish import (  # noqa: E402
+    artefacts,
+    report,
+    tidy,
+)
+from runner.records.store import read_meta, read_records  # noqa: E402
 
 
 def digest(folder: Path) -> str:

@@ -38,9 +38,10 @@ from unittest import mock
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from runner import cli, store  # noqa: E402
-from runner.matrix import load  # noqa: E402
-from runner.record import CellRecord  # noqa: E402
+from runner import cli  # noqa: E402
+from runner.matrix.cells import load  # noqa: E402
+from runner.records import store  # noqa: E402
+from runner.records.record import CellRecord  # noqa: E402
 
 
 def intrinsic(records: list[CellRecord]) -> float:

@@ -25,10 +25,10 @@ from typing import TextIO
 
 from packaging.utils import canonicalize_name
 
+from runner.environments.interpreters import Interpreter, uv_binary
 from runner.errors import CellError
 from runner.files import locked, write_json
-from runner.interpreters import Interpreter, uv_binary
-from runner.process import scrubbed_environ, stop
+from runner.serving.process import scrubbed_environ, stop
 
 FORMAT = 1
 MARKER = "matrix-env.json"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from packaging.version import Version
 
-from runner.envs import version_in
+from runner.environments.envs import version_in
 
 APP = "target_app.app:app"
 HOST = "127.0.0.1"

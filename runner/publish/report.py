@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-from runner.probes import PROBES
+from runner.measuring.probes import PROBES
 from runner.publish.doc import Block, Bullets, Chart, Heading, Para, Table, markdown
-from runner.record import CellRecord, RunMeta, Status, machine_names
+from runner.records.record import CellRecord, RunMeta, Status, machine_names
 
 
 @dataclass

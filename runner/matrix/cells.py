@@ -17,10 +17,10 @@ from typing import Any, Callable
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner import yamlfile
 from runner.errors import UserError
-from runner.probes import PROBES
-from runner.servers import RECIPES
+from runner.matrix import yamlfile
+from runner.measuring.probes import PROBES
+from runner.serving.servers import RECIPES
 
 TOP_KEYS = ("python", "versions", "servers", "probes")
 ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "name")

@@ -28,18 +28,22 @@ from typing import Callable
 
 from packaging.requirements import Requirement
 
-from runner import envs, interpreters, period, proxy, schedule, shards, store
-from runner.cell import Built, Plan, launch_groups, run_cell, starts_no_server
+from runner import shards
+from runner.environments import envs, interpreters, period
 from runner.errors import CellError, CellNotApplicable, CellSkipped
-from runner.launch import RUN_MARK
-from runner.machine import tools
-from runner.matrix import Cell, Matrix
-from runner.probes import PROBES
-from runner.process import signals_as_interrupt
+from runner.matrix.cells import Cell, Matrix
+from runner.measuring.probes import PROBES
 from runner.publish.artefacts import publish
-from runner.record import CellRecord, Status
-from runner.schedule import Gate, overlap_bound
-from runner.servers import Recipe, recipe_for
+from runner.records import store
+from runner.records.machine import tools
+from runner.records.record import CellRecord, Status
+from runner.serving import proxy
+from runner.serving.launch import RUN_MARK
+from runner.serving.process import signals_as_interrupt
+from runner.serving.servers import Recipe, recipe_for
+from runner.workflow import schedule
+from runner.workflow.cell import Built, Plan, launch_groups, run_cell, starts_no_server
+from runner.workflow.schedule import Gate, overlap_bound
 
 __all__ = ["RUN_MARK", "Outcome", "build_envs", "build_jobs", "overlap_bound", "plan_cell", "run_cells"]
 

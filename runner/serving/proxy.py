@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import CellSkipped
-from runner.process import HOST, RunningServer, free_port, running_server
+from runner.serving.process import HOST, RunningServer, free_port, running_server
 
 INSTALL_HINT = "install it with `apt-get install nginx` (Debian, Ubuntu) or your system's package"
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner.loadgen import Throughput, measure_throughput
-from runner.probes.base import Probe, Setting, range_text
-from runner.process import RunningServer
-from runner.stats import Spread
+from runner.measuring.loadgen import Throughput, measure_throughput
+from runner.measuring.probes.base import Probe, Setting, range_text
+from runner.measuring.stats import Spread
+from runner.serving.process import RunningServer
 
 
 def _run(server: RunningServer, settings: Mapping[str, Any]) -> Throughput:

@@ -25,8 +25,8 @@ from typing import IO, Any
 
 from runner.errors import UserError
 from runner.files import read_json, write_json
-from runner.machine import this_machine
-from runner.record import CellRecord, RecordError, RunMeta, load_cell, load_run_meta
+from runner.records.machine import this_machine
+from runner.records.record import CellRecord, RecordError, RunMeta, load_cell, load_run_meta
 
 
 class Run:

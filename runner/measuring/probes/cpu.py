@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.loadgen import volley
-from runner.probes.base import Probe, Result, Setting, range_text
-from runner.process import RunningServer
-from runner.stats import Spread, peak_overlap, speedup
+from runner.measuring.loadgen import volley
+from runner.measuring.probes.base import Probe, Result, Setting, range_text
+from runner.measuring.stats import Spread, peak_overlap, speedup
+from runner.serving.process import RunningServer
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Union
 
-from runner.figures import R, Result
-from runner.process import RunningServer
-from runner.stats import Spread
+from runner.measuring.result import R, Result
+from runner.measuring.stats import Spread
+from runner.serving.process import RunningServer
 
 __all__ = ["Probe", "R", "Result", "Setting", "SettingValue", "figure_of", "range_text"]
 

@@ -26,17 +26,19 @@ from typing import Any, Callable, Union
 
 from packaging.requirements import Requirement
 
-from runner import envs, facts, interpreters, proxy
+from runner.environments import envs, interpreters
 from runner.errors import CellError, CellNotApplicable
-from runner.launch import launched
-from runner.machine import this_machine
-from runner.matrix import Cell, Matrix
-from runner.probes import probe_named
-from runner.probes.base import Result
-from runner.process import HOST, RunningServer, kill_now, log_head, log_tail
-from runner.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
-from runner.schedule import Gate, NoGate
-from runner.servers import Recipe, recipe_for
+from runner.matrix.cells import Cell, Matrix
+from runner.measuring import facts
+from runner.measuring.probes import probe_named
+from runner.measuring.probes.base import Result
+from runner.records.machine import this_machine
+from runner.records.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
+from runner.serving import proxy
+from runner.serving.launch import launched
+from runner.serving.process import HOST, RunningServer, kill_now, log_head, log_tail
+from runner.serving.servers import Recipe, recipe_for
+from runner.workflow.schedule import Gate, NoGate
 
 Built = dict[str, Union[envs.Env, CellError]]
 # What a probe may raise that means "this probe could not run here", not a bug.

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from runner import facts, stats, wrk_histogram
-from runner.figures import Result
+from runner.measuring import facts, stats, wrk_histogram
+from runner.measuring.result import Result
 
 HOST = "127.0.0.1"
 # A generator busier than this share of one core is what limits the figure.
@@ -45,7 +45,7 @@ class Throughput(Result):
     client_bound: bool
     little: dict[str, Any] = field(default_factory=dict)
     # Where the latency figures come from, and wrk's own printed ones beside
-    # them where they differ in kind (see runner/wrk_histogram.py).
+    # them where they differ in kind (see runner/measuring/wrk_histogram.py).
     latency_from: str = ""
     wrk_printed_ms: dict[str, float | None] | None = None
     # Why this generator's figures were published (where the other measured

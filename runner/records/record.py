@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Union
 
-from runner import stats
-from runner.facts import HttpFacts
-from runner.probes import PROBES, probe_named
-from runner.probes.base import Probe, Result
-from runner.probes.concurrency import ConcurrencyResult
-from runner.stats import Spread
+from runner.measuring import stats
+from runner.measuring.facts import HttpFacts
+from runner.measuring.probes import PROBES, probe_named
+from runner.measuring.probes.base import Probe, Result
+from runner.measuring.probes.concurrency import ConcurrencyResult
+from runner.measuring.stats import Spread
 
 SCHEMA = 2
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.probes import burst, concurrency, cpu, slow_client, throughput
-from runner.probes.base import Probe
+from runner.measuring.probes import burst, concurrency, cpu, slow_client, throughput
+from runner.measuring.probes.base import Probe
 
 PROBES: dict[str, Probe[Any]] = {
     probe.PROBE.name: probe.PROBE for probe in (concurrency, cpu, throughput, burst, slow_client)

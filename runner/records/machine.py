@@ -10,8 +10,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from runner import envs, interpreters
-from runner.record import Machine
+from runner.environments import envs, interpreters
+from runner.records.record import Machine
 
 TOOL_PACKAGES = ("nox", "requests", "PyYAML", "tabulate", "packaging", "altair", "vl-convert-python")
 

@@ -8,13 +8,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from runner import proxy
-from runner.envs import Env
-from runner.matrix import Server
-from runner.process import RunningServer, free_port, running_server, scrubbed_environ
-from runner.servers import Launch, Recipe
+from runner.environments.envs import Env
+from runner.matrix.cells import Server
+from runner.serving import proxy
+from runner.serving.process import RunningServer, free_port, running_server, scrubbed_environ
+from runner.serving.servers import Launch, Recipe
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Every server process carries the run's id in its environment, so that a
 # check for leftovers can find any process a run started.
 RUN_MARK = "MATRIX_RUN_ID"

@@ -1,0 +1,1 @@
+"""The second step: each cell's interpreter and virtualenv (built, cached, locked)."""

@@ -1,0 +1,1 @@
+"""The first step: ``matrix.yaml`` read, validated and expanded into cells."""
