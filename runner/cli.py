@@ -10,12 +10,12 @@ interrupted.  ``report``: 0, or 2 for a folder that is not a readable run.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from runner import settings
 from runner.errors import UserError
 from runner.matrix.cells import Cell, Matrix, load
 from runner.records.record import RecordError
@@ -35,14 +35,12 @@ DEFAULT_ENVS = REPO / ".nox" / "envs"
 
 def matrix_path() -> Path:
     """``MATRIX_FILE`` selects another matrix file without editing anything."""
-    chosen = os.environ.get("MATRIX_FILE")
-    return Path(chosen).resolve() if chosen else DEFAULT_MATRIX
+    return settings.current().matrix_file
 
 
 def results_path() -> Path:
     """``RESULTS_DIR`` stores the runs elsewhere than ``results/``."""
-    chosen = os.environ.get("RESULTS_DIR")
-    return Path(chosen).resolve() if chosen else DEFAULT_RESULTS
+    return settings.current().results_dir
 
 
 def select(matrix: Matrix, names: Sequence[str]) -> list[Cell]:
@@ -108,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--serial", action="store_true", help="each cell whole, one after another")
     args = parser.parse_args(argv)
     try:
+        settings.current()  # a bad variable stops the run before anything is built
         matrix = load(args.matrix or matrix_path())
         if args.list:
             for cell in matrix.cells():
@@ -133,6 +132,7 @@ def _user_errors(command: Callable[P, int]) -> Callable[P, int]:
 
     def guarded(*args: P.args, **kwargs: P.kwargs) -> int:
         try:
+            settings.current()  # a bad variable stops the command before anything is read or built
             return command(*args, **kwargs)
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -62,7 +62,7 @@ def one_connection_server(
 
 def test_an_answer_that_says_the_connection_ends_is_not_asked_again() -> None:
     with one_connection_server(b"HTTP/1.0 200 OK\r\nServer: Werkzeug/3.1.9\r\n", answers=1) as (port, seen):
-        facts = probe_connection("127.0.0.1", port, timeout_s=8.0)
+        facts = probe_connection(port, timeout_s=8.0)
     assert (facts.protocol, facts.keep_alive, facts.server_header) == ("HTTP/1.0", False, "Werkzeug/3.1.9")
     assert facts.silent_close is False  # it said so
     assert seen == [1]  # one request: the second would only have waited out the timeout
@@ -77,7 +77,7 @@ def test_an_answer_that_says_the_connection_ends_is_not_asked_again() -> None:
 )
 def test_an_answer_that_lets_the_connection_persist_is_tried_again(head: bytes, keep_alive: bool) -> None:
     with one_connection_server(head, answers=2) as (port, seen):
-        facts = probe_connection("127.0.0.1", port, timeout_s=8.0)
+        facts = probe_connection(port, timeout_s=8.0)
     assert facts.keep_alive is keep_alive
     assert facts.silent_close is False
     assert seen == [2]
@@ -85,7 +85,7 @@ def test_an_answer_that_lets_the_connection_persist_is_tried_again(head: bytes, 
 
 def test_a_server_that_promises_to_persist_but_does_not_answer_again_does_not_keep_alive() -> None:
     with one_connection_server(b"HTTP/1.1 200 OK\r\n", answers=1) as (port, seen):
-        facts = probe_connection("127.0.0.1", port, timeout_s=0.5)
+        facts = probe_connection(port, timeout_s=0.5)
     assert facts.keep_alive is False
     assert facts.silent_close is False  # unanswered in time says the server is slow, not that it closes
     assert seen == [2]
@@ -93,7 +93,7 @@ def test_a_server_that_promises_to_persist_but_does_not_answer_again_does_not_ke
 
 def test_a_server_that_promises_to_persist_but_closes_closes_without_saying_so() -> None:
     with one_connection_server(b"HTTP/1.1 200 OK\r\n", answers=1, then_close=True) as (port, seen):
-        facts = probe_connection("127.0.0.1", port, timeout_s=8.0)
+        facts = probe_connection(port, timeout_s=8.0)
     assert facts.keep_alive is False
     assert facts.silent_close is True  # the throughput probe measures it with the built-in generator first
     assert seen == [2]

@@ -1,11 +1,13 @@
 """Fault injection against real processes: a bad cell never poisons a run.
 
-Faults are injected per cell with MATRIX_INJECT_FAULT ("<cell>:<fault>"),
-which hands that cell's target app TARGET_APP_FAULT (see target_app/app.py).
+Faults are injected per cell by :func:`faults_in`, a fixture-side wrapper of
+the cell's launcher that hands that cell's target app TARGET_APP_FAULT (see
+target_app/app.py); the shipped code has no such hook.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import os
@@ -24,12 +26,29 @@ import pytest
 from runner.cli import DEFAULT_ENVS
 from runner.matrix.cells import parse
 from runner.records.record import CellRecord, Status
+from runner.serving.servers import Recipe
+from runner.workflow import cell as cell_steps
 from runner.workflow.run import Outcome, run_cells
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 Faulty = tuple[dict[str, CellRecord], Outcome]
 Check = Callable[[str], None]
+
+
+def faults_in(patch: pytest.MonkeyPatch, faults: dict[str, str]) -> None:
+    """Each named cell's target app started with its fault: the cell's servers
+    are launched with ``TARGET_APP_FAULT`` in their recipe's environment (a
+    cell's log, which ``launched`` is given, is named after the cell)."""
+    launched = cell_steps.launched
+
+    def with_fault(recipe: Recipe, server: Any, env: Any, log_path: Path, run_id: str) -> Any:
+        fault = faults.get(log_path.stem)
+        if fault:
+            recipe = dataclasses.replace(recipe, env={**recipe.env, "TARGET_APP_FAULT": fault})
+        return launched(recipe, server, env, log_path, run_id)
+
+    patch.setattr(cell_steps, "launched", with_fault)
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +69,10 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Faulty:
         "crashes": "crash-on-slow",
         "fails-all": "fail-requests",
     }
-    env = {
-        "MATRIX_INJECT_FAULT": ",".join(f"flask-3.1.x--{s}:{f}" for s, f in faults.items()),
-        "MATRIX_READY_TIMEOUT": "4",
-    }
     cells = [c for c in matrix.cells() if c.row.flask == "3.1.*" or c.server.name == "plain"]
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
+        patch.setenv("MATRIX_READY_TIMEOUT", "4")
+        faults_in(patch, {f"flask-3.1.x--{s}": f for s, f in faults.items()})
         outcome = run_cells(
             matrix,
             cells,
@@ -134,7 +149,7 @@ def test_a_port_taken_by_another_program(
     try:
         import runner.serving.launch
 
-        monkeypatch.setattr(runner.launch, "free_port", lambda: other.server_address[1])
+        monkeypatch.setattr(runner.serving.launch, "free_port", lambda: other.server_address[1])
         monkeypatch.setenv("MATRIX_READY_TIMEOUT", "3")
         matrix = parse({"versions": [{"flask": "3.1.*"}], "servers": {"w": {"kind": "waitress"}}})
         outcome = run_cells(

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 import pytest
 from tiny_server import tiny_server
 
-from runner.measuring.loadgen import SILENT_CLOSE, builtin_throughput, measure_throughput, wrk_binary
+from runner.measuring.builtin import builtin_throughput
+from runner.measuring.probes.throughput import SILENT_CLOSE, measure_throughput
+from runner.measuring.wrk import wrk_binary
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 CUT_SHORT = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhel"

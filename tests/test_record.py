@@ -9,12 +9,13 @@ import pytest
 
 from runner.measuring import stats
 from runner.measuring.facts import HttpFacts
-from runner.measuring.loadgen import Throughput
+from runner.measuring.load import Throughput
 from runner.measuring.probes import PROBES
 from runner.measuring.probes.burst import Burst
 from runner.measuring.probes.concurrency import ConcurrencyResult, verdict
 from runner.measuring.probes.cpu import CpuResult
 from runner.measuring.probes.slow_client import SlowClient
+from runner.measuring.stats import Little
 from runner.records.record import (
     SCHEMA,
     Asked,
@@ -69,7 +70,7 @@ EVERY_PROBE = {
         error_kinds={},
         client_cpu=0.4,
         client_bound=False,
-        little={"concurrency": 4, "rps_x_latency": 3.96, "ratio": 0.99, "ok": True},
+        little=Little(concurrency=4, rps_x_latency=3.96, ratio=0.99, ok=True),
     ),
     "burst": Burst(
         requests=50,

@@ -44,17 +44,17 @@ def test_speedup() -> None:
 def test_littles_law_holds_for_a_closed_loop() -> None:
     # 8 connections, 4000 req/s at 2 ms each: 8 in flight.
     check = littles_law(8, 4000, 0.002)
-    assert check["ok"]
-    assert check["ratio"] == 1.0
+    assert check.ok
+    assert check.ratio == 1.0
 
 
 def test_littles_law_flags_a_gap_over_20_percent() -> None:
     # 8 connections but only 5 in flight: 3/8 of the time went somewhere else.
     check = littles_law(8, 2500, 0.002)
-    assert not check["ok"]
-    assert check["ratio"] == 0.625
-    assert littles_law(8, 4000, 0.0023)["ok"]  # 15% over: still fine
-    assert not littles_law(8, 4000, 0.0025)["ok"]  # 25% over: flagged
+    assert not check.ok
+    assert check.ratio == 0.625
+    assert littles_law(8, 4000, 0.0023).ok  # 15% over: still fine
+    assert not littles_law(8, 4000, 0.0025).ok  # 25% over: flagged
 
 
 def test_spread_and_stability() -> None:

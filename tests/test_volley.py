@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tiny_server import tiny_server
 
-from runner.measuring.loadgen import dechunked, volley
 from runner.measuring.stats import peak_overlap
+from runner.measuring.volley import volley
 
 
 class SlowHandler(BaseHTTPRequestHandler):
@@ -86,10 +86,6 @@ def test_a_chunked_answer_is_read_whole() -> None:
         _, shots = volley(port, "/slow?ms=0", 3, timeout_s=10)
     assert [shot.answer for shot in shots] == [{"start": 1.0, "end": 2.0, "pid": 7, "thread": 1}] * 3
     assert all(shot.finished for shot in shots)
-
-
-def test_dechunked_joins_the_chunks_and_drops_extensions_and_trailers() -> None:
-    assert dechunked(b"3;name=x\r\nabc\r\n2\r\nde\r\n0\r\nExpires: never\r\n\r\n") == b"abcde"
 
 
 def test_what_went_wrong_is_named_per_request() -> None:

@@ -63,7 +63,7 @@ def test_with_the_correction_undone_littles_law_holds_again() -> None:
     corrected = wh.correct(measured, wh.interval_us(duration_us, requests, connections))
     printed = littles_law(connections, rps, wh.mean(corrected) / 1e6)
     undone = wh.uncorrect(corrected, wh.interval_us(duration_us, requests, connections))
-    assert not printed["ok"]
-    assert printed["ratio"] > 2
+    assert not printed.ok
+    assert printed.ratio > 2
     assert undone == measured
-    assert littles_law(connections, rps, wh.mean(undone) / 1e6)["ok"]
+    assert littles_law(connections, rps, wh.mean(undone) / 1e6).ok

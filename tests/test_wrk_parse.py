@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from runner.measuring.loadgen import Throughput, lawful, parse_wrk
+from runner.measuring.load import Throughput
+from runner.measuring.probes.throughput import lawful
+from runner.measuring.wrk import parse_wrk
 
 WRK = """Running 2s test @ http://127.0.0.1:5997/hello
   1 threads and 8 connections
@@ -29,7 +31,8 @@ def test_figures_from_wrk():
     assert result.duration_s == 2.1
     # One read error per request: the server closed after every answer.
     assert result.errors == 0
-    assert result.little["ratio"] == round(13198.36 * 0.0003836 / 8, 3)
+    assert result.little is not None
+    assert result.little.ratio == round(13198.36 * 0.0003836 / 8, 3)
 
 
 def test_real_errors_are_counted_by_kind():
@@ -73,5 +76,6 @@ def test_the_generator_whose_figures_obey_littles_law_is_published() -> None:
 def test_when_neither_holds_the_first_is_kept_and_flagged() -> None:
     kept = lawful(_figures("wrk", 2415, 17.6), _figures("builtin", 2154, 9.0))
     assert kept.generator == "wrk"
-    assert not kept.little["ok"]
+    assert kept.little is not None
+    assert not kept.little.ok
     assert kept.why.startswith("neither generator's figures obey Little's law")

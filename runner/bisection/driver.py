@@ -6,7 +6,7 @@ package's releases strictly between the ends, read from the package index
 the environments are built from.  Each candidate becomes a row like the
 left end's (its Python, pins, the other package and the resolution mode
 kept; a period row resolves as of the candidate's own upload day) and its
-cell runs through the matrix's own code path (:func:`runner.run.run_cells`),
+cell runs through the matrix's own code path (:func:`runner.workflow.run.run_cells`),
 so a probed candidate is a cell record like any other.  Records are kept
 under ``results/bisect/`` and found again by what they measured, so asking
 the same question twice probes nothing new.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from typing import TextIO
 
 from packaging.utils import canonicalize_name
 
+from runner import settings
 from runner.environments.interpreters import Interpreter, uv_binary
 from runner.errors import CellError
 from runner.files import locked, write_json
@@ -46,8 +46,8 @@ _live: set[subprocess.Popen[bytes]] = set()  # builds under way, for stop_builds
 
 def default_backend() -> str:
     """uv where it is found, else virtualenv + pip; ``MATRIX_ENV_BACKEND`` chooses."""
-    chosen = os.environ.get("MATRIX_ENV_BACKEND")
-    if chosen in BACKENDS:
+    chosen = settings.current().env_backend
+    if chosen is not None:
         return chosen
     return "uv" if uv_binary() else "virtualenv"
 
@@ -154,7 +154,7 @@ def _read_failure(root: Path, spec: EnvSpec) -> str | None:
     """Why this environment's sources failed to build before: a source build
     that failed (a compiler error) fails again, so it is not tried again;
     ``MATRIX_RETRY_FAILED_BUILDS=1`` tries anyway."""
-    if os.environ.get("MATRIX_RETRY_FAILED_BUILDS") == "1":
+    if settings.current().retry_failed_builds:
         return None
     try:
         data = json.loads(_failure_path(root, spec).read_text())

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from runner import settings
 
 _REPORT = "import json, sys; print(json.dumps([sys.executable, '%d.%d.%d' % tuple(sys.version_info[:3])]))"
 
@@ -76,8 +77,9 @@ def _candidates(version: str) -> Iterator[str]:
 
 
 def _pyenv_root() -> Path | None:
-    if os.environ.get("PYENV_ROOT"):
-        return Path(os.environ["PYENV_ROOT"])
+    chosen = settings.current().pyenv_root
+    if chosen is not None:
+        return chosen
     default = Path.home() / ".pyenv"
     return default if default.is_dir() else None
 

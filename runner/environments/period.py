@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import requests
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from runner import settings
 from runner.errors import CellError
 from runner.files import write_json
 
@@ -33,17 +33,14 @@ logging.getLogger("urllib3").setLevel(logging.WARNING)
 # time import its pkg_resources at start (gunicorn 19 does); uv seeds none.
 SEEDED = ("setuptools",)
 
-DEFAULT_INDEX = "https://pypi.org/simple"
 BUILD_TOOLS = ("setuptools", "wheel")
 BUILD_TOOLS_NOT_BEFORE = "2019-12-31T23:59:59Z"
 _SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
 def index_url() -> str:
-    for name in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
-        if os.environ.get(name):
-            return os.environ[name].rstrip("/")
-    return DEFAULT_INDEX
+    """The index the environments are built from (see :mod:`runner.settings`)."""
+    return settings.current().index_url
 
 
 def cutoff(package: str, version: str, cache_file: Path | None = None) -> str:

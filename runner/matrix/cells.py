@@ -208,7 +208,7 @@ def row_name(flask: str, werkzeug: str | None, python: str | None, resolve: str)
 
 
 def load(path: Path) -> Matrix:
-    """The matrix in a file: read within bounds (see :mod:`runner.yamlfile`), then parsed."""
+    """The matrix in a file: read within bounds (see :mod:`runner.matrix.yamlfile`), then parsed."""
     try:
         data, lines = yamlfile.read(path)
     except yamlfile.YamlProblem as exc:

@@ -7,12 +7,15 @@ printed, if any.
 
 from __future__ import annotations
 
-import http.client
 import re
 import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from runner import wire
+from runner.wire import HOST
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class HttpFacts:
 NO_ANSWER = HttpFacts(protocol=None, keep_alive=None, server_header=None)
 
 
-def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
-    """Two HTTP/1.1 requests on one connection to ``/health``.
+def probe_connection(port: int, timeout_s: float = 5.0) -> HttpFacts:
+    """Two HTTP/1.1 requests on one connection to ``/health``, each answered
+    within ``timeout_s``.
 
     The first answer gives the protocol version the server speaks; whether the
     second is answered on the same socket shows if it keeps connections open.
@@ -52,48 +56,33 @@ def probe_connection(host: str, port: int, timeout_s: float = 5.0) -> HttpFacts:
     does not send the second request, and a server that neither answers it nor
     closes would only hold the probe until ``timeout_s``.
     """
-    request = (f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: flask-matrix\r\n\r\n").encode()
+    request = wire.request("/health", port, headers=("User-Agent: flask-matrix",))
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        with socket.create_connection((HOST, port), timeout=timeout_s) as sock:
             sock.sendall(request)
-            first = _read_response(sock)
-            if first is None:
+            try:
+                first = wire.read_response(sock, time.monotonic() + timeout_s)
+            except (OSError, wire.WireError):
                 return NO_ANSWER
-            protocol, server_header, persists = first
-            if not persists:
-                return HttpFacts(protocol, keep_alive=False, server_header=server_header, silent_close=False)
+            server_header = first.header("server")
+            if not first.keep_alive:
+                return HttpFacts(
+                    first.version, keep_alive=False, server_header=server_header, silent_close=False
+                )
             # A second request closed or reset unanswered: the server closes
             # after every answer without saying so.  One unanswered within
             # ``timeout_s`` says only that the server is slow to answer it.
             try:
                 sock.sendall(request)
-                keep_alive = _read_response(sock, timeouts=True) is not None
-                silent_close = not keep_alive
+                wire.read_response(sock, time.monotonic() + timeout_s)
+                keep_alive, silent_close = True, False
             except TimeoutError:
                 keep_alive, silent_close = False, False
-            except OSError:
+            except (OSError, wire.WireError):
                 keep_alive, silent_close = False, True
     except OSError:
         return NO_ANSWER
-    return HttpFacts(protocol, keep_alive, server_header, silent_close=silent_close)
-
-
-def _read_response(sock: socket.socket, timeouts: bool = False) -> tuple[str, str | None, bool] | None:
-    """The answer's protocol, its ``Server`` header, and whether it lets the
-    connection persist; None where there is no whole answer (``timeouts``:
-    a time-out is raised, not taken for none)."""
-    response = http.client.HTTPResponse(sock)
-    try:
-        response.begin()
-        response.read()
-    except TimeoutError:
-        if timeouts:
-            raise
-        return None
-    except (http.client.HTTPException, OSError):
-        return None
-    protocol = "HTTP/1.1" if response.version == 11 else "HTTP/1.0"
-    return protocol, response.getheader("Server"), not response.will_close
+    return HttpFacts(first.version, keep_alive, server_header, silent_close=silent_close)
 
 
 DEV_SERVER_WARNING = re.compile(r"development server", re.IGNORECASE)

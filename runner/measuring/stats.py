@@ -41,9 +41,31 @@ def speedup(sequential_s: float, concurrent_s: float) -> float | None:
     return sequential_s / concurrent_s
 
 
+@dataclass(frozen=True)
+class Little:
+    """Little's law checked on one measurement: in flight = rate x time in the system."""
+
+    concurrency: float  # the requests the generator kept in flight
+    rps_x_latency: float  # what the figures say was in flight
+    ratio: float  # the second over the first
+    ok: bool  # within LITTLE_TOLERANCE of 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Little:
+        return cls(
+            concurrency=float(data.get("concurrency", 0)),
+            rps_x_latency=float(data.get("rps_x_latency", 0)),
+            ratio=float(data.get("ratio", 0)),
+            ok=bool(data.get("ok", False)),
+        )
+
+
 def littles_law(
     concurrency: float, rps: float, mean_latency_s: float, tolerance: float = LITTLE_TOLERANCE
-) -> dict[str, Any]:
+) -> Little:
     """Little's law: requests in flight = arrival rate x time in the system.
 
     A closed-loop generator keeps ``concurrency`` requests in flight, so
@@ -52,12 +74,12 @@ def littles_law(
     """
     in_flight = rps * mean_latency_s
     ratio = in_flight / concurrency if concurrency else 0.0
-    return {
-        "concurrency": concurrency,
-        "rps_x_latency": round(in_flight, 3),
-        "ratio": round(ratio, 3),
-        "ok": abs(ratio - 1) <= tolerance,
-    }
+    return Little(
+        concurrency=concurrency,
+        rps_x_latency=round(in_flight, 3),
+        ratio=round(ratio, 3),
+        ok=abs(ratio - 1) <= tolerance,
+    )
 
 
 def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from runner import settings
 from runner.files import write_text
 from runner.publish.charts import ChartSpec
 from runner.publish.doc import Block, html_body
 from runner.records.record import RunMeta
-
-CACHE = Path(os.environ.get("MATRIX_CACHE", Path(__file__).resolve().parents[2] / ".nox" / "cache"))
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -58,7 +55,7 @@ def vega_embed_script() -> str:
     import vl_convert
 
     version = getattr(vl_convert, "__version__", "unknown")
-    cached = CACHE / f"vega-embed-vl-convert-{version}.js"
+    cached = settings.current().cache_dir / f"vega-embed-vl-convert-{version}.js"
     if cached.exists():
         return cached.read_text(encoding="utf-8")
     bundle: Callable[..., str] = vl_convert.javascript_bundle  # its stub makes the optional snippet required

@@ -10,6 +10,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from runner import settings
 from runner.environments import envs, interpreters
 from runner.records.record import Machine
 
@@ -25,7 +26,7 @@ def this_machine() -> Machine:
         load_1m=round(os.getloadavg()[0], 2),
         runner_python=platform.python_version(),
         host=socket.gethostname() or "?",
-        ci_runner=os.environ.get("RUNNER_NAME", ""),  # set on GitHub Actions runners
+        ci_runner=settings.current().ci_runner,  # set on GitHub Actions runners
     )
 
 

@@ -177,7 +177,7 @@ class CellRecord:
     started: float | None = None
     ended: float | None = None
     # The machine that measured the cell; records written before cells carried
-    # it take their run's (see runner.store.read_records).
+    # it take their run's (see runner.records.store.read_records).
     machine: Machine | None = None
     # How the run scheduled the cell: ``serial``, or ``overlap`` with the
     # cells whose start-ups, stops or waiting probes ran beside this one's

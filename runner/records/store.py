@@ -8,7 +8,7 @@
     results/runs/<run-id>/report.md ...     the published artefacts (runner.publish)
     results/latest                          symlink to the newest run
 
-Records go in and come out as :mod:`runner.record` types; files are written
+Records go in and come out as :mod:`runner.records.record` types; files are written
 through :mod:`runner.files`, whole or not at all.
 """
 

@@ -8,7 +8,6 @@ group, a timed wait, then SIGKILL to the group.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import secrets
@@ -18,27 +17,22 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from runner import settings, wire
 from runner.errors import CellError
+from runner.wire import HOST
 
-HOST = "127.0.0.1"
-READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
 
 
 def default_ready_timeout() -> float:
     """How long a server has to answer: ``MATRIX_READY_TIMEOUT`` seconds, else 60."""
-    try:
-        return max(1.0, float(os.environ["MATRIX_READY_TIMEOUT"]))
-    except (KeyError, ValueError):
-        return READY_TIMEOUT_S
+    return settings.current().ready_timeout_s
 
 
 @dataclass(frozen=True)
@@ -176,7 +170,7 @@ def running_server(
             base_url = f"http://{HOST}:{port}"
             try:
                 timeout = ready_timeout or default_ready_timeout()
-                _wait_ready(proc, base_url, token, Path(loaded_dir), loaded_by, timeout)
+                _wait_ready(proc, port, token, Path(loaded_dir), loaded_by, timeout)
             except CellError as exc:
                 last = last_words(log_path)
                 raise CellError(f"{exc.reason}: {last}" if last else exc.reason) from None
@@ -269,7 +263,7 @@ def _group_states(pgid: int) -> list[str] | None:
 
 
 def _wait_ready(
-    proc: subprocess.Popen[bytes], base_url: str, token: str, loaded_dir: Path, loaded_by: int, timeout: float
+    proc: subprocess.Popen[bytes], port: int, token: str, loaded_dir: Path, loaded_by: int, timeout: float
 ) -> None:
     deadline = time.monotonic() + timeout
     last_problem = "no answer"
@@ -286,21 +280,20 @@ def _wait_ready(
             time.sleep(0.02)
             continue
         try:
-            with urllib.request.urlopen(base_url + "/health", timeout=2) as response:
-                body = json.loads(response.read().decode())
-            if body.get("token") == token:
+            body = wire.get(port, "/health", min(2.0, max(0.1, deadline - time.monotonic()))).json_object()
+            if body is not None and body.get("token") == token:
                 answered = True
                 continue
             last_problem = "another program answers on this port"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            last_problem = str(getattr(exc, "reason", exc))
+        except (OSError, wire.WireError) as exc:
+            last_problem = str(exc) or type(exc).__name__
         time.sleep(0.05)
     raise CellError(f"server not ready within {timeout:.0f} s ({last_problem})")
 
 
 # What would change a server's or an installer's defaults if it leaked in
 # from the caller's environment.
-LEAKY_PREFIXES = ("FLASK_", "WERKZEUG_", "GUNICORN_", "TARGET_APP_", "MATRIX_INJECT_")
+LEAKY_PREFIXES = ("FLASK_", "WERKZEUG_", "GUNICORN_", "TARGET_APP_")
 LEAKY_NAMES = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PIP_USER")
 
 
@@ -313,7 +306,7 @@ def scrubbed_environ(drop_prefixes: Sequence[str] = (), **extra: str) -> dict[st
     prefixes = tuple(LEAKY_PREFIXES) + tuple(drop_prefixes)
     env = {
         key: value
-        for key, value in os.environ.items()
+        for key, value in settings.child_environ().items()
         if key not in LEAKY_NAMES and not key.startswith(prefixes)
     }
     env.update(extra)

@@ -17,8 +17,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from runner import settings
 from runner.errors import CellSkipped
-from runner.serving.process import HOST, RunningServer, free_port, running_server
+from runner.serving.process import RunningServer, free_port, running_server
+from runner.wire import HOST
 
 INSTALL_HINT = "install it with `apt-get install nginx` (Debian, Ubuntu) or your system's package"
 
@@ -58,7 +60,7 @@ http {{
 
 def nginx_binary() -> str | None:
     """``NGINX_BINARY`` if set (an nginx elsewhere, or none at all), else the usual places."""
-    chosen = os.environ.get("NGINX_BINARY")
+    chosen = settings.current().nginx_binary
     if chosen is not None:
         return chosen if os.access(chosen, os.X_OK) else None
     found = shutil.which("nginx")

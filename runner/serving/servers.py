@@ -17,9 +17,9 @@ from typing import Any, Callable
 from packaging.version import Version
 
 from runner.environments.envs import version_in
+from runner.wire import HOST
 
 APP = "target_app.app:app"
-HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ but the cell's own log.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -36,7 +35,7 @@ from runner.records.machine import this_machine
 from runner.records.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
 from runner.serving import proxy
 from runner.serving.launch import launched
-from runner.serving.process import HOST, RunningServer, kill_now, log_head, log_tail
+from runner.serving.process import RunningServer, kill_now, log_head, log_tail
 from runner.serving.servers import Recipe, recipe_for
 from runner.workflow.schedule import Gate, NoGate
 
@@ -69,7 +68,7 @@ class CellJob:
     env: envs.Env | None = None
     timings: dict[str, float] = field(default_factory=dict)
     runs: list[dict[str, ProbeRun]] = field(default_factory=list)
-    gate: Gate = field(default_factory=NoGate)  # the schedule's sections (see runner.schedule)
+    gate: Gate = field(default_factory=NoGate)  # the schedule's sections (see runner.workflow.schedule)
 
     @property
     def recipe(self) -> Recipe:
@@ -386,16 +385,7 @@ STEPS: tuple[Step, ...] = (check_plan, take_environment, check_server, measure, 
 
 def launcher(job: CellJob) -> Callable[[], AbstractContextManager[RunningServer]]:
     assert job.env is not None
-    fault = injected_faults().get(job.plan.cell.name)
-    return partial(
-        launched,
-        job.recipe,
-        job.plan.cell.server,
-        job.env,
-        job.log_path,
-        job.run_id,
-        {"TARGET_APP_FAULT": fault} if fault else {},
-    )
+    return partial(launched, job.recipe, job.plan.cell.server, job.env, job.log_path, job.run_id)
 
 
 def first_contact(job: CellJob, front: RunningServer) -> None:
@@ -405,7 +395,7 @@ def first_contact(job: CellJob, front: RunningServer) -> None:
     if job.plan.cell.server.proxy == "nginx":
         nginx = proxy.nginx_version(proxy.require_nginx())
     job.update(
-        http=facts.probe_connection(HOST, front.port),
+        http=facts.probe_connection(front.port),
         nginx=nginx,
         dev_server_warning=facts.dev_server_warning(log_head(job.log_path)),
     )
@@ -455,14 +445,3 @@ def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | 
         f"{culprit} as of {spec.exclude_newer[:10]} does not install on "
         f"Python {plan.interpreter.version}: {failure.reason}"
     )
-
-
-def injected_faults() -> dict[str, str]:
-    """``MATRIX_INJECT_FAULT="<cell>:<fault>,..."``: the fault-injection tests'
-    way to make one cell's target app misbehave (see target_app/app.py)."""
-    faults = {}
-    for item in os.environ.get("MATRIX_INJECT_FAULT", "").split(","):
-        if ":" in item:
-            cell, fault = item.rsplit(":", 1)
-            faults[cell.strip()] = fault.strip()
-    return faults

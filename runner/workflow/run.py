@@ -8,7 +8,7 @@
 3. Probe: launch each cell's server, probe it, stop it, write the record.
    Under the overlapping schedule (the default) many cells are in flight at
    once, but a probe that needs the CPU runs with nothing else of the run
-   active (see :mod:`runner.schedule`); under the serial one, one cell at a
+   active (see :mod:`runner.workflow.schedule`); under the serial one, one cell at a
    time.
 
 A cell that fails is recorded with its reason and the log tail, and the run
@@ -28,7 +28,7 @@ from typing import Callable
 
 from packaging.requirements import Requirement
 
-from runner import shards
+from runner import settings, shards
 from runner.environments import envs, interpreters, period
 from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.matrix.cells import Cell, Matrix
@@ -69,10 +69,8 @@ class Outcome:
 
 def build_jobs() -> int:
     """How many environments build at once: ``MATRIX_BUILD_JOBS``, else the cores (at most 4)."""
-    try:
-        return max(1, int(os.environ["MATRIX_BUILD_JOBS"]))
-    except (KeyError, ValueError):
-        return max(1, min(4, os.cpu_count() or 1))
+    chosen = settings.current().build_jobs
+    return chosen if chosen is not None else max(1, min(4, os.cpu_count() or 1))
 
 
 def run_cells(
@@ -126,7 +124,7 @@ def probe_cells(
     """Each cell's probes, its record written as soon as it is done, with the time left.
 
     With ``overlap`` above 1, up to ``overlap`` cells are in flight at once,
-    longest wait first, through one :class:`~runner.schedule.Gate`: their
+    longest wait first, through one :class:`~runner.workflow.schedule.Gate`: their
     server starts and waiting probes overlap, and each probe that needs the CPU
     runs with nothing else of the run active.  With 1, cells run one after
     another, each whole.

@@ -29,7 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import CellError, UserError
+from runner import settings
+from runner.errors import CellError
 
 SERVER_MB = 256  # room left for each cell in flight: a server and its workers, waiting
 PER_CORE = 32  # cells in flight per core, by default (see overlap_bound)
@@ -270,14 +271,9 @@ def overlap_bound() -> int:
     lasts; fewer, larger rounds wait less (the cells took 229 s at 64, 242 s
     at 32).
     """
-    chosen = os.environ.get("MATRIX_OVERLAP", "").strip()
-    if chosen:
-        if not chosen.isdigit() or not 1 <= int(chosen) <= MAX_OVERLAP:
-            raise UserError(
-                f"MATRIX_OVERLAP={chosen!r}: expected a whole number from 1 to {MAX_OVERLAP} "
-                "(1: one cell at a time)"
-            )
-        return int(chosen)
+    chosen = settings.current().overlap
+    if chosen is not None:
+        return chosen
     by_memory = available_mb() // SERVER_MB
     by_files = (open_files_limit() - FILES_KEPT) // FILES_PER_CELL
     return max(1, min(MAX_OVERLAP, PER_CORE * (os.cpu_count() or 1), by_memory, by_files))

@@ -21,8 +21,10 @@ sys.path.insert(0, str(REPO))
 from runner.cli import DEFAULT_ENVS  # noqa: E402
 from runner.environments import envs  # noqa: E402
 from runner.matrix.cells import parse  # noqa: E402
-from runner.measuring import loadgen  # noqa: E402
+from runner.measuring import load  # noqa: E402
+from runner.measuring.probes.throughput import measure_throughput  # noqa: E402
 from runner.measuring.stats import median  # noqa: E402
+from runner.measuring.wrk import wrk_binary  # noqa: E402
 from runner.records import store  # noqa: E402
 from runner.serving.launch import launched  # noqa: E402
 from runner.serving.servers import recipe_for  # noqa: E402
@@ -45,7 +47,7 @@ def main() -> int:
         "--repeats", type=int, default=3, help="fresh servers per generator; the median is compared"
     )
     args = parser.parse_args()
-    if not loadgen.wrk_binary():
+    if not wrk_binary():
         print("wrk is not installed; install it with `apt-get install wrk`", file=sys.stderr)
         return 2
     matrix = parse({"versions": [{"flask": "3.1.*"}], "servers": SERVERS})
@@ -63,13 +65,13 @@ def main() -> int:
             print(f"{server.name:<18} not measured: {getattr(env, 'reason', env)}", flush=True)
             worst = 0.0
             continue
-        figures: dict[str, list[loadgen.Throughput]] = {"wrk": [], "builtin": []}
+        figures: dict[str, list[load.Throughput]] = {"wrk": [], "builtin": []}
         for _ in range(args.repeats):
             for generator in ("wrk", "builtin"):  # alternated, so drift hits both
                 log = run.log_path(f"{server.name}-{generator}")
                 with launched(recipe_for(server.kind), server, env, log, run.id) as front:
                     figures[generator].append(
-                        loadgen.measure_throughput(
+                        measure_throughput(
                             front.port,
                             connections=args.connections,
                             duration_s=args.duration,

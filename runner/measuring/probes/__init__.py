@@ -1,7 +1,7 @@
 """The probe registry: every probe the runner knows, declared once.
 
 Adding a probe is one module in this package that defines a ``PROBE`` (see
-:mod:`runner.probes.base`) and one entry below.  The order is the order of
+:mod:`runner.measuring.probes.base`) and one entry below.  The order is the order of
 the report's tables; ``concurrency`` is the headline and always runs.
 """
 

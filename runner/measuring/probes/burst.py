@@ -8,17 +8,17 @@ as timed out.  It leaves a queue behind, so it gets a server of its own.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.measuring.loadgen import HOST, error_kind
+from runner import wire
 from runner.measuring.probes.base import Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread, peak_overlap
 from runner.serving.process import RunningServer
+from runner.wire import HOST
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,7 @@ def burst(port: int, requests_n: int, delay_ms: int, timeout_s: float) -> Burst:
 async def _burst(
     port: int, requests_n: int, delay_ms: int, timeout_s: float
 ) -> tuple[list[str], list[tuple[float, float]], int]:
-    request = (
-        f"GET /slow?ms={delay_ms} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n"
-    ).encode()
+    request = wire.request(f"/slow?ms={delay_ms}", port, close=True)
     state = {"open": 0, "peak": 0}
     intervals: list[tuple[float, float]] = []
     go = asyncio.Event()
@@ -73,17 +71,16 @@ async def _burst(
             state["open"] += 1
             state["peak"] = max(state["peak"], state["open"])
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            body = await reader.read()
-            if b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
+            response = await wire.read_response_async(reader)
+            answer = response.json_object() if response.status == 200 else None
+            if answer is None:
                 return "http error"
-            answer = json.loads(body)
-            intervals.append((answer["start"], answer["end"]))
+            intervals.append((float(answer["start"]), float(answer["end"])))
             return "ok"
         except asyncio.CancelledError:
             return "timeout"
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            return error_kind(exc)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return wire.failure_name(exc)
         finally:
             if writer is not None:
                 state["open"] -= 1

@@ -1,7 +1,7 @@
 """The headline probe: how many requests was the server inside at once?
 
 ``requests`` GETs to ``/slow?ms=delay_ms`` are sent together, one connection
-each (see :func:`runner.loadgen.volley`).  The peak comes from the server's own start and end
+each (see :func:`runner.measuring.volley.volley`).  The peak comes from the server's own start and end
 times (the target app reports them), the wall time from the client.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.measuring.loadgen import volley
 from runner.measuring.probes.base import Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread, peak_overlap
+from runner.measuring.volley import volley
 from runner.serving.process import RunningServer
 
 SERIAL = "serial"

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.measuring.loadgen import volley
 from runner.measuring.probes.base import Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread, peak_overlap, speedup
+from runner.measuring.volley import volley
 from runner.serving.process import RunningServer
 
 

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.measuring.loadgen import HOST
+from runner import wire
 from runner.measuring.probes.base import Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
+from runner.wire import HOST
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,8 @@ class SlowClient(Result):
 def slow_client(port: int, stalled: int, wait_s: float, settle_s: float = 0.3) -> SlowClient:
     """``settle_s`` lets the server take up the stalled connections first, as it
     would in life."""
-    partial = f"GET /hello HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode()  # no blank line
-    whole = f"GET /hello HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
+    whole = wire.request("/hello", port, close=True)
+    partial = whole[: whole.index(b"Connection:")]  # the head without its blank line: never ends
     sockets = []
     try:
         for _ in range(stalled):
@@ -42,10 +43,12 @@ def slow_client(port: int, stalled: int, wait_s: float, settle_s: float = 0.3) -
         started = time.perf_counter()
         try:
             with socket.create_connection((HOST, port), timeout=wait_s) as sock:
-                sock.settimeout(max(0.1, wait_s - (time.perf_counter() - started)))
                 sock.sendall(whole)
-                served = sock.recv(64).startswith(b"HTTP/1.")
-        except OSError:
+                wire.read_response(
+                    sock, time.monotonic() + max(0.1, wait_s - (time.perf_counter() - started))
+                )
+                served = True
+        except (OSError, wire.WireError):
             served = False
         waited = time.perf_counter() - started
     finally:

@@ -3,17 +3,110 @@
 ``connections`` connections each send a request as soon as the last answer
 is in, for ``duration_s`` seconds after ``warmup_s`` of warm-up, from wrk
 where it is installed (or asked for) and the built-in generator otherwise.
+Which generator measures a server, and which figures are published when one
+breaks Little's law, is this probe's policy (:func:`measure_throughput`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from runner.measuring.loadgen import Throughput, measure_throughput
+from runner.measuring import builtin, facts, wrk
+from runner.measuring.load import Throughput
 from runner.measuring.probes.base import Probe, Setting, range_text
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
+
+# Why ``auto`` measures such a server with the built-in generator first.
+SILENT_CLOSE = (
+    "the server closes after every answer without saying so: wrk would write its next request "
+    "into the closed connection, count a read error and leave the reconnect out of its latency "
+    "(its figures broke Little's law in such cells), so the built-in generator, which times "
+    "each request from its connect, measured first"
+)
+
+
+def measure_throughput(
+    port: int,
+    *,
+    path: str = "/hello",
+    connections: int,
+    duration_s: float,
+    warmup_s: float,
+    generator: str = "auto",
+) -> Throughput:
+    """wrk where it is installed (or asked for), else the built-in generator.
+
+    With ``auto``, a server that closes after every answer without saying so
+    (uWSGI's HTTP socket) is measured by the built-in generator first (see
+    ``SILENT_CLOSE``).  With ``auto``, figures that break Little's law are not published as they
+    are: the other generator measures again, and the figures that hold are
+    the ones returned, the other generator's kept beside them.
+    """
+    binary = wrk.wrk_binary()
+    if generator == "wrk" and not binary:
+        raise RuntimeError("wrk is not installed; install it with `apt-get install wrk`")
+    first_choice = "wrk" if generator == "wrk" or (generator == "auto" and binary) else "builtin"
+    why = ""
+    if first_choice == "wrk" and generator == "auto" and facts.probe_connection(port, 2.0).silent_close:
+        first_choice, why = "builtin", SILENT_CLOSE
+    first = _measure_with(first_choice, binary, port, path, connections, duration_s, warmup_s)
+    if generator != "auto" or first.lawful:
+        return replace(first, why=why)
+    other = "builtin" if first_choice == "wrk" else ("wrk" if binary else None)
+    if other is None:
+        return replace(first, why=f"{first_choice} broke Little's law and no other generator is installed")
+    second = _measure_with(other, binary, port, path, connections, duration_s, warmup_s)
+    chosen = lawful(first, second)
+    return replace(chosen, why=f"{why}; then {chosen.why}") if why else chosen
+
+
+def lawful(first: Throughput, second: Throughput) -> Throughput:
+    """Of two generators' figures for one server, the ones that obey Little's law
+    (the first where both or neither do), with why, and the others beside them."""
+    kept, dropped = (second, first) if _obeys(second) and not _obeys(first) else (first, second)
+    ratio = {r.generator: r.little.ratio if r.little else None for r in (first, second)}
+    if _obeys(kept) and not _obeys(dropped):
+        why = f"{dropped.generator} broke Little's law (x{ratio[dropped.generator]}), {kept.generator} held"
+    elif _obeys(kept):
+        why = "both generators' figures obey Little's law"
+    else:
+        why = (
+            f"neither generator's figures obey Little's law ({first.generator} x{ratio[first.generator]}, "
+            f"{second.generator} x{ratio[second.generator]})"
+        )
+    return replace(kept, why=why, other=_brief(dropped))
+
+
+def _measure_with(
+    generator: str,
+    binary: str | None,
+    port: int,
+    path: str,
+    connections: int,
+    duration_s: float,
+    warmup_s: float,
+) -> Throughput:
+    if generator == "wrk" and binary:
+        return wrk.wrk_throughput(binary, port, path, connections, duration_s, warmup_s)
+    return builtin.builtin_throughput(port, path, connections, duration_s, warmup_s)
+
+
+def _brief(result: Throughput) -> dict[str, Any]:
+    """The figures of the generator not published, kept in the record beside those that are."""
+    return {
+        "generator": result.generator,
+        "rps": result.rps,
+        "latency_ms": result.latency_ms,
+        "little": result.little.to_dict() if result.little else {},
+        "errors": result.errors,
+    }
+
+
+def _obeys(result: Throughput) -> bool:
+    return result.little is not None and result.little.ok
 
 
 def _run(server: RunningServer, settings: Mapping[str, Any]) -> Throughput:
@@ -36,9 +129,9 @@ def _text(result: Throughput, spread: Spread) -> str:
         text += f", {result.errors} errors"
     if result.client_bound:
         text += ", client-bound"
-    if result.little and not result.little.get("ok", True):
-        text += f", Little x{result.little['ratio']:.2f}"
-    if result.other and result.little.get("ok", False):
+    if result.little and not result.little.ok:
+        text += f", Little x{result.little.ratio:.2f}"
+    if result.other and result.little and result.little.ok:
         other = result.other
         text += f" (not {other['generator']}: Little x{other['little'].get('ratio', 0):.2f})"
     return text

@@ -1,14 +1,24 @@
-"""When the built-in load generator counts a response as whole, from raw bytes."""
+"""The one HTTP wire: when an answer is whole, from raw bytes, and the bounds on reading one."""
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import hypothesis
 import pytest
 from hypothesis import strategies as st
+from tiny_server import tiny_server
 
-from runner.measuring.loadgen import complete_response
+from runner import wire
+
+
+def complete_response(buffer: bytes, at_eof: bool = False) -> tuple[int, bool] | None:
+    """(status, keep-alive) once ``buffer`` holds a whole answer, else None."""
+    answer = wire.parse(buffer, at_eof=at_eof)
+    return None if answer is None else (answer.status, answer.keep_alive)
+
 
 HEAD_200 = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 
@@ -117,11 +127,6 @@ def test_chunked_with_connection_close_is_not_kept() -> None:
     assert complete_response(raw) == (200, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: the end of a chunked body is found by "
-    "its last bytes, not by walking the chunks",
-)
 def test_chunk_data_that_looks_like_the_last_chunk_does_not_end_the_body() -> None:
     raw = HEAD_200 + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(b"0\r\n\r\n", b"more")
     prefix = raw[: raw.index(b"0\r\n\r\n") + 5]  # cut after the chunk data, before "more"
@@ -167,3 +172,93 @@ def test_no_prefix_of_a_response_is_complete() -> None:
             assert complete_response(whole[:-1], at_eof=at_eof) is None  # one byte short
 
     check()
+
+
+def test_a_chunked_body_is_its_chunks_without_extensions_or_trailers() -> None:
+    raw = HEAD_200 + b"Transfer-Encoding: chunked\r\n\r\n"
+    raw += b"3;name=x\r\nabc\r\n2\r\nde\r\n0\r\nExpires: never\r\nX-Check: 1\r\n\r\n"
+    answer = wire.parse(raw)
+    assert answer is not None
+    assert answer.body == b"abcde"
+    assert answer.size == len(raw)
+    assert wire.parse(raw[:-2]) is None  # the trailer section not yet ended
+
+
+def test_chunk_data_ending_like_the_last_chunk_is_data() -> None:
+    raw = HEAD_200 + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(b"x0\r\n\r\n")
+    answer = wire.parse(raw)
+    assert answer is not None
+    assert answer.body == b"x0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n",
+        HEAD_200 + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    ],
+    ids=["not http", "status", "header", "length", "chunk size"],
+)
+def test_what_is_not_http_is_a_bad_answer(raw: bytes) -> None:
+    with pytest.raises(wire.WireError) as caught:
+        wire.parse(raw)
+    assert caught.value.kind == "bad answer"
+
+
+def test_an_answer_over_the_cap_is_refused_before_it_is_all_read() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n"
+    with pytest.raises(wire.WireError, match="too large"):
+        wire.parse(head + b"x" * 10)
+    endless = b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 1100
+    with pytest.raises(wire.WireError, match="too large"):
+        wire.parse(endless, limit=1000)
+    with pytest.raises(wire.WireError, match="too large"):
+        wire.parse(b"HTTP/1.1 200 OK\r\nX: " + b"y" * (wire.MAX_HEAD_BYTES + 10))
+
+
+def test_http_1_0_keeps_the_connection_only_when_it_says_keep_alive() -> None:
+    assert complete_response(response(b"hi", status_line=b"HTTP/1.0 200 OK")) == (200, False)
+    assert complete_response(
+        response(b"hi", status_line=b"HTTP/1.0 200 OK", headers=b"Connection: Keep-Alive\r\n")
+    ) == (200, True)
+
+
+def trickle(conn: socket.socket) -> None:
+    """A head that never ends, a byte at a time, for up to 3 s."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(30):
+        conn.sendall(b"X")
+        time.sleep(0.1)
+
+
+def stream(conn: socket.socket) -> None:
+    """A body without a length that goes on for 4 MB."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    for _ in range(64):
+        conn.sendall(b"x" * 65536)
+
+
+def test_a_trickling_server_meets_the_readers_total_deadline() -> None:
+    with tiny_server(trickle, threaded=True) as port:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            wire.get(port, "/health", 0.5)
+        assert time.monotonic() - started < 1.5  # the deadline is for the whole answer, not each byte
+
+
+def test_a_streaming_server_meets_the_size_cap() -> None:
+    with tiny_server(stream, threaded=True) as port, pytest.raises(wire.WireError, match="too large"):
+        wire.get(port, "/health", 10)
+
+
+def test_a_whole_answer_is_read_from_a_real_socket() -> None:
+    def hello(conn: socket.socket) -> None:
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\nServer: tiny\r\n\r\n{"ok": true}')
+
+    with tiny_server(hello) as port:
+        answer = wire.get(port, "/health", 5)
+    assert answer.json_object() == {"ok": True}
+    assert answer.header("SERVER") == "tiny"

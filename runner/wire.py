@@ -1,0 +1,229 @@
+"""The one HTTP/1.1 wire every client of the runner speaks.
+
+A request is framed by :func:`request`; an answer is read by :func:`parse`,
+whole or not at all: its status line and headers, a body delimited by
+``Content-Length``, by chunks (RFC 9112, 7.1, trailers included) or by the
+server closing the connection, and whether the connection may carry another
+request.  Every answer is capped at :data:`MAX_RESPONSE_BYTES`, and the
+blocking reader (:func:`read_response`, :func:`get`) at a total deadline, so
+a server that streams or trickles cannot hold a client forever.
+
+The clients that go through it: the volley (concurrency and CPU probes), the
+built-in load generator, the burst's and the slow clients' sockets, the
+HTTP facts check and the readiness check.  Only 127.0.0.1 is spoken to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+HOST = "127.0.0.1"
+# The target app's answers are a few hundred bytes; a megabyte is room for
+# any server's error page, and no more.
+MAX_RESPONSE_BYTES = 1 << 20
+MAX_HEAD_BYTES = 64 * 1024
+_NO_BODY = frozenset({204, 304})
+
+
+class WireError(ValueError):
+    """What came back is not an HTTP answer this client takes; ``kind`` names it."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Response:
+    """One whole answer."""
+
+    version: str  # "HTTP/1.1" or "HTTP/1.0", as the server answered
+    status: int
+    headers: tuple[tuple[str, str], ...]  # names in lower case, in the order sent
+    body: bytes
+    keep_alive: bool  # the connection may carry another request
+    size: int  # bytes of the buffer the answer took, head and body
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or None."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key == wanted), None)
+
+    def json_object(self) -> dict[str, Any] | None:
+        """The body as a JSON object, or None where it is not one."""
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def request(path: str, port: int, *, close: bool = False, headers: tuple[str, ...] = ()) -> bytes:
+    """A GET of ``path`` on 127.0.0.1:``port``, framed; ``close`` asks for the
+    connection to end after the answer."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {HOST}:{port}", *headers]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def parse(buffer: bytes, *, at_eof: bool = False, limit: int = MAX_RESPONSE_BYTES) -> Response | None:
+    """The whole answer at the start of ``buffer``, or None while it is not all
+    there (``at_eof``: the server has closed, so a body without a length ends
+    here).  Raises :class:`WireError` for what is not HTTP or is over ``limit``."""
+    end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
+    if end < 0:
+        if len(buffer) > MAX_HEAD_BYTES:
+            raise WireError("too large", f"no end of the head in {MAX_HEAD_BYTES} bytes")
+        return None
+    version, status, headers = _head(buffer[:end])
+    start = end + 4
+    fields = dict(reversed(headers))  # the first of each name
+    tokens = {t.strip().lower() for t in fields.get("connection", "").split(",")}
+    keep = "close" not in tokens if version == "HTTP/1.1" else "keep-alive" in tokens
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        found = _chunked(buffer, start, limit)
+        if found is None:
+            return None
+        body, size = found
+    elif "content-length" in fields or status in _NO_BODY or 100 <= status < 200:
+        length = _length(fields.get("content-length", "0"))
+        if start + length > limit:
+            raise WireError("too large", f"Content-Length {length} over {limit} bytes")
+        if len(buffer) < start + length:
+            return None
+        body, size = buffer[start : start + length], start + length
+    else:  # the body ends where the server closes the connection
+        if len(buffer) > limit:
+            raise WireError("too large", f"over {limit} bytes")
+        if not at_eof:
+            return None
+        body, size, keep = buffer[start:], len(buffer), False
+    return Response(version, status, tuple(headers), bytes(body), keep, size)
+
+
+def _head(head: bytes) -> tuple[str, int, list[tuple[str, str]]]:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not parts[1].isdigit():
+        raise WireError("bad answer", f"status line {lines[0][:80]!r}")
+    headers = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise WireError("bad answer", f"header line {line[:80]!r}")
+        headers.append((name.strip().lower(), value.strip()))
+    return parts[0], int(parts[1]), headers
+
+
+def _length(text: str) -> int:
+    if not text.strip().isdigit():
+        raise WireError("bad answer", f"Content-Length {text[:40]!r}")
+    return int(text)
+
+
+def _chunked(buffer: bytes, at: int, limit: int) -> tuple[bytes, int] | None:
+    """A chunked body from ``at``, walked chunk by chunk, and where it ends
+    (after the trailer section); None while it is not all there."""
+    data = bytearray()
+    while True:
+        line_end = buffer.find(b"\r\n", at)
+        if line_end < 0:
+            _check_limit(buffer, limit)
+            return None
+        size_text = buffer[at:line_end].split(b";")[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise WireError("bad answer", f"chunk size {size_text[:20]!r}") from None
+        if size == 0:
+            return _trailers(buffer, line_end + 2, data, limit)
+        if line_end + 2 + size > limit:
+            raise WireError("too large", f"chunks over {limit} bytes")
+        if len(buffer) < line_end + 2 + size + 2:
+            return None
+        data += buffer[line_end + 2 : line_end + 2 + size]
+        at = line_end + 2 + size + 2
+
+
+def _trailers(buffer: bytes, at: int, data: bytearray, limit: int) -> tuple[bytes, int] | None:
+    """The trailer fields after the last chunk, up to the empty line that ends them."""
+    while True:
+        line_end = buffer.find(b"\r\n", at)
+        if line_end < 0:
+            _check_limit(buffer, limit)
+            return None
+        if line_end == at:
+            return bytes(data), line_end + 2
+        at = line_end + 2
+
+
+def _check_limit(buffer: bytes, limit: int) -> None:
+    if len(buffer) > limit:
+        raise WireError("too large", f"over {limit} bytes")
+
+
+def read_response(
+    sock: socket.socket, deadline: float, *, limit: int = MAX_RESPONSE_BYTES, head: bytes = b""
+) -> Response:
+    """Read one whole answer from a blocking socket by ``deadline`` (a
+    ``time.monotonic()`` time).  Raises ``TimeoutError`` when the deadline
+    passes, :class:`WireError` (``closed``) when the server closes first,
+    ``OSError`` for a reset."""
+    buffer = bytearray(head)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no whole answer before the deadline")
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:  # TimeoutError on 3.10+, its own class before
+            raise TimeoutError("no whole answer before the deadline") from None
+        buffer += data
+        found = parse(bytes(buffer), at_eof=not data, limit=limit)
+        if found is not None:
+            return found
+        if not data:
+            raise WireError("closed", "the connection closed before a whole answer")
+
+
+def get(port: int, path: str, timeout_s: float, *, limit: int = MAX_RESPONSE_BYTES) -> Response:
+    """One GET on a fresh connection, answered within ``timeout_s`` in all."""
+    deadline = time.monotonic() + timeout_s
+    with socket.create_connection((HOST, port), timeout=timeout_s) as sock:
+        sock.sendall(request(path, port, close=True))
+        return read_response(sock, deadline, limit=limit)
+
+
+async def read_response_async(reader: asyncio.StreamReader, *, limit: int = MAX_RESPONSE_BYTES) -> Response:
+    """One whole answer from an asyncio stream; the caller bounds the time."""
+    buffer = bytearray()
+    while True:
+        data = await reader.read(65536)
+        buffer += data
+        found = parse(bytes(buffer), at_eof=not data, limit=limit)
+        if found is not None:
+            return found
+        if not data:
+            raise WireError("closed", "the connection closed before a whole answer")
+
+
+def failure_name(exc: BaseException) -> str:
+    """What went wrong with a request, as the records name it."""
+    if isinstance(exc, WireError):
+        return "closed early" if exc.kind == "closed" else exc.kind
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, socket.timeout)):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return "reset"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "closed early"
+    return type(exc).__name__
