@@ -253,6 +253,7 @@ def _bisect_all(
 
     from runner.bisection import driver, search
     from runner.publish.artefacts import publish
+    from runner.records import store
 
     started, fresh = time.perf_counter(), 0
     try:
@@ -269,15 +270,15 @@ def _bisect_all(
             prober.retry_errors = retry
             answer = driver.bisect(question, releases, prober)
             fresh += prober.fresh
-            driver.save(run.path, answer)
-            print(answer["line"])
+            store.save_bisect_answer(run.path, answer)
+            print(answer.line)
     except KeyboardInterrupt:
         print("interrupted: what was probed is kept; run the same command again to go on", file=sys.stderr)
         return 130
     publish(run.path)
     print(
         f"{len(questions)} bisected in {time.perf_counter() - started:.0f} s, {fresh} new probes; "
-        f"answers in {run.path / 'bisect.json'} and the report",
+        f"answers in {run.path / store.BISECT_FILE} and the report",
         file=sys.stderr,
     )
     return 0

@@ -9,14 +9,12 @@ Every cell keeps the machine it was measured on.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from runner.errors import UserError
-from runner.files import write_json
 from runner.records.record import CellRecord, RunMeta, machine_names
-from runner.records.store import new_run_path, now, read_run
+from runner.records.store import new_run_path, now, read_run, write_merged
 
 
 def _differs(a: object, b: object, where: str = "") -> str | None:
@@ -76,11 +74,5 @@ def merge(paths: Sequence[Path], out: Path | None, results: Path) -> Path:
             "machines": len(set(machine_names(records).values())),
         },
     )
-    for path, _, rs in runs:
-        for record in rs:
-            write_json(target / "cells" / f"{record.cell}.json", record.to_dict())
-            if record.log and (path / record.log).is_file():
-                (target / record.log).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path / record.log, target / record.log)
-    write_json(target / "run.json", merged.to_dict())
+    write_merged(target, merged, [(path, record) for path, _, rs in runs for record in rs])
     return target

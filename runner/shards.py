@@ -15,25 +15,22 @@ first), ties broken by matrix order, so the plan is the same everywhere.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.errors import UserError
 from runner.matrix.cells import Cell, Matrix
+from runner.measuring.probes import probe_named
 from runner.serving.servers import recipe_for
 
 START_S = 0.6  # launching a server and waiting for it
 # What starting and stopping a server costs the cores: 32 started together took
 # 8.7 and 10.6 s of CPU (children's rusage), about 0.3 s each.
 START_CPU_S = 0.3
-CPU_ITERATION_S = 45e-9  # one iteration of the target app's /cpu loop, on one core here
 BUILD_S = 6.0  # building an environment with uv, from a warm download cache
 PERIOD_BUILD_S = 10.0  # a period row also asks the index for upload dates
 SOURCE_BUILD_S = 45.0  # compiling a server of 2018 that had no wheel (uWSGI)
-DEV_SERVERS = ("flask-run", "app-run")
-SERIAL_BEFORE = (1, 0)  # Flask's development server became threaded by default in 1.0
 
 
 @dataclass(frozen=True)
@@ -66,11 +63,6 @@ def parse_count(text: str) -> int:
     return int(text)
 
 
-def _flask_before_1(spec: str) -> bool:
-    numbers = re.findall(r"\d+", spec)
-    return bool(numbers) and tuple(int(n) for n in numbers[:2]) < SERIAL_BEFORE
-
-
 def _python(spec: str) -> tuple[int, int]:
     major, _, minor = spec.partition(".")
     return int(major), int(re.match(r"\d+", minor or "0").group(0))  # type: ignore[union-attr]
@@ -82,36 +74,18 @@ def probe_cost(matrix: Matrix, cell: Cell) -> float:
 
 
 def probe_costs(matrix: Matrix, cell: Cell) -> dict[str, float]:
-    """Seconds each of the cell's probes is estimated to take, once."""
-    capacity = concurrency_capacity(matrix, cell)
-    costs = {}
-    for name, settings in matrix.probes_for(cell.row).items():
-        if name == "concurrency":
-            requests, delay = int(settings["requests"]), float(settings["delay_ms"]) / 1000
-            costs[name] = math.ceil(requests / (capacity or requests)) * delay + 0.3
-        elif name == "throughput":  # wrk stops on its next 100 ms tick after the duration
-            costs[name] = float(settings["duration_s"]) + float(settings["warmup_s"]) + 0.1
-        elif name == "burst":  # a server with room for few waits the time-out out; the others do not
-            requests, delay = int(settings["requests"]), float(settings["delay_ms"]) / 1000
-            served_in = math.ceil(requests / capacity) * delay if capacity else 2.0
-            costs[name] = min(float(settings["timeout_s"]), served_in) + 0.5
-        elif name == "slow_client":  # a server that blocks makes the probe wait its limit out
-            costs[name] = float(settings["wait_s"]) / 2 + 0.5
-        elif name == "cpu":  # the requests one after another, then at once
-            work = int(settings["requests"]) * int(settings["iterations"]) * CPU_ITERATION_S
-            costs[name] = 2 * work + 0.1
-        else:
-            costs[name] = 2.0
-    return costs
+    """Seconds each of the cell's probes is estimated to take, once: each probe's own estimate."""
+    capacity = planned_capacity(cell)
+    return {
+        name: probe_named(name).cost(settings, capacity)
+        for name, settings in matrix.probes_for(cell.row).items()
+    }
 
 
-def concurrency_capacity(matrix: Matrix, cell: Cell) -> int | None:
-    """How many requests the cell's server is expected to take at once (None: no
-    bound known); Flask's development server before 1.0 serves one at a time."""
-    serial = cell.server.kind == "werkzeug" or (
-        cell.server.kind in DEV_SERVERS and _flask_before_1(cell.row.flask)
-    )
-    return 1 if serial else recipe_for(cell.server.kind).capacity(cell.server.options)
+def planned_capacity(cell: Cell) -> int | None:
+    """How many requests the cell's server is expected to take at once, from the
+    versions the row asks for (None: no bound known)."""
+    return recipe_for(cell.server.kind).capacity(cell.server.options, cell.row.versions())
 
 
 def env_key(cell: Cell) -> tuple[str, tuple[str, ...]]:

@@ -37,9 +37,9 @@ def test_the_werkzeug_release_where_the_dev_server_speaks_http_1_1(
     out = capsys.readouterr().out
     assert "flask-run: HTTP/1.0 in Werkzeug 2.0.3, changed in Werkzeug 2.1.0 (uploaded 2022-03-28)" in out
     answer = json.loads((run / "bisect.json").read_text())["answers"][0]
-    assert answer["kind"] == "found"
-    assert answer["first_right"] == "2.1.0"
-    assert answer["new_probes"] <= answer["budget"]
+    assert answer.kind == "found"
+    assert answer.first_right == "2.1.0"
+    assert answer.new_probes <= answer.budget
     assert "## Where it changed" in (run / "report.md").read_text()
 
 

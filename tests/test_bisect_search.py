@@ -167,8 +167,8 @@ def test_a_change_that_comes_with_the_rows_other_pins_is_not_pinned_on_the_packa
     # the verdict follows the Werkzeug pin, not Flask
     probe = FakeProbe(lambda row: "serial" if "werkzeug<1" in row.pins else "concurrent")
     answer: dict[str, Any] = driver.bisect(question(start, end), releases("1.1.0", "1.1.1"), probe)  # type: ignore[arg-type]
-    assert answer["kind"] == "not reproduced"
-    assert "comes with their other differences" in answer["line"]
+    assert answer.kind == "not reproduced"
+    assert "comes with their other differences" in answer.line
     assert all(row.pins == ("werkzeug<1",) for row in probe.asked)  # both ends keep the left row's settings
 
 
@@ -179,9 +179,9 @@ def test_a_numeric_field_is_bisected_by_the_nearer_end() -> None:
     answer: dict[str, Any] = driver.bisect(  # type: ignore[arg-type]
         question(start, end, field="probes.concurrency.peak"), releases("0.12.5", "1.0", "1.0.1"), probe
     )
-    assert answer["kind"] == "found"
-    assert (answer["last_left"], answer["first_right"]) == ("0.12.5", "1.0")
-    assert "changed in Flask 1.0 (uploaded 2018-02-01)" in answer["line"]
+    assert answer.kind == "found"
+    assert (answer.last_left, answer.first_right) == ("0.12.5", "1.0")
+    assert "changed in Flask 1.0 (uploaded 2018-02-01)" in answer.line
 
 
 def test_classify_leaves_categories_and_ties_alone() -> None:

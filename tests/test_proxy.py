@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.serving.proxy import render_conf
+from runner.serving.nginx import render_conf
 
 
 def test_nginx_listens_on_loopback_and_keeps_its_files_in_its_folder():

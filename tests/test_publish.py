@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from runner import cli
+from runner.analysis import Inputs
 from runner.publish import answers, charts, doc, tidy
 from runner.publish.artefacts import ARTEFACTS
-from runner.publish.report import Inputs
 from runner.records import store
 from runner.records.record import CellRecord, Machine
 
@@ -198,7 +198,7 @@ def test_every_chart_is_valid_vega_lite(records: list[CellRecord], monkeypatch: 
     """Rendering skips altair's schema check for speed; here every chart passes it."""
     monkeypatch.setattr(charts, "VALIDATE", True)
     drawn = charts.charts(tidy.cell_facts(records), {"flask-1.0.4--flask-run": "serial -> concurrent"})
-    assert [c.name for c in drawn] == ["concurrency", "changes", "throughput", "cpu", "burst", "slow_client"]
+    assert [c.name for c in drawn] == ["concurrency", "changes", "cpu", "throughput", "burst", "slow_client"]
 
 
 def test_report_without_arguments_draws_the_latest_run(
@@ -233,11 +233,11 @@ def test_probe_settings_left_to_their_defaults_are_filled_in(tmp_path: Path) -> 
 
 
 def test_a_change_between_rows_that_differ_in_werkzeug_names_werkzeug(records: list[CellRecord]) -> None:
-    from runner.publish import report
+    from runner import analysis
 
-    rows = report.rows_of(records)
+    rows = analysis.rows_of(records)
     before, after = rows[0], rows[1]
-    change = report.Change(
+    change = analysis.Change(
         "flask-run", before, dataclasses.replace(after, werkzeug="9.9"), "serial", "concurrent"
     )
     line = answers._change_line(change)

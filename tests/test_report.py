@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from runner.analysis import changes, mismatches, rows_of
 from runner.measuring import stats
 from runner.measuring.facts import HttpFacts
 from runner.measuring.probes.concurrency import ConcurrencyResult, verdict
-from runner.publish.report import cell_text, changes, fact_text, mismatches, probe_text, render, rows_of
+from runner.publish.report import cell_text, fact_text, probe_text, render
 from runner.records.record import Asked, CellRecord, ProbeOutcome, Status
 from runner.workflow.cell import launch_groups
 

@@ -110,7 +110,11 @@ def test_granian_serves_workers_times_threads(kinds: Kinds) -> None:
         record.log_tail
     )
     assert record.capacity == 4
-    assert probe(kinds, "granian").peak == 4
+    # How the ten requests split between the two workers is the kernel's
+    # choice (9+1 was seen): each worker serves min(threads, requests it took).
+    result = probe(kinds, "granian")
+    assert len(result.per_process) <= 2
+    assert result.peak == sum(min(2, taken) for taken in result.per_process)
 
 
 def test_no_server_or_nginx_is_left(kinds: Kinds, no_leftovers: Check) -> None:

@@ -46,6 +46,7 @@ def test_gunicorn_threads_mean_gthread():
         ("werkzeug", {"processes": 3}, 3),
         ("flask-run", {}, None),
         ("app-run", {}, None),
+        ("app-run", {"threaded": False}, 1),
         ("gunicorn", {"workers": 2, "worker_class": "gevent"}, 2000),
         ("uwsgi", {"processes": 2, "threads": 2}, 4),
         ("cheroot", {"threads": 4}, 4),
@@ -53,7 +54,23 @@ def test_gunicorn_threads_mean_gthread():
     ],
 )
 def test_capacity(kind, options, capacity):
-    assert RECIPES[kind].capacity(options) == capacity
+    assert RECIPES[kind].capacity(options, {"Flask": "3.1.3"}) == capacity
+
+
+@pytest.mark.parametrize(
+    ("versions", "capacity"),
+    [
+        ({"Flask": "0.12.5"}, 1),  # installed, named as its metadata names it
+        ({"flask": "0.12.*"}, 1),  # asked for, while planning
+        ({"flask": "1.0.4"}, None),  # threaded by default since Flask 1.0
+        ({"flask": ">=2,<3"}, None),
+        ({}, None),
+    ],
+)
+def test_flasks_development_server_was_serial_before_1_0(versions, capacity):
+    assert RECIPES["flask-run"].capacity({}, versions) == capacity
+    assert RECIPES["app-run"].capacity({}, versions) == capacity
+    assert RECIPES["app-run"].capacity({"processes": 3}, versions) == 3
 
 
 def test_dev_server_options_reach_the_launcher():

@@ -23,13 +23,13 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from runner.analysis import changed, rows_of
 from runner.bisection.search import Answer, Probed, budget, search
 from runner.environments import period
 from runner.errors import CellError, UserError
 from runner.files import read_json, write_json
 from runner.matrix.cells import Matrix, Row, Server, parse, row_name
-from runner.publish.report import changed, rows_of
-from runner.records.record import CellRecord, Status, load_cell
+from runner.records.record import BisectAnswer, CellRecord, Status, load_cell
 from runner.records.store import read_run
 
 DEFAULT_FIELD = "probes.concurrency.verdict"
@@ -78,12 +78,11 @@ def releases_between(package: str, low: str, high: str, *, pre: bool = False) ->
 
 
 def candidate_row(base: Row, package: str, version: str) -> Row:
-    """``base`` with ``package`` at ``version``, everything else kept."""
-    flask = version if package == "flask" else base.flask
-    werkzeug = version if package == "werkzeug" else base.werkzeug
-    return replace(
-        base, name=row_name(flask, werkzeug, base.python, base.resolve), flask=flask, werkzeug=werkzeug
-    )
+    """``base`` with ``package`` (one of :data:`PACKAGES`, a field of the row) at
+    ``version``, everything else kept."""
+    changed: dict[str, Any] = {package: version}
+    row = replace(base, **changed)
+    return replace(row, name=row_name(row.flask, row.werkzeug, row.python, row.resolve))
 
 
 # --- questions from a run ----------------------------------------------------
@@ -290,7 +289,7 @@ class Prober:
                 progress=lambda line: None,
             )
             record = outcome.records[0]
-            where = str((outcome.run.path / "cells" / f"{record.cell}.json").relative_to(self.store))
+            where = str(outcome.run.cell_path(record.cell).relative_to(self.store))
             index[key] = where
             write_json(index_path, index)
         probed = classify(value_of(record, self.question.field), self.ends)
@@ -305,7 +304,7 @@ class Prober:
 # --- the answer --------------------------------------------------------------
 
 
-def bisect(question: Question, releases: Sequence[Release], probe: Prober) -> dict[str, Any]:
+def bisect(question: Question, releases: Sequence[Release], probe: Prober) -> BisectAnswer:
     """Search, and the answer as a line and as data (``bisect.json``)."""
     package, name = question.package, question.package.capitalize()
     # Both ends as the left row with only the package changed, at the exact
@@ -403,41 +402,24 @@ def _data(
     probe: Prober,
     *,
     line: str,
-) -> dict[str, Any]:
-    return {
-        "line": line,
-        "kind": answer.kind,
-        "server": question.server,
-        "package": question.package,
-        "field": question.field,
-        "from": question.start_version,
-        "to": question.end_version,
-        "row": question.start.name,
-        "last_left": rows[answer.last_left.name] if answer.last_left else None,
-        "first_right": rows[answer.first_right.name] if answer.first_right else None,
-        "uploaded": {v: r.uploaded for v, r in releases.items()},
-        "untested": [{"version": rows[row.name], "why": why} for row, why in answer.between],
-        "seen": [{"version": rows[row.name], "value": value} for row, value in answer.seen],
-        "candidates": answer.candidates,
-        "probed": answer.tried,
-        "budget": budget(answer.candidates),
-        "records": dict(probe.records),
-        "new_probes": probe.fresh,
-    }
-
-
-def save(run_path: Path, answer: Mapping[str, Any]) -> None:
-    """Add ``answer`` to the run's ``bisect.json``, in place of an earlier answer to the same question."""
-    path = run_path / "bisect.json"
-    earlier: list[dict[str, Any]] = read_json(path).get("answers", []) if path.exists() else []
-    same = ("server", "package", "field", "from", "to", "row")
-    kept = [a for a in earlier if any(a.get(k) != answer.get(k) for k in same)]
-    write_json(path, {"schema": 1, "answers": [*kept, dict(answer)]})
-
-
-def answers(run_path: Path) -> list[str]:
-    """The lines of a run's ``bisect.json``, for its report."""
-    path = run_path / "bisect.json"
-    if not path.exists():
-        return []
-    return [str(a.get("line", "")) for a in read_json(path).get("answers", []) if a.get("line")]
+) -> BisectAnswer:
+    return BisectAnswer(
+        line=line,
+        kind=answer.kind,
+        server=question.server,
+        package=question.package,
+        field=question.field,
+        start=question.start_version,
+        end=question.end_version,
+        row=question.start.name,
+        last_left=rows[answer.last_left.name] if answer.last_left else None,
+        first_right=rows[answer.first_right.name] if answer.first_right else None,
+        uploaded={v: r.uploaded for v, r in releases.items()},
+        untested=tuple({"version": rows[row.name], "why": why} for row, why in answer.between),
+        seen=tuple({"version": rows[row.name], "value": value} for row, value in answer.seen),
+        candidates=answer.candidates,
+        probed=answer.tried,
+        budget=budget(answer.candidates),
+        records=dict(probe.records),
+        new_probes=probe.fresh,
+    )

@@ -20,12 +20,12 @@ from packaging.version import InvalidVersion, Version
 from runner.errors import UserError
 from runner.matrix import yamlfile
 from runner.measuring.probes import PROBES
-from runner.serving.servers import RECIPES
+from runner.serving.proxies import PROXIES
+from runner.serving.servers import RECIPES, Option
 
 TOP_KEYS = ("python", "versions", "servers", "probes")
 ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "name")
 RESOLVE_MODES = ("latest", "period")
-PROXIES = ("nginx",)
 MAX_REPEATS = 20
 Fail = Callable[[str, str], "MatrixError"]
 PYTHON_RE = re.compile(r"^[23]\.\d{1,2}$")
@@ -79,6 +79,13 @@ class Row:
             reqs.append(requirement("werkzeug", self.werkzeug))
         return tuple(reqs) + self.pins
 
+    def versions(self) -> dict[str, str]:
+        """Package name -> the version or specifier the row asks for."""
+        asked = dict(flask=self.flask)  # noqa: C408 - package names, as a server recipe reads them
+        if self.werkzeug:
+            asked.update(werkzeug=self.werkzeug)
+        return asked
+
     def describe(self) -> str:
         text = f"Flask {self.flask}"
         if self.werkzeug:
@@ -93,7 +100,8 @@ class Server:
     name: str
     kind: str
     options: Options = field(default_factory=Options)
-    proxy: str | None = None
+    proxy: str | None = None  # the proxy registry's name of what stands in front
+    proxy_options: Options = field(default_factory=Options)
 
 
 @dataclass(frozen=True)
@@ -380,25 +388,35 @@ def _server(name: Any, spec: Any, fail: Fail) -> Server:
     recipe = RECIPES[kind]
     allowed = ("kind", "proxy", *recipe.options)
     _no_unknown_keys(spec, allowed, where, fail, what=f"key for kind {kind}")
+    options = _options(spec, recipe.options, where, fail)
+    proxy, proxy_options = _proxy(spec.get("proxy"), f"{where}.proxy", fail)
+    return Server(name=name, kind=kind, options=options, proxy=proxy, proxy_options=proxy_options)
+
+
+def _options(spec: Mapping[str, Any], accepted: Mapping[str, Option], where: str, fail: Fail) -> Options:
+    """The options ``spec`` gives, each checked against what its recipe accepts."""
     options: dict[str, Any] = {}
-    for key, option in recipe.options.items():
-        if key not in spec:
-            continue
-        value = spec[key]
-        bad = not isinstance(value, option.type) or (option.type is int and isinstance(value, bool))
-        if not bad and option.minimum is not None and value < option.minimum:
-            bad = True
-        if not bad and option.maximum is not None and value > option.maximum:
-            bad = True
-        if not bad and option.choices and value not in option.choices:
-            bad = True
-        if bad:
-            raise fail(f"{where}.{key}", f"expected {option.describe()}, found {value!r}")
-        options[key] = value
-    proxy = spec.get("proxy")
-    if proxy is not None and proxy not in PROXIES:
-        raise fail(f"{where}.proxy", f"{proxy!r} is not a known proxy; expected one of " + ", ".join(PROXIES))
-    return Server(name=name, kind=kind, options=Options(options), proxy=proxy)
+    for key, option in accepted.items():
+        if key in spec:
+            if not option.accepts(spec[key]):
+                raise fail(f"{where}.{key}", f"expected {option.describe()}, found {spec[key]!r}")
+            options[key] = spec[key]
+    return Options(options)
+
+
+def _proxy(value: Any, where: str, fail: Fail) -> tuple[str | None, Options]:
+    """``proxy: nginx`` or ``proxy: {kind: nginx, <its options>}``."""
+    if value is None:
+        return None, Options()
+    spec = value if isinstance(value, dict) else {"kind": value}
+    kind = spec.get("kind")
+    if not isinstance(kind, str) or kind not in PROXIES:
+        raise fail(
+            where,
+            f"{kind!r} is not a known proxy; expected one of " + ", ".join(PROXIES) + " (or {kind: ...})",
+        )
+    _no_unknown_keys(spec, ("kind", *PROXIES[kind].options), where, fail, what=f"option for proxy {kind}")
+    return kind, _options(spec, PROXIES[kind].options, where, fail)
 
 
 def _probes(data: Any, row_names: list[str], fail: Fail) -> tuple[dict[str, dict[str, Any]], int]:

@@ -9,16 +9,17 @@ is worded so.  Nothing here is written ahead of the data.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runner.analysis import Change, Inputs, RowView, changed, expected_peak, rows_of, versions_label
+from runner.measuring.probes import HEADLINE, PROBES
+from runner.measuring.probes.base import Answer, Ratio, figure_of
 from runner.publish.doc import Block, Bullets, Heading, Para
-from runner.publish.report import Change, Inputs, RowView, changed, expected_peak, rows_of, versions_label
 from runner.records.record import CellRecord
+from runner.serving.servers import RECIPES, Role
 
-DEV_SERVERS = frozenset({"flask-run", "app-run", "werkzeug"})
-WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi"})
 NOISE = 0.10  # run-to-run spread of a throughput figure measured once, as seen on this project's machines
 
 
@@ -143,7 +144,7 @@ def _caution(cells: Iterable[CellRecord]) -> str:
     """What makes these cells' verdicts less than certain, said after the sentence."""
     notes = []
     cells = list(cells)
-    unstable = [c for c in cells if (o := c.probe("concurrency")) is not None and o.repeats.unstable]
+    unstable = [c for c in cells if (o := c.probe(HEADLINE)) is not None and o.repeats.unstable]
     if unstable:
         notes.append(f"the peak varied between repeats in {_count(unstable)} {cite(unstable)}")
     short = [c for c in cells if c.concurrency is not None and c.concurrency.peak != expected_peak(c)]
@@ -198,9 +199,7 @@ def nginx_in_front(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
             continue
         lines.append(_verdicts_with_nginx(pair, both))
         lines += _protocol_with_nginx(pair, both)
-        ratio = _ratio_line(f"nginx in front of `{pair.plain}`", both, inputs, "requests per second")
-        if ratio:
-            lines.append(ratio)
+        lines += _ratio_lines(f"nginx in front of `{pair.plain}`", both, inputs)
     return lines
 
 
@@ -252,19 +251,28 @@ def _protocol_with_nginx(pair: Pair, both: Sequence[tuple[CellRecord, CellRecord
 
 def _figure(record: CellRecord, probe: str, name: str) -> float | None:
     result = record.result(probe)
-    value = getattr(result, name, None) if result is not None else None
+    value = figure_of(result, name) if result is not None else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _ratio_lines(subject: str, both: Sequence[tuple[CellRecord, CellRecord]], inputs: Inputs) -> list[str]:
+    """A line for each probe whose registry entry compares columns by a ratio."""
+    lines = []
+    for name, probe in PROBES.items():
+        if probe.ratio is not None:
+            line = _ratio_line(subject, both, inputs, name, probe.ratio)
+            lines += [line] if line else []
+    return lines
+
+
 def _ratio_line(
-    subject: str, both: Sequence[tuple[CellRecord, CellRecord]], inputs: Inputs, unit: str
+    subject: str, both: Sequence[tuple[CellRecord, CellRecord]], inputs: Inputs, probe: str, ratio: Ratio
 ) -> str | None:
-    """``subject`` gave N x the requests per second (median over rows, range),
-    from pairs of cells measured on one machine only."""
-    probe, name = "throughput", "rps"
+    """``subject`` gave N x the figure (median over rows, range), from pairs
+    of cells measured on one machine only."""
     ratios, cells = [], []
     for a, b in both:
-        x, y = _figure(a, probe, name), _figure(b, probe, name)
+        x, y = _figure(a, probe, ratio.figure), _figure(b, probe, ratio.figure)
         if x and y is not None and inputs.machine(a) == inputs.machine(b):
             ratios.append(y / x)
             cells += [a, b]
@@ -272,7 +280,7 @@ def _ratio_line(
         return None
     median = statistics.median(ratios)
     span = f", {min(ratios):.2f} to {max(ratios):.2f} across {len(ratios)} rows" if len(ratios) > 1 else ""
-    text = f"{subject} gave {median:.2f} times the {unit} (the median ratio{span}) {cite(cells)}."
+    text = f"{subject} gave {median:.2f} times the {ratio.unit} (the median ratio{span}) {cite(cells)}."
     unstable = [c for c in cells if (o := c.probe(probe)) is not None and o.repeats.unstable]
     once = all((o := c.probe(probe)) is not None and o.repeats.n <= 1 for c in cells)
     if unstable:
@@ -288,91 +296,37 @@ def _ratio_line(
 
 
 def wsgi_over_dev(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
-    kinds = {r.server: r.kind for row in rows for r in row.cells.values()}
+    roles = {r.server: _role(r.kind) for row in rows for r in row.cells.values()}
     proxied = inputs.proxied | {r.server for row in rows for r in row.cells.values() if r.nginx}
-    plain = [s for s in inputs.servers if s in kinds and s not in proxied]
-    dev = next((s for s in plain if kinds[s] in DEV_SERVERS), None)
-    wsgi = [s for s in plain if kinds[s] in WSGI_SERVERS]
+    plain = [s for s in inputs.servers if s in roles and s not in proxied]
+    dev = next((s for s in plain if roles[s] is Role.DEV), None)
+    wsgi = [s for s in plain if roles[s] is Role.WSGI]
     if dev is None or not wsgi:
         return []
     lines = []
     for server in wsgi:
         both = [(r.cells[dev], r.cells[server]) for r in rows if dev in r.cells and server in r.cells]
-        line = _ratio_line(f"`{server}` over `{dev}`", both, inputs, "requests per second")
-        if line:
-            lines.append(line)
+        lines += _ratio_lines(f"`{server}` over `{dev}`", both, inputs)
     measured = [c for row in rows for c in row.cells.values() if c.server in (dev, *wsgi)]
     machines = sorted({inputs.machine(c) for c in measured})
-    for probe, describe in (("slow_client", _slow_line), ("burst", _burst_line), ("cpu", _cpu_line)):
+    for name, probe in PROBES.items():
+        if probe.answer is None:
+            continue
         for machine in machines:  # figures of one machine at a time, never side by side with another's
-            cells = [c for c in measured if c.result(probe) is not None and inputs.machine(c) == machine]
+            cells = [c for c in measured if c.result(name) is not None and inputs.machine(c) == machine]
             if any(c.server == dev for c in cells) and any(c.server != dev for c in cells):
                 where = f"On {machine}: " if len(machines) > 1 else ""
-                lines.append(where + describe(cells))
+                lines.append(where + _answer_line(name, probe.answer, cells))
     return lines
 
 
-def _grouped(cells: Sequence[CellRecord], text: Callable[[CellRecord], str]) -> str:
-    return "; ".join(f"`{c.server}` (Flask {c.flask}) {text(c)}" for c in cells)
+def _role(kind: str) -> Role | None:
+    recipe = RECIPES.get(kind)
+    return recipe.role if recipe is not None else None
 
 
-def _slow_line(cells: Sequence[CellRecord]) -> str:
-    first = cells[0].result("slow_client")
-    stalled = getattr(first, "stalled", "?")
-
-    def text(c: CellRecord) -> str:
-        result: Any = c.result("slow_client")
-        return (
-            f"served it after {result.waited_s:g} s"
-            if result.served
-            else f"had not answered after {result.waited_s:g} s"
-        )
-
-    return (
-        f"With {stalled} connections that sent half a request and stopped, an ordinary request: "
-        + _grouped(cells, text)
-        + f" {cite(cells)}."
-    )
-
-
-def _burst_line(cells: Sequence[CellRecord]) -> str:
-    first: Any = cells[0].result("burst")
-
-    def text(c: CellRecord) -> str:
-        r: Any = c.result("burst")
-        lost = {"refused": r.refused, "reset": r.reset, "timed out": r.timed_out, "failed otherwise": r.other}
-        said = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
-        return f"completed {r.completed}" + (f" ({said})" if said else "")
-
-    return f"Of {first.requests} requests sent at once: " + _grouped(cells, text) + f" {cite(cells)}."
-
-
-def _cpu_line(cells: Sequence[CellRecord]) -> str:
-    first: Any = cells[0].result("cpu")
-
-    def text(c: CellRecord) -> str:
-        r: Any = c.result("cpu")
-        procs = "one process" if r.processes == 1 else f"{r.processes} processes"
-        return (
-            f"ran them {r.speedup:.2f} times as fast as one after another ({procs})"
-            if r.speedup
-            else "gave no speed-up figure"
-        )
-
-    one = [r for c in cells if (r := c.result("cpu")) is not None and getattr(r, "processes", 0) == 1]
-    many = [r for c in cells if (r := c.result("cpu")) is not None and getattr(r, "processes", 0) > 1]
-    gil = ""
-    if one and many and max(_speedups(one)) < 1.5 <= min(_speedups(many)):
-        gil = (
-            "; only the servers that ran them in more than one process ran them faster, "
-            "as one GIL per process predicts"
-        )
-    return (
-        f"{first.requests} CPU-bound requests at once (pure Python, which holds the GIL): "
-        + _grouped(cells, text)
-        + f"{gil} {cite(cells)}."
-    )
-
-
-def _speedups(results: Sequence[Any]) -> list[float]:
-    return [float(r.speedup or 0) for r in results]
+def _answer_line(name: str, answer: Answer[Any], cells: Sequence[CellRecord]) -> str:
+    """A probe's sentence over the cells: its opening, what each did, its closing, the cells cited."""
+    results = [c.result(name) for c in cells]
+    each = "; ".join(f"`{c.server}` (Flask {c.flask}) {answer.each(r)}" for c, r in zip(cells, results))
+    return answer.opening(results[0]) + each + answer.closing(results) + f" {cite(cells)}."

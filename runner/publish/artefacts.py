@@ -20,12 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner import analysis
 from runner.files import write_bytes, write_json, write_text
 from runner.publish import answers, page, report, tidy
 from runner.publish.charts import ChartSpec, charts
 from runner.publish.doc import markdown
+from runner.records import store
 from runner.records.record import SCHEMA, CellRecord, RecordError, RunMeta
-from runner.records.store import read_meta, read_records
+from runner.records.store import artefact_path, read_meta, read_records
 
 ARTEFACTS = ("report.md", "report.html", "results.csv", "results.json")
 
@@ -44,8 +46,8 @@ def publish(run_path: Path) -> Published:
     meta = read_meta(run_path)
     records = read_records(run_path)
     if not records:
-        raise RecordError(f"{run_path}: no cell records in {run_path / 'cells'}")
-    inputs = report.Inputs.of_run(meta, records)
+        raise RecordError(f"{run_path}: no cell records in it")
+    inputs = analysis.Inputs.of_run(meta, records)
     drawn = chart_specs(records, inputs)
     bisected = bisect_answers(run_path)
     blocks = report.document(
@@ -56,26 +58,25 @@ def publish(run_path: Path) -> Published:
         charts=[c.name for c in drawn],
         bisected=bisected,
     )
-    images = write_charts(run_path / "charts", drawn)
+    images = write_charts(store.charts_path(run_path), drawn)
     text = markdown(blocks, images)
-    write_text(run_path / "report.md", text)
-    write_text(run_path / "report.html", page.page_html(meta, blocks, drawn))
-    write_text(run_path / "results.csv", tidy.csv_text(meta.run, records))
-    write_json(run_path / "results.json", results_json(meta, records))
+    write_text(artefact_path(run_path, "report.md"), text)
+    write_text(artefact_path(run_path, "report.html"), page.page_html(meta, blocks, drawn))
+    write_text(artefact_path(run_path, "results.csv"), tidy.csv_text(meta.run, records))
+    write_json(artefact_path(run_path, "results.json"), results_json(meta, records))
     return Published(run_path, text, tuple(c.name for c in drawn), time.perf_counter() - started)
 
 
 def bisect_answers(run_path: Path) -> list[str]:
-    from runner.bisection.driver import answers as bisect_lines  # the runner's side, imported late
+    """The lines of the run's bisect answers, for its report."""
+    return [answer.line for answer in store.bisect_answers(run_path) if answer.line]
 
-    return bisect_lines(run_path)
 
-
-def chart_specs(records: Sequence[CellRecord], inputs: report.Inputs) -> list[ChartSpec]:
-    rows = report.rows_of(records)
+def chart_specs(records: Sequence[CellRecord], inputs: analysis.Inputs) -> list[ChartSpec]:
+    rows = analysis.rows_of(records)
     changed = {
         change.after.cells[change.server].cell: f"{change.was} -> {change.now}"
-        for change in report.changed(rows, inputs.servers)
+        for change in analysis.changed(rows, inputs.servers)
     }
     return charts(tidy.cell_facts(records), changed)
 

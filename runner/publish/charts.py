@@ -17,11 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from functools import partial
+from typing import Any, Union, cast
 
 import altair as alt
 
+from runner.measuring.probes import PROBES
+from runner.measuring.probes.base import Bars, Map, Outcomes, RateAndSpan, Steps
 from runner.publish.tidy import field_name
+
+Shape = Union[Map, Steps, Bars, Outcomes, RateAndSpan]
 
 Facts = Sequence[Mapping[str, Any]]
 Spec = dict[str, Any]
@@ -33,13 +38,6 @@ VERDICT_COLOURS = {
     "error": "#7f7f7f",
     "skipped": "#cccccc",
     "n/a": "#e8e8e8",
-}
-OUTCOME_COLOURS = {
-    "completed": "#1b9e77",
-    "refused": "#d95f02",
-    "reset": "#7570b3",
-    "timed out": "#e7298a",
-    "other": "#999999",
 }
 VALIDATE = False
 ROW_COLOURS = alt.Scale(scheme="tableau20")
@@ -54,37 +52,43 @@ class ChartSpec:
 
 
 def charts(facts: Facts, changed_cells: Mapping[str, str]) -> list[ChartSpec]:
-    """Every chart the run's data supports, in the report's order.
+    """Every chart the run's data supports, in the registry's order: each
+    probe's charts (:attr:`runner.measuring.probes.base.Probe.charts`), each
+    drawn by its shape where at least one cell has the figure it needs.
 
     ``changed_cells`` maps each cell that differs in verdict from its
     neighbour above to the change's text (``serial -> concurrent``).
     """
-    facts = rows = [dict(f) for f in facts]
-    makers: list[tuple[str, str, str, Callable[[Facts, Axes], alt.TopLevelMixin]]] = [
-        ("concurrency", "concurrency_peak", "The concurrency map: verdict and peak of every cell", _map),
-        ("throughput", "throughput_rps", "What a server buys: requests per second, p50 and p99", _throughput),
-        ("cpu", "cpu_speedup", "CPU-bound work: speed-up of requests at once over one after another", _cpu),
-        ("burst", "burst_completed", "Bursts: how each request of a burst ended", _burst),
-        ("slow_client", "slow_client_waited_s", "Slow clients: was an ordinary request served?", _slow),
-    ]
     axes = Axes.of(facts)
     out = []
-    for name, needs, title, make in makers:
-        measured = [f for f in facts if f.get(needs) is not None]
-        if not measured:
-            continue
-        # The map shows every cell, the ones that did not run too.
-        out.append(
-            ChartSpec(name, title, _finish(make(facts if name == "concurrency" else measured, axes), title))
-        )
-        if name == "concurrency":
-            for row in rows:
-                row["change"] = changed_cells.get(row["cell"], "")
-            out.append(ChartSpec("changes", CHANGES_TITLE, _finish(_changes(facts, axes), CHANGES_TITLE)))
+    for name, probe in PROBES.items():
+        for chart in probe.charts:
+            measured = [f for f in facts if f.get(field_name(name, chart.needs)) is not None]
+            if not measured:
+                continue
+            # The map shows every cell, the ones that did not run too.
+            data = facts if isinstance(chart.shape, Map) else measured
+            if isinstance(chart.shape, Steps):  # each change marked where it happened
+                data = [{**f, "change": changed_cells.get(f["cell"], "")} for f in data]
+            drawn = _draw(name, chart.shape, data, axes, machine_bound=probe.machine_bound)
+            out.append(ChartSpec(chart.name, chart.title, _finish(drawn, chart.title)))
     return out
 
 
-CHANGES_TITLE = "Where it changed: the peak of each column along the rows"
+def _draw(probe: str, shape: Shape, facts: Facts, axes: Axes, *, machine_bound: bool) -> alt.TopLevelMixin:
+    """The chart of ``shape`` for ``probe``'s figures; one panel per machine where they depend on it."""
+    if isinstance(shape, Map):
+        return _map(facts, axes, probe)
+    if isinstance(shape, Steps):
+        return _changes(facts, axes, probe)
+    panel: Callable[[Facts], alt.TopLevelMixin]
+    if isinstance(shape, Bars):
+        panel = partial(_bars, shape=shape, axes=axes, probe=probe)
+    elif isinstance(shape, Outcomes):
+        panel = partial(_outcomes, shape=shape, axes=axes, probe=probe)
+    else:
+        panel = partial(_rate_and_span, shape=shape, axes=axes, probe=probe)
+    return _per_machine(facts, axes, panel) if machine_bound else panel(facts)
 
 
 @dataclass(frozen=True)
@@ -152,11 +156,12 @@ def _tooltip(*fields: tuple[str, str]) -> list[alt.Tooltip]:
     return tips + [alt.Tooltip(f"{name}:N", title=title) for name, title in fields]
 
 
-def _map(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
+def _map(facts: Facts, axes: Axes, probe: str) -> alt.TopLevelMixin:
+    peak_field, verdict_field = field_name(probe, "peak"), field_name(probe, "verdict")
     data = []
     for fact in facts:
-        peak, expected = fact.get("concurrency_peak"), fact.get("concurrency_expected")
-        shown = fact.get("concurrency_verdict") or ("failed" if fact["status"] == "ok" else fact["status"])
+        peak, expected = fact.get(peak_field), fact.get(field_name(probe, "expected"))
+        shown = fact.get(verdict_field) or ("failed" if fact["status"] == "ok" else fact["status"])
         label = "" if peak is None else str(peak) + (f" ≠{expected}" if expected not in (None, peak) else "")
         promise = "no capacity to promise" if expected is None else str(expected)
         data.append({**fact, "shown": shown, "label": label, "promise": promise})
@@ -166,10 +171,10 @@ def _map(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
         # on the label too, which lies over the rectangle
         tooltip=_tooltip(
             ("shown", "verdict"),
-            ("concurrency_peak", "peak"),
+            (peak_field, "peak"),
             ("promise", "options promise"),
-            ("concurrency_wall_s", "wall (s)"),
-            ("concurrency_errors", "failed requests"),
+            (field_name(probe, "wall_s"), "wall (s)"),
+            (field_name(probe, "errors"), "failed requests"),
             ("repeats", "repeats"),
             ("reason", "why not run"),
         ),
@@ -189,11 +194,12 @@ def _map(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
     return axes.filtered(layered)
 
 
-def _changes(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
-    data = [f for f in facts if f.get("concurrency_peak") is not None]
+def _changes(facts: Facts, axes: Axes, probe: str) -> alt.TopLevelMixin:
+    peak_field, verdict_field = field_name(probe, "peak"), field_name(probe, "verdict")
+    data = [f for f in facts if f.get(peak_field) is not None]
     y = alt.Y("row:N", sort=axes.rows, title=None, axis=alt.Axis(labelLimit=400))
-    x = alt.X("concurrency_peak:Q", title="peak", scale=alt.Scale(domainMin=0))
-    tips = _tooltip(("concurrency_verdict", "verdict"), ("concurrency_peak", "peak"), ("change", "change"))
+    x = alt.X(f"{peak_field}:Q", title="peak", scale=alt.Scale(domainMin=0))
+    tips = _tooltip((verdict_field, "verdict"), (peak_field, "peak"), ("change", "change"))
     line = alt.Chart().mark_line(color="#999999").encode(x=x, y=y, detail="group:N", order="row_index:Q")
     points = (
         alt.Chart()
@@ -202,7 +208,7 @@ def _changes(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
             x=x,
             y=y,
             color=alt.Color(
-                "concurrency_verdict:N",
+                f"{verdict_field}:N",
                 title="verdict",
                 scale=alt.Scale(
                     domain=["serial", "concurrent"],
@@ -237,46 +243,41 @@ def _per_machine(facts: Facts, axes: Axes, panel: Callable[[Facts], alt.TopLevel
     return cast(alt.TopLevelMixin, alt.vconcat(*panels).resolve_scale(x="independent"))
 
 
-def _throughput(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
-    def panel(part: Facts) -> alt.TopLevelMixin:
-        data = _data(part)
-        y = alt.Y("server:N", sort=axes.servers, title=None)
-        offset = alt.YOffset("row:N", sort=axes.rows)
-        colour = alt.Color(
-            "row:N", sort=axes.rows, title="row", scale=ROW_COLOURS, legend=alt.Legend(labelLimit=400)
-        )
-        tips = _tooltip(
-            (field_name("throughput", "rps"), "requests/s"),
-            (field_name("throughput", "latency_ms.p50"), "p50 (ms)"),
-            (field_name("throughput", "latency_ms.p99"), "p99 (ms)"),
-            (field_name("throughput", "errors"), "errors"),
-            (field_name("throughput", "generator"), "generator"),
-            ("throughput_unstable", "unstable"),
-        )
-        height = max(14 * len(axes.servers) * max(len(axes.rows) // 3, 1), 200)
-        rps = axes.filtered(
-            alt.Chart(data)
-            .mark_bar()
-            .encode(
-                x=alt.X("throughput_rps:Q", title="requests per second"), y=y, yOffset=offset, color=colour
-            )
-            .encode(tooltip=tips)
-            .properties(width=320, height=height)
-        )
-        p50, p99 = field_name("throughput", "latency_ms.p50"), field_name("throughput", "latency_ms.p99")
-        latency_x = alt.X(f"{p50}:Q", title="latency p50 (dot) to p99 (ms)", scale=alt.Scale(type="log"))
-        spans = (
-            alt.Chart(data).mark_rule().encode(x=latency_x, x2=f"{p99}:Q", y=y, yOffset=offset, color=colour)
-        )
-        dots = (
-            alt.Chart(data)
-            .mark_point(filled=True)
-            .encode(x=latency_x, y=y, yOffset=offset, color=colour, tooltip=tips)
-        )
-        latency = axes.filtered(alt.layer(spans, dots).properties(width=320, height=height))
-        return alt.hconcat(rps, latency)
+def _tips(probe: str, tips: Sequence[tuple[str, str]]) -> list[alt.Tooltip]:
+    return _tooltip(*((field_name(probe, figure), title) for figure, title in tips))
 
-    return _per_machine(facts, axes, panel)
+
+def _by_row(axes: Axes) -> alt.Color:
+    return alt.Color(
+        "row:N", sort=axes.rows, title="row", scale=ROW_COLOURS, legend=alt.Legend(labelLimit=400)
+    )
+
+
+def _rate_and_span(facts: Facts, *, shape: RateAndSpan, axes: Axes, probe: str) -> alt.TopLevelMixin:
+    data = _data(facts)
+    y = alt.Y("server:N", sort=axes.servers, title=None)
+    offset = alt.YOffset("row:N", sort=axes.rows)
+    colour = _by_row(axes)
+    tips = _tips(probe, shape.tips)
+    height = max(14 * len(axes.servers) * max(len(axes.rows) // 3, 1), 200)
+    rate_field = field_name(probe, shape.rate)
+    rate = axes.filtered(
+        alt.Chart(data)
+        .mark_bar()
+        .encode(x=alt.X(f"{rate_field}:Q", title=shape.rate_axis), y=y, yOffset=offset, color=colour)
+        .encode(tooltip=tips)
+        .properties(width=320, height=height)
+    )
+    low, high = field_name(probe, shape.low), field_name(probe, shape.high)
+    span_x = alt.X(f"{low}:Q", title=shape.span_axis, scale=alt.Scale(type="log"))
+    spans = alt.Chart(data).mark_rule().encode(x=span_x, x2=f"{high}:Q", y=y, yOffset=offset, color=colour)
+    dots = (
+        alt.Chart(data)
+        .mark_point(filled=True)
+        .encode(x=span_x, y=y, yOffset=offset, color=colour, tooltip=tips)
+    )
+    span = axes.filtered(alt.layer(spans, dots).properties(width=320, height=height))
+    return alt.hconcat(rate, span)
 
 
 def _server_bars(
@@ -304,72 +305,30 @@ def _server_bars(
     return axes.filtered(bars)
 
 
-def _cpu(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
-    def panel(part: Facts) -> alt.TopLevelMixin:
-        return _server_bars(
-            part,
-            axes,
-            alt.X("cpu_speedup:Q", title="speed-up (1 = no gain from running at once)"),
-            alt.Color(
-                "row:N", sort=axes.rows, title="row", scale=ROW_COLOURS, legend=alt.Legend(labelLimit=400)
-            ),
-            _tooltip(
-                ("cpu_speedup", "speed-up"),
-                ("cpu_speedup_per_process", "speed-up per process"),
-                ("cpu_processes", "processes"),
-                ("cpu_sequential_s", "one after another (s)"),
-                ("cpu_concurrent_s", "all at once (s)"),
-            ),
-        )
-
-    return _per_machine(facts, axes, panel)
-
-
-def _burst(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
-    outcomes = {
-        "completed": "burst_completed",
-        "refused": "burst_refused",
-        "reset": "burst_reset",
-        "timed out": "burst_timed_out",
-        "other": "burst_other",
-    }
-
-    def panel(part: Facts) -> alt.TopLevelMixin:
-        data = [
-            {**{k: f[k] for k in WHO}, "python": f["python"], "outcome": outcome, "requests": f.get(key) or 0}
-            for f in part
-            for outcome, key in outcomes.items()
-        ]
-        return _server_bars(
-            data,
-            axes,
-            alt.X("sum(requests):Q", title="requests of the burst"),
-            alt.Color(
-                "outcome:N",
-                scale=alt.Scale(domain=list(OUTCOME_COLOURS), range=list(OUTCOME_COLOURS.values())),
-            ),
-            _tooltip(("outcome", "ended"), ("requests", "requests")),
-            order=alt.Order("outcome:N"),
-        )
-
-    return _per_machine(facts, axes, panel)
-
-
-def _slow(facts: Facts, axes: Axes) -> alt.TopLevelMixin:
-    data = [{**f, "answer": "served" if f.get("slow_client_served") else "blocked"} for f in facts]
-    return _server_bars(
-        data,
-        axes,
-        alt.X("slow_client_waited_s:Q", title="seconds the ordinary request waited"),
-        alt.Color(
-            "answer:N",
-            title="ordinary request",
-            scale=alt.Scale(domain=["served", "blocked"], range=["#1b9e77", "#d95f02"]),
-        ),
-        _tooltip(
-            ("answer", "ordinary request"),
-            ("slow_client_stalled", "stalled connections"),
-            ("slow_client_waited_s", "waited (s)"),
-            ("slow_client_wait_limit_s", "gave up after (s)"),
-        ),
+def _bars(facts: Facts, *, shape: Bars, axes: Axes, probe: str) -> alt.TopLevelMixin:
+    x = alt.X(f"{field_name(probe, shape.figure)}:Q", title=shape.axis)
+    if not shape.by:
+        return _server_bars(facts, axes, x, _by_row(axes), _tips(probe, shape.tips))
+    (yes, yes_colour), (no, no_colour) = shape.labels
+    by = field_name(probe, shape.by)
+    data = [{**f, "answer": yes if f.get(by) else no} for f in facts]
+    colour = alt.Color(
+        "answer:N", title=shape.by_title, scale=alt.Scale(domain=[yes, no], range=[yes_colour, no_colour])
     )
+    tips = _tooltip(("answer", shape.by_title), *((field_name(probe, f), t) for f, t in shape.tips))
+    return _server_bars(data, axes, x, colour, tips)
+
+
+def _outcomes(facts: Facts, *, shape: Outcomes, axes: Axes, probe: str) -> alt.TopLevelMixin:
+    data = [
+        {**{k: f[k] for k in WHO}, "outcome": label, "requests": f.get(field_name(probe, figure)) or 0}
+        for f in facts
+        for label, figure, _ in shape.parts
+    ]
+    colour = alt.Color(
+        "outcome:N",
+        scale=alt.Scale(domain=[p[0] for p in shape.parts], range=[p[2] for p in shape.parts]),
+    )
+    tips = _tooltip(("outcome", "ended"), ("requests", "requests"))
+    x = alt.X("sum(requests):Q", title=shape.axis)
+    return _server_bars(data, axes, x, colour, tips, order=alt.Order("outcome:N"))

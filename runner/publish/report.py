@@ -9,146 +9,30 @@ differs.  Every other probe draws the table its registry entry describes.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-from runner.measuring.probes import PROBES
+from runner.analysis import Inputs, RowView, changes, expected_peak, mismatches, rows_of
+from runner.measuring.probes import HEADLINE, PROBES
+from runner.measuring.probes.base import Probe
 from runner.publish.doc import Block, Bullets, Chart, Heading, Para, Table, markdown
-from runner.records.record import CellRecord, RunMeta, Status, machine_names
-
-
-@dataclass
-class RowView:
-    name: str
-    flask: str
-    werkzeug: str
-    python: str
-    cells: dict[str, CellRecord] = field(default_factory=dict)
-    installed: bool = False  # versions read from a built environment
-    group: tuple[str, str] = ("", "")  # rows are compared only within a group
-
-
-def rows_of(records: Iterable[CellRecord]) -> list[RowView]:
-    """Group records by row, in matrix order, naming versions as installed."""
-    rows: dict[str, RowView] = {}
-    for record in sorted(records, key=lambda r: (r.row_index, r.server_index)):
-        view = rows.get(record.row)
-        if view is None:
-            asked = record.asked
-            view = rows[record.row] = RowView(
-                name=record.row,
-                flask=asked.flask,
-                werkzeug=asked.werkzeug or "",
-                python=asked.python,
-                group=(asked.python, asked.resolve),
-            )
-        if record.flask and not view.installed:
-            view.flask = record.flask
-            view.werkzeug = record.werkzeug or ""
-            view.python = record.python or view.python
-            view.installed = True
-        view.cells[record.server] = record
-    return list(rows.values())
-
-
-def expected_peak(record: CellRecord) -> int | None:
-    """What the column's options promise, capped by the requests sent."""
-    probe = record.concurrency
-    if record.capacity is None or probe is None:
-        return None
-    return min(record.capacity, probe.requests)
+from runner.records.record import CellRecord, RunMeta, Status
 
 
 def cell_text(record: CellRecord | None) -> str:
     if record is None:
         return ""
-    outcome = record.probe("concurrency")
+    outcome = record.probe(HEADLINE)
     probe = record.concurrency
     if outcome is None or probe is None:
         return record.status.value
-    text = PROBES["concurrency"].text(probe, outcome.repeats)
+    text = PROBES[HEADLINE].text(probe, outcome.repeats)
     expected = expected_peak(record)
     if expected is not None and probe.peak != expected:
         text += f" (!= {expected})"
     if probe.errors:
         text += f", {probe.errors} failed"
     return text
-
-
-@dataclass(frozen=True)
-class Change:
-    """A column whose verdict differs between two neighbouring rows."""
-
-    server: str
-    before: RowView
-    after: RowView
-    was: str
-    now: str
-
-    def line(self) -> str:
-        return (
-            f"{self.server}: {self.was} in {versions_label(self.before, self.after)} -> "
-            f"{self.now} in {versions_label(self.after, self.before)}"
-        )
-
-
-def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
-    return [change.line() for change in changed(rows, servers)]
-
-
-def changed(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
-    """For each column, each neighbouring pair of measured rows whose verdict differs.
-
-    Neighbours are compared only when they run on the same Python with the
-    same resolution mode (their ``group``): a step from a period row on
-    Python 3.6 to a today's row on 3.11 changes too much at once to name a
-    cause.  A row whose cell did not run is passed over: the pair is the
-    nearest rows on either side of it that have a verdict.
-    """
-    found = []
-    for server in servers:
-        previous: tuple[RowView, str] | None = None
-        for row in rows:
-            cell = row.cells.get(server)
-            probe = cell.concurrency if cell is not None else None
-            if probe is None or probe.verdict is None:
-                continue
-            if previous is not None and previous[0].group != row.group:
-                previous = None
-            if previous is not None and previous[1] != probe.verdict:
-                found.append(Change(server, previous[0], row, previous[1], probe.verdict))
-            previous = (row, probe.verdict)
-    return found
-
-
-def versions_label(row: RowView, other: RowView) -> str:
-    """Flask always; Werkzeug and Python too where they differ from ``other``."""
-    parts = [f"Flask {row.flask}"]
-    if row.werkzeug != other.werkzeug:
-        parts.append(f"Werkzeug {row.werkzeug}")
-    if row.python != other.python:
-        parts.append(f"Python {row.python}")
-    return ", ".join(parts)
-
-
-def mismatches(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
-    lines = []
-    for row in rows:
-        for server in servers:
-            record = row.cells.get(server)
-            probe = record.concurrency if record is not None else None
-            expected = expected_peak(record) if record is not None else None
-            if probe is None or expected is None or probe.peak == expected:
-                continue
-            line = (
-                f"{server} on Flask {row.flask}, Werkzeug {row.werkzeug}, Python {row.python}: "
-                f"peak {probe.peak}, but its options promise {expected}"
-            )
-            if len(probe.per_process) > 1:
-                line += f" (requests per process: {'+'.join(map(str, probe.per_process))})"
-            lines.append(line)
-    return lines
 
 
 def fact_text(record: CellRecord | None) -> str:
@@ -191,51 +75,6 @@ def table(
     return Table(headers=("Flask", "Werkzeug", "Python", *servers), rows=tuple(body))
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """What a report is drawn from besides the records: the run's matrix."""
-
-    servers: tuple[str, ...]
-    probe_settings: Mapping[str, Mapping[str, Any]]
-    repeats: int = 1
-    proxied: frozenset[str] = frozenset()  # the columns with nginx in front
-    machines: Mapping[str, str] = field(default_factory=dict)  # cell -> its machine's name
-
-    def machine(self, record: CellRecord) -> str:
-        """The name of the machine that measured ``record`` (see :func:`machine_names`)."""
-        found = self.machines.get(record.cell)
-        if found is None:
-            found = record.machine.describe() if record.machine else "an unrecorded machine"
-        return found
-
-    @classmethod
-    def of_run(cls, meta: RunMeta, records: Sequence[CellRecord]) -> Inputs:
-        """From the matrix a run stored (its servers' order from the records)."""
-        written = dict(meta.matrix.get("probes") or {})
-        repeats = int(written.pop("repeats", 1) or 1)
-        # the matrix as written: a probe's settings left out take their defaults
-        probes = {
-            name: {**probe.defaults(), **(written.get(name) or {})}
-            for name, probe in PROBES.items()
-            if name in written or probe.always
-        }
-        order = sorted({(r.server_index, r.server) for r in records})
-        servers = [name for _, name in order]
-        declared = dict(meta.matrix.get("servers") or {})
-        servers += [name for name in declared if name not in servers]
-        proxied = {
-            name for name, server in declared.items() if isinstance(server, dict) and server.get("proxy")
-        }
-        proxied |= {r.server for r in records if r.nginx}
-        return cls(
-            servers=tuple(servers),
-            probe_settings=probes,
-            repeats=repeats,
-            proxied=frozenset(proxied),
-            machines=machine_names(records),
-        )
-
-
 def render(
     records: Iterable[CellRecord],
     servers: Sequence[str],
@@ -266,7 +105,7 @@ def document(
     if run is not None:
         out.append(Para(f"Run `{run.run}`, started {run.started}, on {machines_text(run, records, inputs)}."))
     out += opening
-    out += headline(rows, servers, inputs.probe_settings.get("concurrency", {}), inputs.repeats, charts)
+    out += headline(rows, servers, inputs.probe_settings.get(HEADLINE, {}), inputs.repeats, charts)
     if bisected:
         out += [
             Heading("Where it changed"),
@@ -284,17 +123,16 @@ def document(
             Para(probe.about.format(**inputs.probe_settings[name])),
         ]
         out += _per_machine(
-            rows, servers, records, partial(probe_text, name=name), inputs, varies=name in VARIES
+            rows, servers, records, partial(probe_text, name=name), inputs, varies=probe.machine_bound
         )
-        if name in charts:
-            out.append(Chart(name, probe.title))
+        out += chart_blocks(probe, charts)
     out += trailer(rows, servers, records)
     return out
 
 
-# Figures that depend on the machine: with cells from several machines, each
-# machine gets its own table, never one table that mixes them.
-VARIES = frozenset({"throughput", "cpu", "burst"})
+def chart_blocks(probe: Probe[Any], drawn: Collection[str]) -> list[Block]:
+    """The probe's charts that were drawn, each as its image or view."""
+    return [Chart(chart.name, chart.title) for chart in probe.charts if chart.name in drawn]
 
 
 def machines_text(run: RunMeta, records: Sequence[CellRecord], inputs: Inputs) -> str:
@@ -338,7 +176,7 @@ def headline(
     charts: Collection[str] = (),
 ) -> list[Block]:
     """The concurrency table and the changes under it."""
-    about = PROBES["concurrency"].about.format(
+    about = PROBES[HEADLINE].about.format(
         requests=settings.get("requests", "?"), delay_ms=settings.get("delay_ms", "?")
     )
     if repeats > 1:
@@ -356,18 +194,16 @@ def headline(
         )
     else:
         shown = "Each cell ran every probe once, in a fresh server process."
-    out: list[Block] = [Heading("Concurrency"), Para(about), Para(shown), table(rows, servers, cell_text)]
-    if "concurrency" in charts:
-        out.append(Chart("concurrency", "The concurrency map: verdict and peak of every cell"))
-    out.append(Heading("Changes"))
+    # the headline's first chart (the map) under its table, the others under the changes
+    drawn = chart_blocks(PROBES[HEADLINE], charts)
+    out: list[Block] = [Heading(PROBES[HEADLINE].title), Para(about), Para(shown)]
+    out += [table(rows, servers, cell_text), *drawn[:1], Heading("Changes")]
     found = changes(rows, servers)
     out.append(
         Bullets(tuple(found)) if found else Para("No column changes its verdict between neighbouring rows.")
     )
     out.append(Para("Rows are compared with their neighbour on the same Python and resolution mode."))
-    if "changes" in charts:
-        out.append(Chart("changes", "Where it changed: the peak of each column along the rows"))
-    return out
+    return [*out, *drawn[1:]]
 
 
 def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[CellRecord]) -> list[Block]:

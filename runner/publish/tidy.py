@@ -13,9 +13,9 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from runner.measuring.probes import PROBES
+from runner.analysis import expected_peak, rows_of
+from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import figure_of
-from runner.publish.report import expected_peak, rows_of
 from runner.records.record import CellRecord, ProbeOutcome, machine_names
 
 COLUMNS = (
@@ -160,6 +160,6 @@ def cell_facts(records: Sequence[CellRecord]) -> list[dict[str, Any]]:
             for figure in PROBES[name].figures:
                 fact[field_name(name, figure)] = figure_of(outcome.result, figure)
             fact[f"{name}_unstable"] = outcome.repeats.unstable
-        fact["concurrency_expected"] = expected_peak(record)
+        fact[field_name(HEADLINE, "expected")] = expected_peak(record)
         facts.append(fact)
     return facts

@@ -315,6 +315,61 @@ class RunMeta:
         )
 
 
+@dataclass(frozen=True)
+class BisectAnswer:
+    """What ``nox -s bisect`` found for one question, as the run's ``bisect.json`` keeps it.
+
+    ``kind`` is the search's (``found``, ``narrowed``, ``contradiction``,
+    ``not reproduced``); ``line`` is the answer in words, as the report shows it.
+    """
+
+    line: str
+    kind: str
+    server: str
+    package: str
+    field: str
+    start: str  # the release at the left end ("from" in the file)
+    end: str  # the release at the right end ("to")
+    row: str
+    last_left: str | None = None
+    first_right: str | None = None
+    uploaded: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    untested: tuple[Mapping[str, Any], ...] = ()  # {version, why}
+    seen: tuple[Mapping[str, Any], ...] = ()  # {version, value}
+    candidates: int = 0
+    probed: int = 0
+    budget: int = 0
+    records: Mapping[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # version -> record under results/bisect/
+    new_probes: int = 0
+
+    def question(self) -> tuple[str, ...]:
+        """What makes two answers answers to the same question."""
+        return (self.server, self.package, self.field, self.start, self.end, self.row)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["from"], data["to"] = data.pop("start"), data.pop("end")
+        data.update(untested=[dict(u) for u in self.untested], seen=[dict(s) for s in self.seen])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BisectAnswer:
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        known.update(
+            start=str(data.get("from", "")),
+            end=str(data.get("to", "")),
+            untested=tuple(data.get("untested") or ()),
+            seen=tuple(data.get("seen") or ()),
+        )
+        try:
+            return cls(**known)
+        except TypeError as exc:
+            raise RecordError(f"a bisect answer: {exc}") from None
+
+
 def machine_names(records: Iterable[CellRecord]) -> dict[str, str]:
     """Each cell's machine as a name; cells of one machine have the same name.
 

@@ -5,11 +5,13 @@
     results/runs/<run-id>/run.json          machine, tools, matrix, start and end
     results/runs/<run-id>/cells/<cell>.json one record per cell
     results/runs/<run-id>/logs/<cell>.log   the build and server output
+    results/runs/<run-id>/bisect.json       the answers of ``nox -s bisect`` for the run
     results/runs/<run-id>/report.md ...     the published artefacts (runner.publish)
     results/latest                          symlink to the newest run
 
 Records go in and come out as :mod:`runner.records.record` types; files are written
-through :mod:`runner.files`, whole or not at all.
+through :mod:`runner.files`, whole or not at all.  Only this module knows the
+layout: merge, bisect and publish ask it for every path inside a run folder.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,7 +29,7 @@ from typing import IO, Any
 from runner.errors import UserError
 from runner.files import read_json, write_json
 from runner.records.machine import this_machine
-from runner.records.record import CellRecord, RecordError, RunMeta, load_cell, load_run_meta
+from runner.records.record import BisectAnswer, CellRecord, RecordError, RunMeta, load_cell, load_run_meta
 
 
 class Run:
@@ -43,7 +46,7 @@ class Run:
         return self.path.name
 
     def cell_path(self, cell_name: str) -> Path:
-        return self.path / "cells" / f"{cell_name}.json"
+        return cell_path(self.path, cell_name)
 
     def log_path(self, cell_name: str) -> Path:
         path = self.path / "logs" / f"{cell_name}.log"
@@ -193,3 +196,54 @@ def latest(root: Path) -> Path | None:
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+BISECT_FILE = "bisect.json"
+CHARTS = "charts"
+
+
+def artefact_path(run_path: Path, name: str) -> Path:
+    """Where a published file of the run goes: ``name`` directly in its folder."""
+    if not name or "/" in name or name in (".", "..") or name.startswith("."):
+        raise ValueError(f"not an artefact's name: {name!r}")
+    return run_path / name
+
+
+def charts_path(run_path: Path) -> Path:
+    """The folder of the run's chart images."""
+    return run_path / CHARTS
+
+
+def cell_path(run_path: Path, cell_name: str) -> Path:
+    return run_path / "cells" / f"{cell_name}.json"
+
+
+def bisect_answers(run_path: Path) -> list[BisectAnswer]:
+    """The answers in a run's ``bisect.json`` (none where it has none)."""
+    path = run_path / BISECT_FILE
+    if not path.exists():
+        return []
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{path}: {exc}") from None
+    answers = data.get("answers") if isinstance(data, dict) else None
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        raise RecordError(f"{path}: expected {{answers: [...]}}")
+    return [BisectAnswer.from_dict(a) for a in answers]
+
+
+def save_bisect_answer(run_path: Path, answer: BisectAnswer) -> None:
+    """Add ``answer`` to the run's ``bisect.json``, in place of an earlier answer to the same question."""
+    kept = [a for a in bisect_answers(run_path) if a.question() != answer.question()]
+    write_json(run_path / BISECT_FILE, {"schema": 1, "answers": [a.to_dict() for a in [*kept, answer]]})
+
+
+def write_merged(target: Path, meta: RunMeta, sources: Iterable[tuple[Path, CellRecord]]) -> None:
+    """A merged run folder: each record from its source run, with its log, and the run's metadata."""
+    for source, record in sources:
+        write_json(cell_path(target, record.cell), record.to_dict())
+        if record.log and (source / record.log).is_file():
+            (target / record.log).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / record.log, target / record.log)
+    write_json(target / "run.json", meta.to_dict())

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from runner.environments.envs import Env
 from runner.matrix.cells import Server
-from runner.serving import proxy
 from runner.serving.process import RunningServer, free_port, running_server, scrubbed_environ
+from runner.serving.proxies import PROXIES
 from runner.serving.servers import Launch, Recipe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,9 +44,10 @@ def launched(
                 loaded_by=recipe.loaded_by(server.options),
             )
         )
-        if server.proxy == "nginx":
+        if server.proxy is not None:
             app = front
-            front = servers.enter_context(proxy.nginx_in_front(app, env=child_env, log_path=log_path))
+            proxy = PROXIES[server.proxy]
+            front = servers.enter_context(proxy.front(app, child_env, log_path, server.proxy_options))
             front = dataclasses.replace(
                 front, startup_s=app.startup_s + front.startup_s, groups=app.groups + front.groups
             )

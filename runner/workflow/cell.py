@@ -33,9 +33,9 @@ from runner.measuring.probes import probe_named
 from runner.measuring.probes.base import Result
 from runner.records.machine import this_machine
 from runner.records.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
-from runner.serving import proxy
 from runner.serving.launch import launched
 from runner.serving.process import RunningServer, kill_now, log_head, log_tail
+from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
 from runner.workflow.schedule import Gate, NoGate
 
@@ -134,7 +134,7 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
         ),
         status=Status.OK,
         python=plan.interpreter.version if plan.interpreter else None,
-        capacity=recipe_for(server.kind).capacity(server.options),
+        capacity=recipe_for(server.kind).capacity(server.options, row.versions()),
         log=str(log_path.relative_to(run_path)),
         started=time.time(),
         machine=this_machine(),
@@ -172,6 +172,7 @@ def take_environment(job: CellJob) -> None:
     job.timings["build_s"] = env.build_s
     job.update(
         env=EnvInfo(str(env.path), env.backend, env.reused),
+        capacity=job.recipe.capacity(job.plan.cell.server.options, env.packages),
         packages=dict(env.packages),
         flask=env.version_of("flask"),
         werkzeug=env.version_of("werkzeug"),
@@ -193,10 +194,8 @@ def server_problem(cell: Cell, env: envs.Env) -> CellError | None:
     if why_not:
         return CellNotApplicable(why_not)
     if recipe.needs_script and not (env.bin_dir / recipe.needs_script).exists():
-        if recipe.needs_script == "flask":
-            return CellNotApplicable(
-                f"Flask {env.version_of('flask')} has no `flask` command (it arrived in Flask 0.11)"
-            )
+        if recipe.script_missing is not None:
+            return CellNotApplicable(recipe.script_missing(env.packages))
         return CellError(f"the environment has no `{recipe.needs_script}` command")
     return None
 
@@ -392,8 +391,8 @@ def first_contact(job: CellJob, front: RunningServer) -> None:
     """Once per cell, on its first server: start-up time, HTTP facts, the warning."""
     job.timings["start_s"] = round(front.startup_s, 3)
     nginx = None
-    if job.plan.cell.server.proxy == "nginx":
-        nginx = proxy.nginx_version(proxy.require_nginx())
+    if job.plan.cell.server.proxy is not None:
+        nginx = PROXIES[job.plan.cell.server.proxy].version()
     job.update(
         http=facts.probe_connection(front.port),
         nginx=nginx,

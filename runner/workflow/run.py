@@ -37,9 +37,9 @@ from runner.publish.artefacts import publish
 from runner.records import store
 from runner.records.machine import tools
 from runner.records.record import CellRecord, Status
-from runner.serving import proxy
 from runner.serving.launch import RUN_MARK
 from runner.serving.process import signals_as_interrupt
+from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
 from runner.workflow import schedule
 from runner.workflow.cell import Built, Plan, launch_groups, run_cell, starts_no_server
@@ -243,8 +243,8 @@ def plan_cell(cell: Cell, env_root: Path) -> Plan:
                 f"{cell.server.kind} needs Python {'.'.join(map(str, recipe.min_python))} or later; "
                 f"this row runs {interpreter.version}"
             )
-        if cell.server.proxy == "nginx":
-            proxy.require_nginx()
+        if cell.server.proxy is not None:
+            PROXIES[cell.server.proxy].require()
         exclude_newer = build_tools = None
         server_packages, binary_only = recipe.packages(cell.server.options, python), recipe.binary_only
         seeded: tuple[str, ...] = ()

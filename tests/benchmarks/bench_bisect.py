@@ -44,7 +44,7 @@ def main() -> int:
             summary = err.getvalue().strip().splitlines()[-1]
             print(f"{attempt}: {times[-1]:.1f} s, exit {code}: {summary}")
         for answer in json.loads((run / "bisect.json").read_text())["answers"]:
-            print(f"- {answer['line']}")
+            print(f"- {answer.line}")
     return 0
 
 

@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from runner import analysis  # noqa: E402
 from runner.publish import (  # noqa: E402
     artefacts,
-    report,
     tidy,
 )
 from runner.records.store import read_meta, read_records  # noqa: E402
@@ -49,7 +49,7 @@ def phases(run: Path) -> dict[str, float]:
     records, meta = read_records(run), read_meta(run)
     out["read records"] = time.perf_counter() - started
     started = time.perf_counter()
-    drawn = artefacts.chart_specs(records, report.Inputs.of_run(meta, records))
+    drawn = artefacts.chart_specs(records, analysis.Inputs.of_run(meta, records))
     out["chart specs"] = time.perf_counter() - started
     started = time.perf_counter()
     for chart in drawn:

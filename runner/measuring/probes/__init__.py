@@ -17,6 +17,10 @@ PROBES: dict[str, Probe[Any]] = {
 }
 
 
+# The probe the report leads with, and whose verdict is the answer.
+HEADLINE = concurrency.PROBE.name
+
+
 def probe_named(name: str) -> Probe[Any]:
     try:
         return PROBES[name]

@@ -3,12 +3,18 @@
 A probe is declared once, as a :class:`Probe`: ``matrix.yaml`` accepts its
 settings (types, defaults and bounds from :class:`Setting`), the runner calls
 ``run`` against a running server, repeats are summed up by ``key_figure``,
-and the report draws one table with ``title``, ``about`` and ``text``.
+and the report draws one table with ``title``, ``about`` and ``text``.  The
+same declaration says what the probe costs (``cost``: the shard planner, the
+time left and the schedule all read it), which charts it has (``charts``,
+shapes that :mod:`runner.publish.charts` draws), the sentence it adds to the
+answers (``answer``), which figure compares two columns as a ratio
+(``ratio``), and whether its figures depend on the machine
+(``machine_bound``).  Nothing else in the runner keeps a list of probes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Union
 
@@ -16,7 +22,23 @@ from runner.measuring.result import R, Result
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 
-__all__ = ["Probe", "R", "Result", "Setting", "SettingValue", "figure_of", "range_text"]
+__all__ = [
+    "Answer",
+    "Bars",
+    "Chart",
+    "Map",
+    "Outcomes",
+    "Probe",
+    "R",
+    "RateAndSpan",
+    "Ratio",
+    "Result",
+    "Setting",
+    "SettingValue",
+    "Steps",
+    "figure_of",
+    "range_text",
+]
 
 SettingValue = Union[int, str]
 
@@ -39,6 +61,88 @@ class Setting:
         if self.choices:
             return value in self.choices
         return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+
+
+Tip = tuple[str, str]  # a figure of the probe and its title in a tooltip
+
+
+@dataclass(frozen=True)
+class Map:
+    """The headline's map: rows x servers, coloured by verdict, labelled with the peak."""
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The headline's peak along the rows, a panel per server, each change marked."""
+
+
+@dataclass(frozen=True)
+class Bars:
+    """A bar per server and row of ``figure``; coloured by row, or by the
+    true/false ``by`` figure with its two labels and colours."""
+
+    figure: str
+    axis: str
+    tips: tuple[Tip, ...] = ()
+    by: str = ""
+    by_title: str = ""
+    labels: tuple[tuple[str, str], tuple[str, str]] = (("yes", "#1b9e77"), ("no", "#d95f02"))
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Stacked bars per server and row: how many of something ended each way
+    (a label, the figure that counts it, its colour)."""
+
+    parts: tuple[tuple[str, str, str], ...]
+    axis: str
+
+
+@dataclass(frozen=True)
+class RateAndSpan:
+    """A rate as bars beside a span (a low and a high figure) on a log scale."""
+
+    rate: str
+    rate_axis: str
+    low: str
+    high: str
+    span_axis: str
+    tips: tuple[Tip, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the probe: its file name, title, the figure a cell needs to
+    be drawn, and its shape."""
+
+    name: str
+    title: str
+    needs: str
+    shape: Map | Steps | Bars | Outcomes | RateAndSpan
+
+
+@dataclass(frozen=True)
+class Answer(Generic[R]):
+    """The probe's sentence in "What does a WSGI server buy": its ``opening``
+    from the first cell's figures, then what ``each`` cell did (after the
+    cell's server and Flask), then a ``closing`` over all of them."""
+
+    opening: Callable[[R], str]
+    each: Callable[[R], str]
+    closing: Callable[[Sequence[R]], str] = lambda results: ""
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A figure that compares two columns as a ratio (nginx in front, a WSGI
+    server over the development server, two runs), and its unit in words."""
+
+    figure: str
+    unit: str
+
+
+def _two_seconds(settings: Mapping[str, Any], capacity: int | None) -> float:
+    return 2.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +168,13 @@ class Probe(Generic[R]):
     # only waits (server-side timestamps, a stalled connection): the run's
     # schedule measures the first kind alone and overlaps the second.
     needs_cpu: bool = True
+    # Seconds one run is estimated to take, from its settings and the capacity
+    # the column's server promises (None: no bound known).
+    cost: Callable[[Mapping[str, Any], int | None], float] = _two_seconds
+    machine_bound: bool = False  # figures that depend on the machine: never mixed across machines
+    charts: tuple[Chart, ...] = ()
+    answer: Answer[R] | None = None
+    ratio: Ratio | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {key: setting.default for key, setting in self.settings.items()}

@@ -8,6 +8,7 @@ as timed out.  It leaves a queue behind, so it gets a server of its own.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import wire
-from runner.measuring.probes.base import Probe, Result, Setting, range_text
+from runner.measuring.probes.base import Answer, Chart, Outcomes, Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread, peak_overlap
 from runner.serving.process import RunningServer
 from runner.wire import HOST
@@ -101,6 +102,24 @@ def _run(server: RunningServer, settings: Mapping[str, Any]) -> Burst:
     return burst(server.port, settings["requests"], settings["delay_ms"], settings["timeout_s"])
 
 
+def _cost(settings: Mapping[str, Any], capacity: int | None) -> float:
+    """A server with room for few waits the time-out out; the others do not."""
+    requests, delay = int(settings["requests"]), float(settings["delay_ms"]) / 1000
+    served_in = math.ceil(requests / capacity) * delay if capacity else 2.0
+    return min(float(settings["timeout_s"]), served_in) + 0.5
+
+
+def _each(result: Burst) -> str:
+    lost = {
+        "refused": result.refused,
+        "reset": result.reset,
+        "timed out": result.timed_out,
+        "failed otherwise": result.other,
+    }
+    said = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
+    return f"completed {result.completed}" + (f" ({said})" if said else "")
+
+
 def _text(result: Burst, spread: Spread) -> str:
     lost = [
         f"{count} {label}"
@@ -147,4 +166,24 @@ PROBE = Probe(
         "peak": "requests",
         "wall_s": "s",
     },
+    cost=_cost,
+    machine_bound=True,
+    charts=(
+        Chart(
+            "burst",
+            "Bursts: how each request of a burst ended",
+            "completed",
+            Outcomes(
+                parts=(
+                    ("completed", "completed", "#1b9e77"),
+                    ("refused", "refused", "#d95f02"),
+                    ("reset", "reset", "#7570b3"),
+                    ("timed out", "timed_out", "#e7298a"),
+                    ("other", "other", "#999999"),
+                ),
+                axis="requests of the burst",
+            ),
+        ),
+    ),
+    answer=Answer(opening=lambda r: f"Of {r.requests} requests sent at once: ", each=_each),
 )

@@ -7,12 +7,13 @@ times (the target app reports them), the wall time from the client.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.measuring.probes.base import Probe, Result, Setting, range_text
+from runner.measuring.probes.base import Chart, Map, Probe, Result, Setting, Steps, range_text
 from runner.measuring.stats import Spread, peak_overlap
 from runner.measuring.volley import volley
 from runner.serving.process import RunningServer
@@ -72,6 +73,12 @@ def _run(server: RunningServer, settings: Mapping[str, Any]) -> ConcurrencyResul
     return probe_concurrency(server.port, settings["requests"], settings["delay_ms"])
 
 
+def _cost(settings: Mapping[str, Any], capacity: int | None) -> float:
+    """A server that takes N at once serves the requests in ceil(requests / N) rounds."""
+    requests, delay = int(settings["requests"]), float(settings["delay_ms"]) / 1000
+    return math.ceil(requests / (capacity or requests)) * delay + 0.3
+
+
 def _text(result: ConcurrencyResult, spread: Spread) -> str:
     if result.peak is None:
         return "failed"
@@ -103,4 +110,9 @@ PROBE = Probe(
         "threads": "threads",
     },
     needs_cpu=False,
+    cost=_cost,
+    charts=(
+        Chart("concurrency", "The concurrency map: verdict and peak of every cell", "peak", Map()),
+        Chart("changes", "Where it changed: the peak of each column along the rows", "peak", Steps()),
+    ),
 )

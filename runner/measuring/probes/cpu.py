@@ -9,11 +9,11 @@ speed-up stays near 1; processes run in parallel, up to the number of cores.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.measuring.probes.base import Probe, Result, Setting, range_text
+from runner.measuring.probes.base import Answer, Bars, Chart, Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread, peak_overlap, speedup
 from runner.measuring.volley import volley
 from runner.serving.process import RunningServer
@@ -64,6 +64,33 @@ def _run(server: RunningServer, settings: Mapping[str, Any]) -> CpuResult:
     return probe_cpu(server.port, settings["requests"], settings["iterations"])
 
 
+CPU_ITERATION_S = 45e-9  # one iteration of the target app's /cpu loop, on one core here
+
+
+def _cost(settings: Mapping[str, Any], capacity: int | None) -> float:
+    """The requests one after another, then at once."""
+    return 2 * int(settings["requests"]) * int(settings["iterations"]) * CPU_ITERATION_S + 0.1
+
+
+def _each(result: CpuResult) -> str:
+    procs = "one process" if result.processes == 1 else f"{result.processes} processes"
+    if not result.speedup:
+        return "gave no speed-up figure"
+    return f"ran them {result.speedup:.2f} times as fast as one after another ({procs})"
+
+
+def _gil(results: Sequence[CpuResult]) -> str:
+    """Where only the servers of more than one process ran the requests faster, say so."""
+    one = [float(r.speedup or 0) for r in results if r.processes == 1]
+    many = [float(r.speedup or 0) for r in results if r.processes > 1]
+    if one and many and max(one) < 1.5 <= min(many):
+        return (
+            "; only the servers that ran them in more than one process ran them faster, "
+            "as one GIL per process predicts"
+        )
+    return ""
+
+
 def _text(result: CpuResult, spread: Spread) -> str:
     if result.speedup is None or result.speedup_per_process is None:
         return "failed"
@@ -96,4 +123,29 @@ PROBE = Probe(
         "processes": "processes",
         "errors": "requests",
     },
+    cost=_cost,
+    machine_bound=True,
+    charts=(
+        Chart(
+            "cpu",
+            "CPU-bound work: speed-up of requests at once over one after another",
+            "speedup",
+            Bars(
+                "speedup",
+                "speed-up (1 = no gain from running at once)",
+                tips=(
+                    ("speedup", "speed-up"),
+                    ("speedup_per_process", "speed-up per process"),
+                    ("processes", "processes"),
+                    ("sequential_s", "one after another (s)"),
+                    ("concurrent_s", "all at once (s)"),
+                ),
+            ),
+        ),
+    ),
+    answer=Answer(
+        opening=lambda r: f"{r.requests} CPU-bound requests at once (pure Python, which holds the GIL): ",
+        each=_each,
+        closing=_gil,
+    ),
 )

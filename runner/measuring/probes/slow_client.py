@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import wire
-from runner.measuring.probes.base import Probe, Result, Setting, range_text
+from runner.measuring.probes.base import Answer, Bars, Chart, Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 from runner.wire import HOST
@@ -63,6 +63,12 @@ def _run(server: RunningServer, settings: Mapping[str, Any]) -> SlowClient:
     return slow_client(server.port, settings["connections"], settings["wait_s"])
 
 
+def _each(result: SlowClient) -> str:
+    if result.served:
+        return f"served it after {result.waited_s:g} s"
+    return f"had not answered after {result.waited_s:g} s"
+
+
 def _text(result: SlowClient, spread: Spread) -> str:
     if result.served:
         return f"served in {result.waited_s:.2f} s{range_text(spread, '{:.2f}')}"
@@ -84,4 +90,31 @@ PROBE = Probe(
     leaves_clean=False,
     figures={"served": "", "stalled": "connections", "waited_s": "s", "wait_limit_s": "s"},
     needs_cpu=False,
+    # a server that blocks makes the probe wait its limit out
+    cost=lambda settings, capacity: float(settings["wait_s"]) / 2 + 0.5,
+    charts=(
+        Chart(
+            "slow_client",
+            "Slow clients: was an ordinary request served?",
+            "waited_s",
+            Bars(
+                "waited_s",
+                "seconds the ordinary request waited",
+                by="served",
+                by_title="ordinary request",
+                labels=(("served", "#1b9e77"), ("blocked", "#d95f02")),
+                tips=(
+                    ("stalled", "stalled connections"),
+                    ("waited_s", "waited (s)"),
+                    ("wait_limit_s", "gave up after (s)"),
+                ),
+            ),
+        ),
+    ),
+    answer=Answer(
+        opening=lambda r: (
+            f"With {r.stalled} connections that sent half a request and stopped, an ordinary request: "
+        ),
+        each=_each,
+    ),
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.measuring import builtin, facts, wrk
 from runner.measuring.load import Throughput
-from runner.measuring.probes.base import Probe, Setting, range_text
+from runner.measuring.probes.base import Chart, Probe, RateAndSpan, Ratio, Setting, range_text
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 
@@ -175,4 +175,30 @@ PROBE = Probe(
         "client_cpu": "cores",
         "generator": "",
     },
+    # wrk stops on its next 100 ms tick after the duration
+    cost=lambda settings, capacity: float(settings["duration_s"]) + float(settings["warmup_s"]) + 0.1,
+    machine_bound=True,
+    charts=(
+        Chart(
+            "throughput",
+            "What a server buys: requests per second, p50 and p99",
+            "rps",
+            RateAndSpan(
+                rate="rps",
+                rate_axis="requests per second",
+                low="latency_ms.p50",
+                high="latency_ms.p99",
+                span_axis="latency p50 (dot) to p99 (ms)",
+                tips=(
+                    ("rps", "requests/s"),
+                    ("latency_ms.p50", "p50 (ms)"),
+                    ("latency_ms.p99", "p99 (ms)"),
+                    ("errors", "errors"),
+                    ("generator", "generator"),
+                    ("unstable", "unstable"),
+                ),
+            ),
+        ),
+    ),
+    ratio=Ratio("rps", "requests per second"),
 )

@@ -1,0 +1,192 @@
+"""What the report, the answers, the charts and bisect read off a run's records alone.
+
+Rows as the records installed them, the changes of verdict between
+neighbouring rows, peaks that differ from what a column's server promises,
+and the run's side of a report (its columns, probe settings, proxied
+columns and machines).  No rendering here: :mod:`runner.publish` draws it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.measuring.probes import PROBES
+from runner.records.record import CellRecord, RunMeta, machine_names
+from runner.serving.servers import RECIPES
+
+
+@dataclass
+class RowView:
+    name: str
+    flask: str
+    werkzeug: str
+    python: str
+    cells: dict[str, CellRecord] = field(default_factory=dict)
+    installed: bool = False  # versions read from a built environment
+    group: tuple[str, str] = ("", "")  # rows are compared only within a group
+
+
+def rows_of(records: Iterable[CellRecord]) -> list[RowView]:
+    """Group records by row, in matrix order, naming versions as installed."""
+    rows: dict[str, RowView] = {}
+    for record in sorted(records, key=lambda r: (r.row_index, r.server_index)):
+        view = rows.get(record.row)
+        if view is None:
+            asked = record.asked
+            view = rows[record.row] = RowView(
+                name=record.row,
+                flask=asked.flask,
+                werkzeug=asked.werkzeug or "",
+                python=asked.python,
+                group=(asked.python, asked.resolve),
+            )
+        if record.flask and not view.installed:
+            view.flask = record.flask
+            view.werkzeug = record.werkzeug or ""
+            view.python = record.python or view.python
+            view.installed = True
+        view.cells[record.server] = record
+    return list(rows.values())
+
+
+def expected_peak(record: CellRecord) -> int | None:
+    """What the column's options promise, capped by the requests sent."""
+    probe = record.concurrency
+    promised = capacity(record)
+    if promised is None or probe is None:
+        return None
+    return min(promised, probe.requests)
+
+
+def capacity(record: CellRecord) -> int | None:
+    """What the cell's server promises, from its options and the versions its
+    environment installed (as recorded where the kind or versions are unknown)."""
+    recipe = RECIPES.get(record.kind)
+    if recipe is None or not record.packages:
+        return record.capacity
+    try:
+        return recipe.capacity(record.options, record.packages)
+    except (TypeError, ValueError):  # options this version of the recipe does not read
+        return record.capacity
+
+
+@dataclass(frozen=True)
+class Change:
+    """A column whose verdict differs between two neighbouring rows."""
+
+    server: str
+    before: RowView
+    after: RowView
+    was: str
+    now: str
+
+    def line(self) -> str:
+        return (
+            f"{self.server}: {self.was} in {versions_label(self.before, self.after)} -> "
+            f"{self.now} in {versions_label(self.after, self.before)}"
+        )
+
+
+def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
+    return [change.line() for change in changed(rows, servers)]
+
+
+def changed(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
+    """For each column, each neighbouring pair of measured rows whose verdict differs.
+
+    Neighbours are compared only when they run on the same Python with the
+    same resolution mode (their ``group``): a step from a period row on
+    Python 3.6 to a today's row on 3.11 changes too much at once to name a
+    cause.  A row whose cell did not run is passed over: the pair is the
+    nearest rows on either side of it that have a verdict.
+    """
+    found = []
+    for server in servers:
+        previous: tuple[RowView, str] | None = None
+        for row in rows:
+            cell = row.cells.get(server)
+            probe = cell.concurrency if cell is not None else None
+            if probe is None or probe.verdict is None:
+                continue
+            if previous is not None and previous[0].group != row.group:
+                previous = None
+            if previous is not None and previous[1] != probe.verdict:
+                found.append(Change(server, previous[0], row, previous[1], probe.verdict))
+            previous = (row, probe.verdict)
+    return found
+
+
+def versions_label(row: RowView, other: RowView) -> str:
+    """Flask always; Werkzeug and Python too where they differ from ``other``."""
+    parts = [f"Flask {row.flask}"]
+    if row.werkzeug != other.werkzeug:
+        parts.append(f"Werkzeug {row.werkzeug}")
+    if row.python != other.python:
+        parts.append(f"Python {row.python}")
+    return ", ".join(parts)
+
+
+def mismatches(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
+    lines = []
+    for row in rows:
+        for server in servers:
+            record = row.cells.get(server)
+            probe = record.concurrency if record is not None else None
+            expected = expected_peak(record) if record is not None else None
+            if probe is None or expected is None or probe.peak == expected:
+                continue
+            line = (
+                f"{server} on Flask {row.flask}, Werkzeug {row.werkzeug}, Python {row.python}: "
+                f"peak {probe.peak}, but its options promise {expected}"
+            )
+            if len(probe.per_process) > 1:
+                line += f" (requests per process: {'+'.join(map(str, probe.per_process))})"
+            lines.append(line)
+    return lines
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a report is drawn from besides the records: the run's matrix."""
+
+    servers: tuple[str, ...]
+    probe_settings: Mapping[str, Mapping[str, Any]]
+    repeats: int = 1
+    proxied: frozenset[str] = frozenset()  # the columns with nginx in front
+    machines: Mapping[str, str] = field(default_factory=dict)  # cell -> its machine's name
+
+    def machine(self, record: CellRecord) -> str:
+        """The name of the machine that measured ``record`` (see :func:`machine_names`)."""
+        found = self.machines.get(record.cell)
+        if found is None:
+            found = record.machine.describe() if record.machine else "an unrecorded machine"
+        return found
+
+    @classmethod
+    def of_run(cls, meta: RunMeta, records: Sequence[CellRecord]) -> Inputs:
+        """From the matrix a run stored (its servers' order from the records)."""
+        written = dict(meta.matrix.get("probes") or {})
+        repeats = int(written.pop("repeats", 1) or 1)
+        # the matrix as written: a probe's settings left out take their defaults
+        probes = {
+            name: {**probe.defaults(), **(written.get(name) or {})}
+            for name, probe in PROBES.items()
+            if name in written or probe.always
+        }
+        order = sorted({(r.server_index, r.server) for r in records})
+        servers = [name for _, name in order]
+        declared = dict(meta.matrix.get("servers") or {})
+        servers += [name for name in declared if name not in servers]
+        proxied = {
+            name for name, server in declared.items() if isinstance(server, dict) and server.get("proxy")
+        }
+        proxied |= {r.server for r in records if r.nginx}
+        return cls(
+            servers=tuple(servers),
+            probe_settings=probes,
+            repeats=repeats,
+            proxied=frozenset(proxied),
+            machines=machine_names(records),
+        )

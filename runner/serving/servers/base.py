@@ -1,0 +1,158 @@
+"""What every server recipe is made of: its options, packages, command, role and capacity.
+
+A recipe is declared once, as a :class:`Recipe`, in a module of this
+package, and registered by one entry in its ``__init__``: ``matrix.yaml``
+accepts its options, the environment gets its packages, the launcher runs
+its command, and the planner, the report and the answers read its role and
+its capacity from it, never from a list of names of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable
+
+from runner.environments.envs import version_in
+from runner.wire import HOST
+
+__all__ = ["APP", "HOST", "Launch", "Option", "Python", "Recipe", "Role", "Versions", "before", "pins"]
+
+APP = "target_app.app:app"
+Python = tuple[int, int]
+# Package name -> version: the versions asked for (a specifier such as
+# "3.1.*") while planning, the versions installed once an environment is built.
+Versions = Mapping[str, str]
+
+
+class Role(str, Enum):
+    """What a server is for, as the answers group columns."""
+
+    DEV = "development server"
+    WSGI = "WSGI server"
+    PROXY = "proxy"
+
+
+@dataclass(frozen=True)
+class Option:
+    type: type
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    maximum: int | None = None
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.type is bool:
+            return "true or false"
+        if self.type is int:
+            if self.minimum is not None and self.maximum is not None:
+                return f"a whole number from {self.minimum} to {self.maximum}"
+            return "a whole number" + (f" >= {self.minimum}" if self.minimum is not None else "")
+        return "a string"
+
+    def accepts(self, value: object) -> bool:
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            return False
+        if isinstance(value, int) and self.minimum is not None and value < self.minimum:
+            return False
+        if isinstance(value, int) and self.maximum is not None and value > self.maximum:
+            return False
+        return not self.choices or value in self.choices
+
+
+# What one cell may ask of the machine: each process loads its own copy of
+# the app (30 to 60 MB), each thread holds a stack, each connection a file
+# descriptor; beyond these a cell measures the machine, not the server.
+PROCESSES = Option(int, minimum=1, maximum=32)
+THREADS = Option(int, minimum=1, maximum=256)
+CONNECTIONS = Option(int, minimum=1, maximum=10_000)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a recipe needs to build a command: the env and the port."""
+
+    bin_dir: Path
+    port: int
+    options: Mapping[str, Any]
+
+    @property
+    def python(self) -> str:
+        return str(self.bin_dir / "python")
+
+    def tool(self, name: str) -> str:
+        return str(self.bin_dir / name)
+
+
+def pins(*rules: tuple[Python | None, str]) -> Callable[[Mapping[str, Any], Python], tuple[str, ...]]:
+    """Requirements by Python: the first rule whose bound is above the row's
+    Python (or has none) applies.  uv would mostly find these releases itself
+    from Requires-Python; the rules say which ones are meant."""
+
+    def requirements(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
+        for below, requirement in rules:
+            if below is None or python < below:
+                return (requirement,)
+        return ()
+
+    return requirements
+
+
+def before(versions: Versions, package: str, release: tuple[int, int]) -> bool:
+    """Whether ``package`` is known to be older than ``release``: an installed
+    version, or the first version a specifier names (``0.12.*``, ``<1``)."""
+    numbers = re.findall(r"\d+", version_in(versions, package) or "")
+    return len(numbers) >= 1 and tuple(int(n) for n in numbers[:2]) < release
+
+
+def _no_packages(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
+    return ()
+
+
+def _no_capacity(options: Mapping[str, Any], versions: Versions) -> int | None:
+    return None
+
+
+def _one_process(options: Mapping[str, Any]) -> int:
+    return 1
+
+
+def _supported(options: Mapping[str, Any], packages: Mapping[str, str]) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    kind: str
+    summary: str
+    role: Role
+    command: Callable[[Launch], list[str]]
+    options: Mapping[str, Option] = field(default_factory=dict)
+    # Packages beside Flask, for the options and the row's Python.
+    packages: Callable[[Mapping[str, Any], Python], tuple[str, ...]] = _no_packages
+    # Packages that must come as wheels: nothing is compiled for a cell...
+    binary_only: tuple[str, ...] = ()
+    # ...except where a period row's day has no such wheel: then the package
+    # named here is built from its source distribution, as it was that day.
+    built_from_source: Mapping[str, str] = field(default_factory=dict)
+    # The oldest Python the server runs on; older rows are n/a.
+    min_python: Python | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    # How many requests the server should be inside at once, given the options
+    # and the versions (asked for when planning, installed when analysing);
+    # None where nothing bounds it.
+    capacity: Callable[[Mapping[str, Any], Versions], int | None] = _no_capacity
+    # How many processes load the app once the server is fully up (each
+    # pre-forked worker loads its own copy); readiness waits for them all.
+    loaded_by: Callable[[Mapping[str, Any]], int] = _one_process
+    # Why the installed release cannot do what the options ask, if it cannot:
+    # given the options and the environment's packages (name -> version).
+    unsupported: Callable[[Mapping[str, Any], Mapping[str, str]], str | None] = _supported
+    # The console script the command runs, if any, and why a release without
+    # it makes the cell n/a (given the installed versions) rather than an error.
+    needs_script: str | None = None
+    script_missing: Callable[[Versions], str] | None = None
