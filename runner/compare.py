@@ -15,10 +15,18 @@ from pathlib import Path
 from tabulate import tabulate
 
 from runner.errors import UserError
+from runner.measuring.probes import HEADLINE, PROBES
+from runner.measuring.probes.base import Ratio, figure_of
 from runner.measuring.stats import Spread
 from runner.records.record import CellRecord, RunMeta, machine_namer, machine_names
 from runner.records.store import read_run
 
+# The figure compared as B/A: the first probe whose registry entry names one.
+RATIO: tuple[str, Ratio] | None = next(
+    ((name, probe.ratio) for name, probe in PROBES.items() if probe.ratio is not None), None
+)
+_RATIO_TITLE = f"{PROBES[RATIO[0]].title}, {RATIO[1].unit} (B/A)" if RATIO else ""
+_RATIO_EMPTY = f"No {PROBES[RATIO[0]].title.lower()} figure to compare." if RATIO else ""
 MIN_REPEATS = 3
 RULE = (
     f"A difference is called real when both runs measured the cell at least {MIN_REPEATS} times and "
@@ -97,7 +105,7 @@ def compare(a: Side, b: Side) -> Comparison:
         found = _concurrency(name, x, y)
         if found is not None:
             (verdicts if found[0] else peaks).append(found[1])
-        line = _throughput(name, x, y, same_machine=machine(x) == machine(y))
+        line = _ratio(name, x, y, same_machine=machine(x) == machine(y))
         if line is not None:
             throughput.append(line)
     return Comparison(
@@ -118,7 +126,7 @@ def _status(record: CellRecord) -> str:
 
 def _verdict_text(record: CellRecord) -> str:
     """``2 concurrent``; where the probe gave no verdict, why."""
-    outcome = record.probe("concurrency")
+    outcome = record.probe(HEADLINE)
     probe = record.concurrency
     if outcome is None:
         return "not measured"
@@ -134,7 +142,7 @@ def _concurrency(name: str, x: CellRecord, y: CellRecord) -> tuple[bool, Line] |
     (False, line) for a peak that changed under the same verdict; None otherwise."""
     if not x.ok:
         return None
-    px, py = x.probe("concurrency"), y.probe("concurrency")
+    px, py = x.probe(HEADLINE), y.probe(HEADLINE)
     vx, vy = (r.concurrency.verdict if r.concurrency else None for r in (x, y))
     if vx != vy:
         both = px is not None and py is not None and vx is not None and vy is not None
@@ -146,11 +154,15 @@ def _concurrency(name: str, x: CellRecord, y: CellRecord) -> tuple[bool, Line] |
     return None
 
 
-def _throughput(name: str, x: CellRecord, y: CellRecord, *, same_machine: bool) -> Line | None:
-    ox, oy = x.probe("throughput"), y.probe("throughput")
+def _ratio(name: str, x: CellRecord, y: CellRecord, *, same_machine: bool) -> Line | None:
+    """B/A of the ratio figure of the first probe that declares one (see :data:`RATIO`)."""
+    if RATIO is None:
+        return None
+    probe, ratio = RATIO
+    ox, oy = x.probe(probe), y.probe(probe)
     if ox is None or oy is None:
         return None
-    rx, ry = (getattr(o.result, "rps", None) for o in (ox, oy))
+    rx, ry = (figure_of(o.result, ratio.figure) if o.result is not None else None for o in (ox, oy))
     if not rx or ry is None:  # the probe failed on one side (or both): say so, no ratio
         said = [f"{rps:g}" if rps else f"error: {o.error or 'no figure'}" for rps, o in ((rx, ox), (ry, oy))]
         return Line(name, said[0], said[1], real=False, note="could not compare")
@@ -183,7 +195,7 @@ def render(result: Comparison, *, fmt: str = "text", only_changed: bool = False)
     sections = [
         ("Verdict changes", result.verdicts, "No verdict changed."),
         ("Peak changes (same verdict)", result.peaks, "No peak changed."),
-        ("Throughput, requests per second (B/A)", throughput, "No throughput figure to compare."),
+        (_RATIO_TITLE, throughput, _RATIO_EMPTY),
         ("Cells whose status changed", result.statuses, ""),
     ]
     for title, lines, empty in sections:

@@ -98,12 +98,12 @@ def test_server_options_and_probe_defaults():
     matrix = parse(minimal())
     assert matrix.servers[1].kind == "gunicorn"
     assert matrix.servers[1].options == {"workers": 2}
-    assert matrix.probes == {"concurrency": {"requests": 10, "delay_ms": 500, "rows": None}}
+    assert matrix.probes == {"concurrency": {"requests": 10, "delay_ms": 500}}
+    assert matrix.probes["concurrency"].rows is None
     assert matrix.repeats == 1
     assert parse(minimal(probes={"concurrency": {"requests": 20}})).probes["concurrency"] == {
         "requests": 20,
         "delay_ms": 500,
-        "rows": None,
     }
 
 
@@ -112,7 +112,8 @@ def test_probes_run_where_the_file_names_them_with_defaults_for_the_rest():
         minimal(probes={"repeats": 3, "cpu": None, "burst": {"requests": 100, "rows": ["flask-3.1.x"]}})
     )
     assert matrix.repeats == 3
-    assert matrix.probes["cpu"] == {"requests": 4, "iterations": 1_000_000, "rows": None}
+    assert matrix.probes["cpu"] == {"requests": 4, "iterations": 1_000_000}
+    assert matrix.probes["burst"].rows == ("flask-3.1.x",)
     old, new = matrix.rows
     assert list(matrix.probes_for(old)) == ["concurrency", "cpu"]
     assert list(matrix.probes_for(new)) == ["concurrency", "cpu", "burst"]
@@ -227,7 +228,7 @@ def test_the_full_matrix_has_the_same_cells_and_every_probe_everywhere():
     full = load(REPO / "matrix-full.yaml")
     assert [c.name for c in full.cells()] == [c.name for c in load(REPO / "matrix.yaml").cells()]
     assert full.repeats == 3
-    assert all(settings["rows"] is None for settings in full.probes.values())
+    assert all(settings.rows is None for settings in full.probes.values())
 
 
 def load_text(tmp_path, text):
@@ -308,7 +309,7 @@ def test_probe_settings_come_from_the_registry() -> None:
     matrix = parse(
         {"versions": [{"flask": "3.1.*"}], "servers": {"a": {"kind": "flask-run"}}, "probes": {"burst": {}}}
     )
-    assert {k: v for k, v in matrix.probes["burst"].items() if k != "rows"} == PROBES["burst"].defaults()
+    assert dict(matrix.probes["burst"]) == PROBES["burst"].defaults()
     high = PROBES["concurrency"].settings["requests"].high
     with pytest.raises(MatrixError, match=f"expected a whole number from 1 to {high}, found {high + 1}"):
         parse(

@@ -25,7 +25,9 @@ from runner.records.record import (
     ProbeOutcome,
     RecordError,
     RunMeta,
+    Schedule,
     Status,
+    Timings,
     migrate,
 )
 
@@ -111,7 +113,8 @@ def cell(**changes: Any) -> CellRecord:
         "http": HttpFacts(protocol="HTTP/1.1", keep_alive=False, server_header="gunicorn"),
         "env": EnvInfo(path="/tmp/envs/py3.11.7-flask-3.1.x", backend="uv", reused=True),
         "packages": {"Flask": "3.1.3", "gunicorn": "23.0.0"},
-        "timings": {"start_s": 0.3, "probe_s": 1.2, "total_s": 1.6},
+        "timings": Timings(start_s=0.3, probe_s=1.2, total_s=1.6, probes={"concurrency": 1.2}),
+        "schedule": Schedule(kind="overlap", overlap=4, beside=("x",), shared=((1.0, 2.5),)),
         "log": "logs/flask-3.1.x--gunicorn-sync.log",
         "started": 1700000000.5,
         "ended": 1700000002.1,
@@ -312,3 +315,19 @@ def test_run_meta_survives_its_dict() -> None:
         summary={"counts": {"ok": 1}},
     )
     assert RunMeta.from_dict(json.loads(json.dumps(meta.to_dict()))) == meta
+
+
+def test_timings_keep_their_flat_shape_in_the_file() -> None:
+    data = cell().to_dict()["timings"]
+    assert data == {"start_s": 0.3, "probe_s": 1.2, "total_s": 1.6, "probe_concurrency_s": 1.2}
+    assert Timings.from_dict(data) == cell().timings
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("timings", {"start_s": "soon"}), ("schedule", {"shared": [[1]]})]
+)
+def test_a_bad_timing_or_schedule_is_a_record_error(key: str, value: Any) -> None:
+    data = cell().to_dict()
+    data[key] = value
+    with pytest.raises(RecordError, match=key):
+        CellRecord.from_dict(data)

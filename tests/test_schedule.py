@@ -17,6 +17,7 @@ from contextlib import ExitStack
 import pytest
 
 from runner.errors import UserError
+from runner.records.record import Schedule
 from runner.workflow.schedule import (
     SERVER_MB,
     Cancelled,
@@ -167,22 +168,23 @@ def test_the_record_names_what_ran_beside_and_what_sat_idle_also_while_under_way
     with gate.shared("b"):
         with gate.shared("a"):  # a's start-up beside b's waiting probe
             pass
-        assert gate.schedule_of("a")["beside"] == ["b"]  # b still in its section
+        assert gate.schedule_of("a").beside == ("b",)  # b still in its section
     with ExitStack() as b_server:
         b_server.enter_context(gate.server_up("b"))
         with gate.alone("a"):  # b's server is up, idle
             pass
         schedule = gate.schedule_of("a")  # b still in flight
-    assert schedule["kind"] == "overlap"
-    assert schedule["overlap"] == 3
-    assert schedule["beside"] == ["b"]
-    assert schedule["idle_beside"] == ["b"]
-    assert len(schedule["alone"]) == 1
-    assert len(schedule["shared"]) == 1
+    assert schedule.kind == "overlap"
+    assert schedule.overlap == 3
+    assert schedule.beside == ("b",)
+    assert schedule.idle_beside == ("b",)
+    assert len(schedule.alone) == 1
+    assert len(schedule.shared) == 1
+    assert Schedule.from_dict(schedule.to_dict()) == schedule
     with gate.shared("c"):  # after them: beside neither
         pass
-    assert gate.schedule_of("c")["beside"] == []
-    assert gate.schedule_of("c")["idle_beside"] == []
+    assert gate.schedule_of("c").beside == ()
+    assert gate.schedule_of("c").idle_beside == ()
 
 
 def test_a_section_that_fails_is_released() -> None:
@@ -258,7 +260,10 @@ def test_the_time_covered_counts_each_moment_once() -> None:
     assert covered([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]) == 4.0
     assert covered([(0.0, 10.0), (2.0, 3.0)]) == 10.0
     assert covered([]) == 0.0
-    schedules = [{"shared": [[0.0, 2.0]], "alone": [[2.0, 3.0]]}, {"shared": [[1.0, 2.0], [3.0, 4.0]]}]
+    schedules = [
+        Schedule.from_dict({"kind": "overlap", "shared": [[0.0, 2.0]], "alone": [[2.0, 3.0]]}),
+        Schedule.from_dict({"kind": "overlap", "shared": [[1.0, 2.0], [3.0, 4.0]]}),
+    ]
     assert time_split(schedules) == {"shared_wall_s": 3.0, "alone_wall_s": 1.0}
 
 

@@ -63,9 +63,9 @@ def test_every_cell_ran_and_says_how(both: dict[int, dict[str, CellRecord]]) -> 
         for record in records.values():
             assert record.status is Status.OK, (record.cell, record.reason, record.log_tail)
             assert record.result("throughput") is not None, record.cell
-            assert record.schedule["kind"] == ("serial" if overlap == 1 else "overlap")
+            assert record.schedule.kind == ("serial" if overlap == 1 else "overlap")
     overlapped = both[4]
-    assert any(r.schedule["beside"] for r in overlapped.values())  # waiting probes did overlap
+    assert any(r.schedule.beside for r in overlapped.values())  # waiting probes did overlap
 
 
 def test_no_probe_that_needs_the_cpu_met_anything_else_of_the_run(
@@ -73,12 +73,12 @@ def test_no_probe_that_needs_the_cpu_met_anything_else_of_the_run(
 ) -> None:
     records = list(both[4].values())
     for record in records:
-        alone = [tuple(w) for w in record.schedule["alone"]]
+        alone = [tuple(w) for w in record.schedule.alone]
         assert alone, record.cell  # throughput ran in an alone section
         for other in records:
             if other.cell != record.cell:
-                assert not meets(alone, [tuple(w) for w in other.schedule["alone"]])
-                assert not meets(alone, [tuple(w) for w in other.schedule["shared"]]), (
+                assert not meets(alone, [tuple(w) for w in other.schedule.alone])
+                assert not meets(alone, [tuple(w) for w in other.schedule.shared]), (
                     record.cell,
                     other.cell,
                 )

@@ -29,10 +29,11 @@ from runner.environments import period
 from runner.errors import CellError, UserError
 from runner.files import read_json, write_json
 from runner.matrix.cells import Matrix, Row, Server, parse, row_name
+from runner.measuring.probes import HEADLINE
 from runner.records.record import BisectAnswer, CellRecord, Status, load_cell
 from runner.records.store import read_run
 
-DEFAULT_FIELD = "probes.concurrency.verdict"
+DEFAULT_FIELD = f"probes.{HEADLINE}.verdict"
 PACKAGES = ("flask", "werkzeug")
 Progress = Callable[[str], None]
 
@@ -189,7 +190,7 @@ def check_field(run: StoredRun, question: Question) -> None:
 def probe_matrix(run: StoredRun, row: Row, server: Server, field: str) -> Matrix:
     """A one-cell matrix: ``row`` x ``server``, the run's probe settings for what ``field`` needs."""
     raw_probes = dict(run.matrix.raw.get("probes") or {})
-    wanted = {"concurrency"} | ({field.split(".")[1]} if field.startswith("probes.") else set())
+    wanted = {HEADLINE} | ({field.split(".")[1]} if field.startswith("probes.") else set())
     probes: dict[str, Any] = {
         name: {k: v for k, v in (raw_probes.get(name) or {}).items() if k != "rows"}
         for name in sorted(wanted)

@@ -56,6 +56,40 @@ class Options(Mapping[str, Any]):
         return f"Options({self._items!r})"
 
 
+class ProbeSettings(Mapping[str, Any]):
+    """One probe's settings, as matrix.yaml gives them with the probe's
+    defaults filled in (a read-only mapping, what the probe reads), and the
+    rows it runs on (``rows``; None: every row)."""
+
+    __slots__ = ("_values", "rows")
+
+    def __init__(self, values: Mapping[str, Any], rows: tuple[str, ...] | None = None) -> None:
+        self._values = dict(values)
+        self.rows = rows
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ProbeSettings):
+            return self._values == other._values and self.rows == other.rows
+        return isinstance(other, Mapping) and self._values == dict(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def runs_on(self, row: str) -> bool:
+        return self.rows is None or row in self.rows
+
+    def __repr__(self) -> str:
+        return f"ProbeSettings({self._values!r}, rows={self.rows!r})"
+
+
 class MatrixError(UserError):
     def __init__(self, source: str, where: str, message: str, line: int | None = None) -> None:
         place = where + (f" (line {line})" if line and where else f"line {line}" if line else "")
@@ -120,17 +154,13 @@ class Matrix:
     python: str
     rows: tuple[Row, ...]
     servers: tuple[Server, ...]
-    probes: Mapping[str, Mapping[str, Any]]
+    probes: Mapping[str, ProbeSettings]
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     repeats: int = 1  # each cell's probes, each time in a fresh server process
 
     def probes_for(self, row: Row) -> dict[str, Mapping[str, Any]]:
         """The probes that run on this row's cells, concurrency first."""
-        return {
-            name: settings
-            for name, settings in self.probes.items()
-            if settings.get("rows") is None or row.name in settings["rows"]
-        }
+        return {name: settings for name, settings in self.probes.items() if settings.runs_on(row.name)}
 
     def cells(self) -> list[Cell]:
         return list(expand(self))
@@ -419,7 +449,7 @@ def _proxy(value: Any, where: str, fail: Fail) -> tuple[str | None, Options]:
     return kind, _options(spec, PROXIES[kind].options, where, fail)
 
 
-def _probes(data: Any, row_names: list[str], fail: Fail) -> tuple[dict[str, dict[str, Any]], int]:
+def _probes(data: Any, row_names: list[str], fail: Fail) -> tuple[dict[str, ProbeSettings], int]:
     if not isinstance(data, dict):
         raise fail("probes", f"expected a mapping of probe name to settings, found {_type_name(data)}")
     _no_unknown_keys(data, (*PROBES, "repeats"), "probes", fail, what="probe")
@@ -428,14 +458,14 @@ def _probes(data: Any, row_names: list[str], fail: Fail) -> tuple[dict[str, dict
         raise fail("probes.repeats", f"expected a whole number from 1 to {MAX_REPEATS}, found {repeats!r}")
     # A probe that always runs (the headline) needs no mention; the others run
     # where the file names them.
-    probes = {name: dict(p.defaults(), rows=None) for name, p in PROBES.items() if p.always}
+    probes = {name: ProbeSettings(p.defaults()) for name, p in PROBES.items() if p.always}
     for name, settings in data.items():
         if name != "repeats":
             probes[name] = _probe_settings(name, settings, row_names, fail)
     return probes, repeats
 
 
-def _probe_settings(name: str, settings: Any, row_names: list[str], fail: Fail) -> dict[str, Any]:
+def _probe_settings(name: str, settings: Any, row_names: list[str], fail: Fail) -> ProbeSettings:
     where = f"probes.{name}"
     probe = PROBES[name]
     if settings is None:
@@ -443,16 +473,17 @@ def _probe_settings(name: str, settings: Any, row_names: list[str], fail: Fail) 
     if not isinstance(settings, dict):
         raise fail(where, f"expected a mapping of settings, found {_type_name(settings)}")
     _no_unknown_keys(settings, (*probe.settings, "rows"), where, fail, what="setting")
-    merged: dict[str, Any] = dict(probe.defaults(), rows=None)
+    merged: dict[str, Any] = probe.defaults()
+    rows = None
     for key, value in settings.items():
         if key == "rows":
-            merged["rows"] = _probe_rows(value, f"{where}.rows", row_names, fail)
+            rows = _probe_rows(value, f"{where}.rows", row_names, fail)
             continue
         setting = probe.settings[key]
         if not setting.valid(value):
             raise fail(f"{where}.{key}", f"expected {setting.accepts()}, found {value!r}")
         merged[key] = value
-    return merged
+    return ProbeSettings(merged, rows)
 
 
 def _probe_rows(value: Any, where: str, row_names: list[str], fail: Fail) -> tuple[str, ...]:

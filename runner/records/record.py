@@ -22,7 +22,7 @@ from typing import Any, Callable, Union
 
 from runner.measuring import stats
 from runner.measuring.facts import HttpFacts
-from runner.measuring.probes import PROBES, probe_named
+from runner.measuring.probes import HEADLINE, PROBES, probe_named
 from runner.measuring.probes.base import Probe, Result
 from runner.measuring.probes.concurrency import ConcurrencyResult
 from runner.measuring.stats import Spread
@@ -146,6 +146,90 @@ class Machine:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+Window = tuple[float, float]  # a section's start and end, on the wall clock
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How the run scheduled a cell: ``serial``, or ``overlap`` with the cells
+    whose start-ups, stops or waiting probes ran beside this one's (``beside``),
+    the cells whose servers sat idle while its CPU probes ran (``idle_beside``)
+    and the times of its ``shared`` and ``alone`` sections; probes that need
+    the CPU always ran with nothing else of the run active.  ``kind`` is empty
+    in records written before cells said."""
+
+    kind: str = ""
+    overlap: int = 1
+    beside: tuple[str, ...] = ()
+    idle_beside: tuple[str, ...] = ()
+    shared: tuple[Window, ...] = ()
+    alone: tuple[Window, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind != "overlap":
+            return {"kind": self.kind} if self.kind else {}
+        return {
+            "kind": self.kind,
+            "overlap": self.overlap,
+            "beside": list(self.beside),
+            "idle_beside": list(self.idle_beside),
+            "shared": [list(w) for w in self.shared],
+            "alone": [list(w) for w in self.alone],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Schedule:
+        def windows(key: str) -> tuple[Window, ...]:
+            return tuple((float(a), float(b)) for a, b in data.get(key) or ())
+
+        try:
+            return cls(
+                kind=str(data.get("kind", "")),
+                overlap=int(data.get("overlap", 1)),
+                beside=tuple(str(n) for n in data.get("beside") or ()),
+                idle_beside=tuple(str(n) for n in data.get("idle_beside") or ()),
+                shared=windows("shared"),
+                alone=windows("alone"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise RecordError(f"schedule: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Where a cell's time went, in seconds: building (0 where reused), its first
+    server's start-up, its probes (each, and in all, repeats summed) and the whole."""
+
+    build_s: float | None = None
+    start_s: float | None = None
+    probe_s: float | None = None
+    total_s: float | None = None
+    probes: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, float]:
+        """Flat, as records have always kept it: ``probe_<name>_s`` per probe."""
+        data = {f"probe_{name}_s": value for name, value in self.probes.items()}
+        for key in ("build_s", "start_s", "probe_s", "total_s"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timings:
+        try:
+            values = {str(k): float(v) for k, v in data.items()}
+        except (TypeError, ValueError) as exc:
+            raise RecordError(f"timings: {exc}") from None
+        fixed = ("build_s", "start_s", "probe_s", "total_s")
+        probes = {
+            k[len("probe_") : -len("_s")]: v
+            for k, v in values.items()
+            if k.startswith("probe_") and k.endswith("_s") and k not in fixed
+        }
+        return cls(**{k: values[k] for k in fixed if k in values}, probes=probes)
+
+
 @dataclass(frozen=True)
 class CellRecord:
     """One cell of one run: what was asked, what was installed, what was measured."""
@@ -171,7 +255,7 @@ class CellRecord:
     resolved_as_of: str | None = None
     env: EnvInfo | None = None
     packages: Mapping[str, str] = field(default_factory=dict)
-    timings: Mapping[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
     log: str | None = None
     log_tail: tuple[str, ...] = ()
     started: float | None = None
@@ -179,13 +263,7 @@ class CellRecord:
     # The machine that measured the cell; records written before cells carried
     # it take their run's (see runner.records.store.read_records).
     machine: Machine | None = None
-    # How the run scheduled the cell: ``serial``, or ``overlap`` with the
-    # cells whose start-ups, stops or waiting probes ran beside this one's
-    # (``beside``), the cells whose servers sat idle while its CPU probes ran
-    # (``idle_beside``) and the times of its ``shared`` and ``alone``
-    # sections; probes that need the CPU always ran with nothing else of the
-    # run active.
-    schedule: Mapping[str, Any] = field(default_factory=dict)
+    schedule: Schedule = field(default_factory=Schedule)  # how the run scheduled the cell
 
     @property
     def ok(self) -> bool:
@@ -201,7 +279,7 @@ class CellRecord:
 
     @property
     def concurrency(self) -> ConcurrencyResult | None:
-        result = self.result("concurrency")
+        result = self.result(HEADLINE)
         return result if isinstance(result, ConcurrencyResult) else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,10 +294,10 @@ class CellRecord:
             http=self.http.to_dict() if self.http else None,
             env=dataclasses.asdict(self.env) if self.env else None,
             packages=dict(self.packages),
-            timings=dict(self.timings),
+            timings=self.timings.to_dict(),
             log_tail=list(self.log_tail),
             machine=self.machine.to_dict() if self.machine else None,
-            schedule=dict(self.schedule),
+            schedule=self.schedule.to_dict(),
         )
         return data
 
@@ -260,13 +338,13 @@ class CellRecord:
             resolved_as_of=data.get("resolved_as_of"),
             env=EnvInfo(str(env["path"]), str(env["backend"]), bool(env["reused"])) if env else None,
             packages=dict(data.get("packages") or {}),
-            timings=dict(data.get("timings") or {}),
+            timings=Timings.from_dict(data.get("timings") or {}),
             log=data.get("log"),
             log_tail=tuple(data.get("log_tail") or ()),
             started=data.get("started"),
             ended=data.get("ended"),
             machine=Machine.from_dict(data["machine"]) if data.get("machine") else None,
-            schedule=dict(data.get("schedule") or {}),
+            schedule=Schedule.from_dict(data.get("schedule") or {}),
         )
 
 

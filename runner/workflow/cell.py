@@ -29,10 +29,19 @@ from runner.environments import envs, interpreters
 from runner.errors import CellError, CellNotApplicable
 from runner.matrix.cells import Cell, Matrix
 from runner.measuring import facts
-from runner.measuring.probes import probe_named
+from runner.measuring.probes import HEADLINE, probe_named
 from runner.measuring.probes.base import Result
 from runner.records.machine import this_machine
-from runner.records.record import Asked, CellRecord, EnvInfo, ProbeFailed, ProbeOutcome, ProbeRun, Status
+from runner.records.record import (
+    Asked,
+    CellRecord,
+    EnvInfo,
+    ProbeFailed,
+    ProbeOutcome,
+    ProbeRun,
+    Status,
+    Timings,
+)
 from runner.serving.launch import launched
 from runner.serving.process import RunningServer, kill_now, log_head, log_tail
 from runner.serving.proxies import PROXIES
@@ -146,7 +155,10 @@ def finished(job: CellJob) -> CellRecord:
     started = job.record.started or ended
     tail = tuple(log_tail(job.log_path)) if job.record.status is Status.ERROR else ()
     return dataclasses.replace(
-        job.record, ended=ended, log_tail=tail, timings={**job.timings, "total_s": round(ended - started, 3)}
+        job.record,
+        ended=ended,
+        log_tail=tail,
+        timings=Timings.from_dict({**job.timings, "total_s": round(ended - started, 3)}),
     )
 
 
@@ -369,12 +381,12 @@ def run_probes(
 
 def check_headline(job: CellJob) -> None:
     """A cell whose every headline request failed has no verdict: an error."""
-    outcome = job.record.probes.get("concurrency")
+    outcome = job.record.probes.get(HEADLINE)
     result = job.record.concurrency
     if result is not None and result.peak is not None:
         return
     if result is None:
-        raise CellError(f"the concurrency probe failed: {outcome.error if outcome else 'no result'}")
+        raise CellError(f"the {HEADLINE} probe failed: {outcome.error if outcome else 'no result'}")
     kinds = ", ".join(f"{k} x{v}" for k, v in result.error_kinds.items())
     raise CellError(f"all {result.requests} requests failed ({kinds or 'no answer'})")
 

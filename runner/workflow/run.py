@@ -36,7 +36,7 @@ from runner.measuring.probes import PROBES
 from runner.publish.artefacts import publish
 from runner.records import store
 from runner.records.machine import tools
-from runner.records.record import CellRecord, Status
+from runner.records.record import CellRecord, Schedule, Status
 from runner.serving.launch import RUN_MARK
 from runner.serving.process import signals_as_interrupt
 from runner.serving.proxies import PROXIES
@@ -152,7 +152,7 @@ def probe_cells(
 
     if overlap <= 1:
         for plan in plans:
-            write(replace(one(plan), schedule={"kind": "serial"}))
+            write(replace(one(plan), schedule=Schedule(kind="serial")))
     else:
         progress(f"up to {overlap} cells at once; the probes that need the CPU one at a time, alone")
         gate = Gate(overlap)
@@ -398,7 +398,9 @@ def progress_line(number: int, total: int, record: CellRecord) -> str:
     else:
         what = f"{record.status.value}: {record.reason}"
     t = record.timings
-    clock = " ".join(f"{k[:-2]} {t[k]:.1f}s" for k in ("start_s", "probe_s") if k in t)
+    clock = " ".join(
+        f"{name} {s:.1f}s" for name, s in (("start", t.start_s), ("probe", t.probe_s)) if s is not None
+    )
     return f"[{number:>{width}}/{total}] {record.cell:<44} {what}" + (f"  ({clock})" if clock else "")
 
 
@@ -412,14 +414,12 @@ def count_statuses(records: Sequence[CellRecord]) -> dict[str, int]:
 def time_split(records: Sequence[CellRecord]) -> dict[str, float]:
     """Seconds spent starting servers, probing and building, summed over cells."""
     split: dict[str, float] = {}
-    for key in ("start_s", "probe_s"):
-        split[key] = round(sum(r.timings.get(key, 0.0) for r in records), 1)
-    built = {
-        r.env.path: r.timings.get("build_s", 0.0) for r in records if r.env is not None and not r.env.reused
-    }
+    split["start_s"] = round(sum(r.timings.start_s or 0.0 for r in records), 1)
+    split["probe_s"] = round(sum(r.timings.probe_s or 0.0 for r in records), 1)
+    built = {r.env.path: r.timings.build_s or 0.0 for r in records if r.env is not None and not r.env.reused}
     split["envs_built"] = len(built)
     split["env_build_s"] = round(sum(built.values()), 1)
-    overlapped = [r.schedule for r in records if r.schedule.get("kind") == "overlap"]
+    overlapped = [r.schedule for r in records if r.schedule.kind == "overlap"]
     if overlapped:
         split.update(schedule.time_split(overlapped))
     return split

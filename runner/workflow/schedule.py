@@ -24,13 +24,13 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from runner import settings
 from runner.errors import CellError
+from runner.records.record import Schedule
 
 SERVER_MB = 256  # room left for each cell in flight: a server and its workers, waiting
 PER_CORE = 32  # cells in flight per core, by default (see overlap_bound)
@@ -197,21 +197,21 @@ class Gate:
             self._cancelled = True
             self._cond.notify_all()
 
-    def schedule_of(self, cell: str) -> dict[str, Any]:
+    def schedule_of(self, cell: str) -> Schedule:
         """What the record says of how its cell was measured, once the cell is done."""
         with self._cond:
             windows = {
                 n: Windows(list(w.shared), list(w.alone), list(w.up)) for n, w in self._windows.items()
             }
         mine = windows.get(cell, Windows())
-        return {
-            "kind": "overlap",
-            "overlap": self.overlap,
-            "beside": sorted(n for n, w in windows.items() if n != cell and meets(w.shared, mine.shared)),
-            "idle_beside": sorted(n for n, w in windows.items() if n != cell and meets(w.up, mine.alone)),
-            "shared": [[round(a, 3), round(b, 3)] for a, b in mine.shared],
-            "alone": [[round(a, 3), round(b, 3)] for a, b in mine.alone],
-        }
+        return Schedule(
+            kind="overlap",
+            overlap=self.overlap,
+            beside=tuple(sorted(n for n, w in windows.items() if n != cell and meets(w.shared, mine.shared))),
+            idle_beside=tuple(sorted(n for n, w in windows.items() if n != cell and meets(w.up, mine.alone))),
+            shared=tuple((round(a, 3), round(b, 3)) for a, b in mine.shared),
+            alone=tuple((round(a, 3), round(b, 3)) for a, b in mine.alone),
+        )
 
 
 class NoGate(Gate):
@@ -250,12 +250,12 @@ def covered(windows: Sequence[Sequence[float]]) -> float:
     return total
 
 
-def time_split(schedules: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+def time_split(schedules: Sequence[Schedule]) -> dict[str, float]:
     """Of an overlapping run, the seconds something shared was under way (start-ups,
     stops, waiting probes) and the seconds a probe that needs the CPU ran alone."""
     return {
-        f"{kind}_wall_s": round(covered([w for s in schedules for w in s.get(kind, ())]), 1)
-        for kind in ("shared", "alone")
+        "shared_wall_s": round(covered([w for s in schedules for w in s.shared]), 1),
+        "alone_wall_s": round(covered([w for s in schedules for w in s.alone]), 1),
     }
 
 
