@@ -124,6 +124,14 @@ def lint(session: nox.Session) -> None:
     session.run("zizmor", "--offline", ".github/workflows")
 
 
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (MkDocs, strict: a broken link, anchor or an
+    omitted page fails) into site/."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+    session.run("mkdocs", "build", "--strict", "--clean", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
 def _cell_session(name: str, description: str) -> Callable[[nox.Session], None]:
     def cell(session: nox.Session) -> None:
         _finish(session, cli.run(_matrix_or_exit(), [name], fresh="--fresh" in session.posargs))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
+from runner.records import store
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_the_werkzeug_release_where_the_dev_server_speaks_http_1_1(
     assert cli.bisect(args) == 0
     out = capsys.readouterr().out
     assert "flask-run: HTTP/1.0 in Werkzeug 2.0.3, changed in Werkzeug 2.1.0 (uploaded 2022-03-28)" in out
-    answer = json.loads((run / "bisect.json").read_text())["answers"][0]
+    [answer] = store.bisect_answers(run)
     assert answer.kind == "found"
     assert answer.first_right == "2.1.0"
     assert answer.new_probes <= answer.budget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,28 @@ def test_the_environment_check_finds_a_read(tmp_path: Path) -> None:
     module = tmp_path / "reads.py"
     module.write_text("import os\nfrom os import getenv\nHOME = os.environ.get('HOME')\n")
     assert environ_uses(module, tmp_path) == ["reads.py:2", "reads.py:3"]
+
+
+def documented_variables() -> list[str]:
+    """The first column of the table in docs/settings.md."""
+    text = (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
+    return re.findall(r"^\| `([A-Z_]+)` \|", text, re.M)
+
+
+def literal_reads(path: Path) -> set[str]:
+    """Names the module looks up in an environment by a literal: ``x.get("N")``, ``x["N"]``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            args = node.args[:1]
+        elif isinstance(node, ast.Subscript):
+            args = [node.slice]
+        else:
+            continue
+        found |= {a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    return {name for name in found if re.fullmatch(r"[A-Z][A-Z0-9_]+", name)}
+
+
+def test_the_docs_table_lists_exactly_the_variables_the_settings_module_reads() -> None:
+    assert sorted(documented_variables()) == sorted(settings.VARIABLES)
+    assert literal_reads(REPO / "runner" / "settings.py") <= set(settings.VARIABLES)

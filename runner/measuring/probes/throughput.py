@@ -160,7 +160,7 @@ PROBE = Probe(
         "after every answer without saying so (uWSGI's HTTP socket) is measured by the built-in "
         "generator first: wrk leaves each of its reconnects out of the latency. wrk's latency is read "
         "from its histogram as measured, without the samples wrk adds after a run to correct "
-        "for coordinated omission (see the README)."
+        "for coordinated omission (see the probes page of the docs)."
     ),
     text=_text,
     figures={
