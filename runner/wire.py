@@ -185,12 +185,19 @@ def read_response(
             data = sock.recv(65536)
         except socket.timeout:  # TimeoutError on 3.10+, its own class before
             raise TimeoutError("no whole answer before the deadline") from None
-        buffer += data
-        found = parse(bytes(buffer), at_eof=not data, limit=limit)
+        found = _fed(buffer, data, limit)
         if found is not None:
             return found
-        if not data:
-            raise WireError("closed", "the connection closed before a whole answer")
+
+
+def _fed(buffer: bytearray, data: bytes, limit: int) -> Response | None:
+    """``data`` added to what was read: the whole answer once it is there; an
+    end of the connection (no data) before it is a :class:`WireError`."""
+    buffer += data
+    found = parse(bytes(buffer), at_eof=not data, limit=limit)
+    if found is None and not data:
+        raise WireError("closed", "the connection closed before a whole answer")
+    return found
 
 
 def get(port: int, path: str, timeout_s: float, *, limit: int = MAX_RESPONSE_BYTES) -> Response:
@@ -205,13 +212,9 @@ async def read_response_async(reader: asyncio.StreamReader, *, limit: int = MAX_
     """One whole answer from an asyncio stream; the caller bounds the time."""
     buffer = bytearray()
     while True:
-        data = await reader.read(65536)
-        buffer += data
-        found = parse(bytes(buffer), at_eof=not data, limit=limit)
+        found = _fed(buffer, await reader.read(65536), limit)
         if found is not None:
             return found
-        if not data:
-            raise WireError("closed", "the connection closed before a whole answer")
 
 
 def failure_name(exc: BaseException) -> str:

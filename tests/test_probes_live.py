@@ -64,7 +64,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory, no_leftovers: Check) -> dict
             },
             "probes": {
                 "repeats": 2,
-                "cpu": {"requests": 4, "iterations": 400000},
+                "cpu": {"requests": 4, "iterations": 2_000_000},
                 "throughput": {"connections": 4, "duration_s": 1, "warmup_s": 0, "generator": "builtin"},
                 "slow_client": {"connections": 6, "wait_s": 3},
             },

@@ -56,38 +56,30 @@ class Options(Mapping[str, Any]):
         return f"Options({self._items!r})"
 
 
-class ProbeSettings(Mapping[str, Any]):
+class ProbeSettings(Options):
     """One probe's settings, as matrix.yaml gives them with the probe's
-    defaults filled in (a read-only mapping, what the probe reads), and the
-    rows it runs on (``rows``; None: every row)."""
+    defaults filled in (what the probe reads), and the rows it runs on
+    (``rows``; None: every row)."""
 
-    __slots__ = ("_values", "rows")
+    __slots__ = ("rows",)
 
     def __init__(self, values: Mapping[str, Any], rows: tuple[str, ...] | None = None) -> None:
-        self._values = dict(values)
+        super().__init__(values)
         self.rows = rows
 
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, ProbeSettings):
-            return self._values == other._values and self.rows == other.rows
-        return isinstance(other, Mapping) and self._values == dict(other)
+        if isinstance(other, ProbeSettings) and other.rows != self.rows:
+            return False
+        return isinstance(other, Mapping) and dict(self) == dict(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash((super().__hash__(), self.rows))
 
     def runs_on(self, row: str) -> bool:
         return self.rows is None or row in self.rows
 
     def __repr__(self) -> str:
-        return f"ProbeSettings({self._values!r}, rows={self.rows!r})"
+        return f"ProbeSettings({dict(self)!r}, rows={self.rows!r})"
 
 
 class MatrixError(UserError):
