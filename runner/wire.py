@@ -19,8 +19,7 @@ import asyncio
 import json
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 HOST = "127.0.0.1"
 # The target app's answers are a few hundred bytes; a megabyte is room for
@@ -38,16 +37,23 @@ class WireError(ValueError):
         self.kind = kind
 
 
-@dataclass(frozen=True)
-class Response:
-    """One whole answer."""
+class Response(NamedTuple):
+    """One whole answer (a named tuple: the load generator makes thousands a second)."""
 
     version: str  # "HTTP/1.1" or "HTTP/1.0", as the server answered
     status: int
-    headers: tuple[tuple[str, str], ...]  # names in lower case, in the order sent
+    head: bytes  # the header lines, as sent
     body: bytes
     keep_alive: bool  # the connection may carry another request
     size: int  # bytes of the buffer the answer took, head and body
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Every header, its name in lower case, in the order sent.  Read only
+        when asked: the load generator needs none, and every microsecond it
+        spends on an answer is one it does not spend asking."""
+        pairs = (line.partition(":") for line in self.head.decode("latin-1").split("\r\n")[1:])
+        return tuple((name.strip().lower(), value.strip()) for name, colon, value in pairs if colon)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), or None."""
@@ -81,47 +87,58 @@ def parse(buffer: bytes, *, at_eof: bool = False, limit: int = MAX_RESPONSE_BYTE
         if len(buffer) > MAX_HEAD_BYTES:
             raise WireError("too large", f"no end of the head in {MAX_HEAD_BYTES} bytes")
         return None
-    version, status, headers = _head(buffer[:end])
+    head = buffer[:end]
+    version, status = _status(head)
+    lower = head.lower()
     start = end + 4
-    fields = dict(reversed(headers))  # the first of each name
-    tokens = {t.strip().lower() for t in fields.get("connection", "").split(",")}
-    keep = "close" not in tokens if version == "HTTP/1.1" else "keep-alive" in tokens
-    if "chunked" in fields.get("transfer-encoding", "").lower():
+    connection = _field(lower, b"connection") if b"\r\nconnection:" in lower else None
+    if version == "HTTP/1.1":
+        keep = connection is None or b"close" not in connection
+    else:
+        keep = connection is not None and b"keep-alive" in connection
+    length = _field(lower, b"content-length")
+    if b"\r\ntransfer-encoding:" in lower and b"chunked" in (_field(lower, b"transfer-encoding") or b""):
         found = _chunked(buffer, start, limit)
         if found is None:
             return None
         body, size = found
-    elif "content-length" in fields or status in _NO_BODY or 100 <= status < 200:
-        length = _length(fields.get("content-length", "0"))
-        if start + length > limit:
-            raise WireError("too large", f"Content-Length {length} over {limit} bytes")
-        if len(buffer) < start + length:
+    elif length is not None or status in _NO_BODY or 100 <= status < 200:
+        size = start + _length(length or b"0")
+        if size > limit:
+            raise WireError("too large", f"Content-Length {size - start} over {limit} bytes")
+        if len(buffer) < size:
             return None
-        body, size = buffer[start : start + length], start + length
+        body = buffer[start:size]
     else:  # the body ends where the server closes the connection
         if len(buffer) > limit:
             raise WireError("too large", f"over {limit} bytes")
         if not at_eof:
             return None
         body, size, keep = buffer[start:], len(buffer), False
-    return Response(version, status, tuple(headers), bytes(body), keep, size)
+    return Response(version, status, bytes(head), bytes(body), keep, size)
 
 
-def _head(head: bytes) -> tuple[str, int, list[tuple[str, str]]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not parts[1].isdigit():
-        raise WireError("bad answer", f"status line {lines[0][:80]!r}")
-    headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise WireError("bad answer", f"header line {line[:80]!r}")
-        headers.append((name.strip().lower(), value.strip()))
-    return parts[0], int(parts[1]), headers
+def _status(head: bytes) -> tuple[str, int]:
+    """``HTTP/1.x NNN reason``: the version and the status."""
+    version, code, after = head[:8], head[9:12], head[12:13]
+    known = version in (b"HTTP/1.1", b"HTTP/1.0") and head[8:9] == b" "
+    if not (known and code.isdigit() and after in (b" ", b"\r", b"")):
+        line = head.split(b"\r\n", 1)[0]
+        raise WireError("bad answer", f"status line {line[:80]!r}")
+    return version.decode("ascii"), int(code)
 
 
-def _length(text: str) -> int:
+def _field(lower_head: bytes, name: bytes) -> bytes | None:
+    """The first value of header ``name`` in a lower-cased head, or None."""
+    at = lower_head.find(b"\r\n" + name + b":")
+    if at < 0:
+        return None
+    start = at + len(name) + 3
+    end = lower_head.find(b"\r\n", start)
+    return lower_head[start : end if end >= 0 else len(lower_head)].strip()
+
+
+def _length(text: bytes) -> int:
     if not text.strip().isdigit():
         raise WireError("bad answer", f"Content-Length {text[:40]!r}")
     return int(text)

@@ -121,6 +121,17 @@ def test_time_left_is_the_estimate_scaled_by_the_cells_done() -> None:
     )
 
 
+def test_the_last_cell_leaves_no_time_and_never_less() -> None:
+    import time
+
+    from runner.workflow.run import Clock
+
+    # estimates whose sum, less the sum of all but one, is not the last one's exactly
+    estimates = {f"cell-{i}": 0.1 * (i % 7) + 0.3 for i in range(140)}
+    clock = Clock(estimates, time.perf_counter() - 218.0, in_rounds=True)
+    assert clock.after(set(estimates)).endswith("about 0:00 left]")
+
+
 def test_cells_ending_in_rounds_do_not_make_the_time_left_explode() -> None:
     import time
 

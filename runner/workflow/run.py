@@ -371,7 +371,7 @@ class Clock:
         else:
             at_pace = rest * elapsed / planned  # the rest at the pace of the cells done
             trust = (planned / total) ** 2 if self.in_rounds else 1.0
-            left = trust * at_pace + (1.0 - trust) * as_planned
+            left = max(0.0, trust * at_pace + (1.0 - trust) * as_planned)  # no "-1:59 left" from rounding
         return f"  [{_mmss(elapsed)} elapsed, about {_mmss(left)} left]"
 
     def verdict(self) -> str:
