@@ -51,8 +51,8 @@ def check(runs: Sequence[tuple[Path, RunMeta, list[CellRecord]]]) -> None:
 
 def merge(paths: Sequence[Path], out: Path | None, results: Path) -> Path:
     """Write the merged run folder (``out``, or a new one under ``results/runs``)."""
-    if len(paths) < 2:
-        raise UserError("merge needs at least two run folders")
+    if not paths:
+        raise UserError("merge needs at least one run folder")
     runs = [(path, *read_run(path)) for path in paths]
     check(runs)
     target = out if out is not None else new_run_path(results, suffix="merged")

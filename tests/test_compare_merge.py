@@ -19,6 +19,7 @@ from runner import cli
 from runner.records import store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REPO = FIXTURES.parent.parent
 BEFORE, AFTER = FIXTURES / "verdict-pair" / "before", FIXTURES / "verdict-pair" / "after"
 WHOLE = FIXTURES / "run-schema1"
 
@@ -162,3 +163,49 @@ def test_a_throughput_probe_that_failed_on_one_side_is_listed(
     )
     assert "error: wrk printed nothing" in line
     assert "could not compare" in line
+
+
+def workflow_steps(job: str) -> list[str]:
+    """The ``run:`` scripts of a job of .github/workflows/matrix.yml, in order."""
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "matrix.yml").read_text())
+    return [step["run"] for step in workflow["jobs"][job]["steps"] if "run" in step]
+
+
+@pytest.mark.slow
+def test_the_workflows_merge_job_takes_a_single_shard(tmp_path: Path) -> None:
+    """The merge job's own lines, run in a checkout (the code, not its results)
+    over one shard's run laid out as download-artifact lays it out:
+    shards/<artifact>/<run-id>/."""
+    import os
+    import subprocess
+    import sys
+
+    checkout = tmp_path / "checkout"
+    for part in ("runner", "target_app"):
+        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("noxfile.py", "pyproject.toml", "matrix.yaml", "README.md"):
+        shutil.copy(REPO / name, checkout / name)
+    shutil.copytree(FIXTURES / "run-schema1", checkout / "shards" / "run-shard-1-of-1" / "20261124T161901Z")
+    shim = tmp_path / "bin" / "nox"  # nox as the job installs it, in the environment the tests run in
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m nox --script-mode none "$@"\n')
+    shim.chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary)}
+    steps = [s for s in workflow_steps("merge") if "nox -s merge" in s or "nox -s report" in s]
+    assert len(steps) == 2
+    for script in steps:
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (checkout / "merged" / "report.html").is_file()
+    assert "## Concurrency" in summary.read_text()

@@ -28,6 +28,7 @@ from runner import settings
 from runner.environments.interpreters import Interpreter, uv_binary
 from runner.errors import CellError
 from runner.files import locked, write_json
+from runner.serving import watchdog
 from runner.serving.process import scrubbed_environ, stop
 
 FORMAT = 1
@@ -225,6 +226,7 @@ def _step(argv: list[str], log: TextIO, what: str) -> None:
         start_new_session=True,
     )
     _live.add(proc)
+    watchdog.watch(proc.pid)
     try:
         returncode = proc.wait(timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -232,6 +234,8 @@ def _step(argv: list[str], log: TextIO, what: str) -> None:
     finally:
         if proc.poll() is None:
             stop(proc, BUILD_STOP_TIMEOUT_S)
+        else:
+            watchdog.forget(proc.pid)
         _live.discard(proc)
     if returncode != 0:
         log.flush()

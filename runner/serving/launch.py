@@ -10,14 +10,15 @@ from pathlib import Path
 
 from runner.environments.envs import Env
 from runner.matrix.cells import Server
+from runner.serving import watchdog
 from runner.serving.process import RunningServer, free_port, running_server, scrubbed_environ
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import Launch, Recipe
 
 REPO = Path(__file__).resolve().parents[2]
-# Every server process carries the run's id in its environment, so that a
-# check for leftovers can find any process a run started.
-RUN_MARK = "MATRIX_RUN_ID"
+# Every server process carries the run's id in its environment, so that the
+# run's watchdog, and a check for leftovers, can find any process it started.
+RUN_MARK = watchdog.RUN_MARK
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from typing import IO
 
 from runner import settings, wire
 from runner.errors import CellError
+from runner.serving import watchdog
 from runner.wire import HOST
 
 STOP_TIMEOUT_S = 5.0
@@ -187,7 +188,7 @@ def spawn(
     """Start ``argv`` in a process group of its own, its output into ``log``."""
     log.write(("$ " + " ".join(argv) + "\n").encode())
     log.flush()
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         list(argv),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -196,6 +197,8 @@ def spawn(
         env=dict(env),
         start_new_session=True,
     )
+    watchdog.watch(proc.pid)  # its group dies with the run, however the run ends
+    return proc
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float | None = None) -> bool:
@@ -216,6 +219,7 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float | None = None) -> bool:
     killed = _group_alive(proc.pid)
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
+    watchdog.forget(proc.pid)
     return killed
 
 
@@ -313,9 +317,14 @@ def scrubbed_environ(drop_prefixes: Sequence[str] = (), **extra: str) -> dict[st
     return env
 
 
+# What ends a run the way Ctrl-C does: a kill, a terminal or SSH session that
+# closes (SIGHUP), Ctrl-\\ (SIGQUIT).
+STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 @contextmanager
 def signals_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the block the way Ctrl-C does: KeyboardInterrupt.
+    """SIGTERM, SIGHUP and SIGQUIT stop the block the way Ctrl-C does: KeyboardInterrupt.
 
     SIGINT gets Python's own handler back too: a process started in the
     background of a non-interactive shell inherits SIGINT ignored, and a run
@@ -327,8 +336,8 @@ def signals_as_interrupt() -> Iterator[None]:
 
     try:
         previous = {
-            signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt),
             signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+            **{signum: signal.signal(signum, interrupt) for signum in STOPPING},
         }
     except ValueError:  # not the main thread: leave signals alone
         yield

@@ -37,6 +37,7 @@ from runner.publish.artefacts import publish
 from runner.records import store
 from runner.records.machine import tools
 from runner.records.record import CellRecord, Schedule, Status
+from runner.serving import watchdog
 from runner.serving.launch import RUN_MARK
 from runner.serving.process import signals_as_interrupt
 from runner.serving.proxies import PROXIES
@@ -93,6 +94,7 @@ def run_cells(
     complete = False
     started = time.perf_counter()
     phases: dict[str, float] = {}
+    dog = watchdog.start(run.id)  # ends what the run started, even if this process is killed
     try:
         with signals_as_interrupt():
             plans = [plan_cell(cell, env_root) for cell in cells]
@@ -110,6 +112,7 @@ def run_cells(
                 {"wall_s": round(time.perf_counter() - started, 1), **phases},
                 report=report,
             )
+        watchdog.stop(dog)
         if not complete:
             progress(
                 f"run {run.id} interrupted: {len(outcome.records)} of {len(names)} cells "

@@ -1,0 +1,121 @@
+"""A watchdog that outlives the runner by a moment: nothing a run started survives it.
+
+A run starts one small process (``python -m runner.serving.watchdog``) in a
+session of its own, so that the signal which ends the runner's terminal does
+not end it too, and holds the write end of a pipe to it.  Every process group
+the run starts (servers, nginx, builds) is written into the pipe as it is
+started.  When the pipe closes (the run ended, however: normally, by a
+signal, or killed outright with SIGKILL), the watchdog kills every group it
+was told of and every process whose environment carries the run's
+``MATRIX_RUN_ID``, then exits.  A parent-death signal would not do: it
+reaches only a direct child, fires when the thread that started the child
+ends, and needs ``preexec_fn`` in a runner full of threads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from contextlib import suppress
+from pathlib import Path
+
+RUN_MARK = "MATRIX_RUN_ID"
+_lock = threading.Lock()
+_pipe: int | None = None  # the write end, while a watchdog watches this process's run
+
+
+def start(run_id: str) -> subprocess.Popen[bytes] | None:
+    """The run's watchdog, watching from now until :func:`stop` or this process's end."""
+    global _pipe
+    with _lock:
+        if _pipe is not None:  # a run inside a run (bisect's probes): the outer watchdog watches
+            return None
+        read, write = os.pipe()
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "runner.serving.watchdog", run_id, str(read)],
+                pass_fds=(read,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=str(Path(__file__).resolve().parents[2]),
+            )
+        finally:
+            os.close(read)
+        _pipe = write
+        return child
+
+
+def watch(pgid: int) -> None:
+    """Tell the watchdog of a process group the run started (nothing without one)."""
+    with _lock:
+        if _pipe is not None:
+            with suppress(OSError):
+                os.write(_pipe, f"{pgid}\n".encode())
+
+
+def forget(pgid: int) -> None:
+    """A group that has ended: the watchdog no longer kills it (its number may be reused)."""
+    watch(-pgid)
+
+
+def stop(child: subprocess.Popen[bytes] | None) -> None:
+    """The run is over: the watchdog ends what is left of it, and itself."""
+    global _pipe
+    if child is None:
+        return
+    with _lock:
+        if _pipe is not None:
+            os.close(_pipe)
+            _pipe = None
+    with suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=10)
+
+
+def marked(run_id: str) -> list[int]:
+    """Live processes whose environment carries ``MATRIX_RUN_ID=run_id``."""
+    mark = f"{RUN_MARK}={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with suppress(OSError):
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+    return found
+
+
+def _end(run_id: str, groups: set[int]) -> None:
+    for pgid in groups:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    for pid in marked(run_id):
+        with suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def main(argv: list[str]) -> int:
+    """Read process groups until the pipe closes, then end them all."""
+    run_id, fd = argv[0], int(argv[1])
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_IGN)  # only the pipe's end ends the watch
+    groups: set[int] = set()
+    buffer = b""
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(4096):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                number = int(line) if line.strip().lstrip(b"-").isdigit() else 0
+                if number > 0:
+                    groups.add(number)
+                elif number < 0:
+                    groups.discard(-number)
+    _end(run_id, groups)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
