@@ -319,3 +319,10 @@ def test_probe_settings_come_from_the_registry() -> None:
                 "probes": {"concurrency": {"requests": high + 1}},
             }
         )
+
+
+@pytest.mark.parametrize("spec", ["===1.0", "===<script>alert(1)</script>", ">=1,===2"])
+def test_arbitrary_equality_is_refused(spec: str) -> None:
+    assert not check_version_spec(spec)
+    with pytest.raises(MatrixError, match=r"versions\[0\]\.flask: .* is not a version or specifier"):
+        parse({"versions": [{"flask": spec}], "servers": {"a": {"kind": "flask-run"}}})

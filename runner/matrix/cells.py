@@ -189,9 +189,10 @@ def requirement(package: str, spec: str) -> str:
 
 
 def check_version_spec(spec: str) -> bool:
-    """An exact version, ``X.Y.*``, or a specifier set such as ``>=1,<2``."""
+    """An exact version, ``X.Y.*``, or a specifier set such as ``>=1,<2``; not
+    arbitrary equality (``===``), which takes any string at all for a version."""
     spec = spec.strip()
-    if not spec:
+    if not spec or "===" in spec:
         return False
     if spec[:1].isdigit():
         if spec.endswith(".*"):

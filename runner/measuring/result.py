@@ -7,6 +7,8 @@ probes import, can build results without importing the registry.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +25,34 @@ class Result:
 
     @classmethod
     def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
-        """The result in ``data``; keys this version does not know are left out."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
+        """The result in ``data``; keys this version does not know are left out,
+        and a value of the wrong type (a stored run is untrusted) is a ``TypeError``
+        naming the field."""
+        try:
+            hints = typing.get_type_hints(cls)
+        except TypeError:  # Python 3.9 cannot evaluate ``X | None``: no check there
+            hints = {}
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        for key, value in values.items():
+            hint = hints.get(key, Any)
+            if not fits(value, hint):
+                raise TypeError(f"{key}: {type(value).__name__} {str(value)[:40]!r} is not {hint}")
+        return cls(**values)
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON is of the annotated type (its outer shape)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is getattr(types, "UnionType", typing.Union):
+        return any(fits(value, arm) for arm in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    base = origin or hint
+    return isinstance(value, base) if isinstance(base, type) else True

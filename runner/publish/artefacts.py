@@ -86,10 +86,10 @@ def write_charts(folder: Path, drawn: Sequence[ChartSpec]) -> dict[str, str]:
     import vl_convert  # imported here: it starts a JavaScript engine
 
     names = {c.name for c in drawn}
-    if folder.is_dir():  # charts a previous rendering drew and this one does not
-        for old in folder.iterdir():
-            if old.suffix in (".svg", ".png") and old.stem not in names:
-                old.unlink()
+    folder = store.own_folder(folder)  # a link there is replaced, never written through
+    for old in folder.iterdir():  # charts a previous rendering drew and this one does not
+        if old.suffix in (".svg", ".png") and old.stem not in names:
+            old.unlink()
     images = {}
     for chart in drawn:
         svg = vl_convert.vegalite_to_svg(chart.spec)

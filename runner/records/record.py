@@ -26,12 +26,10 @@ from runner.measuring.probes import HEADLINE, PROBES, probe_named
 from runner.measuring.probes.base import Probe, Result
 from runner.measuring.probes.concurrency import ConcurrencyResult
 from runner.measuring.stats import Spread
+from runner.records import checks
+from runner.records.checks import RecordError as RecordError  # the contract's error, where its readers look
 
 SCHEMA = 2
-
-
-class RecordError(ValueError):
-    """A record or run file this version cannot read."""
 
 
 class Status(str, Enum):
@@ -303,7 +301,18 @@ class CellRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CellRecord:
+        """The record in ``data``, checked first (see :mod:`runner.records.checks`)."""
         data = migrate(data)
+        checks.cell_record(data)
+        try:
+            return cls._built(data)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            if isinstance(exc, RecordError):
+                raise
+            raise RecordError(f"{type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _built(cls, data: Mapping[str, Any]) -> CellRecord:
         try:
             status = Status(data["status"])
         except (KeyError, ValueError):
@@ -378,8 +387,13 @@ class RunMeta:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
+        """The run in ``data``, checked first (see :mod:`runner.records.checks`)."""
         data = migrate(data)
-        machine = Machine.from_dict(data.get("machine") or {})
+        checks.run_meta(data)
+        try:
+            machine = Machine.from_dict(data.get("machine") or {})
+        except TypeError as exc:
+            raise RecordError(f"machine: {exc}") from None
         return cls(
             run=str(data.get("run", "?")),
             started=str(data.get("started", "?")),
@@ -473,6 +487,8 @@ def machine_namer(records: Iterable[CellRecord]) -> Callable[[CellRecord], str]:
 
 def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
     """A record or run file of any schema this version knows, as schema 2."""
+    if not isinstance(data, Mapping):
+        raise RecordError(f"expected a JSON object, found {type(data).__name__}")
     schema = data.get("schema", 1)
     if not isinstance(schema, int) or schema > SCHEMA:
         raise RecordError(

@@ -17,17 +17,21 @@ layout: merge, bisect and publish ask it for every path inside a run folder.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import json
 import os
 import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
 from runner.errors import UserError
-from runner.files import read_json, write_json
+from runner.files import write_bytes, write_json
 from runner.records.machine import this_machine
 from runner.records.record import BisectAnswer, CellRecord, RecordError, RunMeta, load_cell, load_run_meta
 
@@ -83,20 +87,66 @@ class Run:
         point_latest(self.root, self.path)
 
 
+# What one file of a run folder may weigh: a record of 1000 requests' intervals
+# is about 100 KB, a run.json of a 1000-cell matrix about 200 KB.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+MAX_RUN_JSON_BYTES = 8 * 1024 * 1024
+MAX_LOG_BYTES = 64 * 1024 * 1024
+
+
+def read_untrusted(path: Path, limit: int) -> bytes:
+    """A regular file of a run folder, never through a link, at most ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        why = "a link, which a run folder may not hold" if exc.errno == errno.ELOOP else exc.strerror
+        raise RecordError(f"{path}: {why}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RecordError(f"{path}: not a regular file")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise RecordError(f"{path}: over {limit} bytes, more than a run's file holds")
+    return data
+
+
+def read_untrusted_json(path: Path, limit: int) -> dict[str, Any]:
+    """A JSON object from a run folder: plain values only (no NaN or Infinity)."""
+    try:
+        data = json.loads(read_untrusted(path, limit).decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: not UTF-8 text") from None
+    except ValueError as exc:
+        raise RecordError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def read_records(run_path: Path) -> list[CellRecord]:
-    """Every cell record of a run folder, of any schema this version reads.
+    """Every cell record of a run folder, of any schema this version reads, each
+    checked as untrusted (see :mod:`runner.records.checks`).
 
     A record written before cells carried their machine takes its run's.
     """
     folder = run_path / "cells"
+    if folder.is_symlink():
+        raise RecordError(f"{folder}: a link, which a run folder may not hold")
     if not folder.is_dir():
         return []
     records = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(p for p in folder.iterdir() if p.name.endswith(".json")):
         try:
-            records.append(load_cell(read_json(path)))
+            records.append(load_cell(read_untrusted_json(path, MAX_RECORD_BYTES)))
         except (ValueError, KeyError) as exc:
-            raise RecordError(f"{path}: {exc}") from None
+            message = str(exc)
+            raise RecordError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     if any(r.machine is None for r in records) and (run_path / "run.json").exists():
         machine = read_meta(run_path).machine
         records = [r if r.machine else dataclasses.replace(r, machine=machine) for r in records]
@@ -122,10 +172,12 @@ def read_run(path: Path) -> tuple[RunMeta, list[CellRecord]]:
 
 
 def read_meta(run_path: Path) -> RunMeta:
+    path = run_path / "run.json"
     try:
-        return load_run_meta(read_json(run_path / "run.json"))
+        return load_run_meta(read_untrusted_json(path, MAX_RUN_JSON_BYTES))
     except (OSError, ValueError) as exc:
-        raise RecordError(f"{run_path / 'run.json'}: {exc}") from None
+        message = str(exc)
+        raise RecordError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def new_run(
@@ -214,6 +266,15 @@ def charts_path(run_path: Path) -> Path:
     return run_path / CHARTS
 
 
+def own_folder(path: Path) -> Path:
+    """``path`` as a folder of the run itself: a link there (or a file) is
+    replaced by a folder, never written through."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def cell_path(run_path: Path, cell_name: str) -> Path:
     return run_path / "cells" / f"{cell_name}.json"
 
@@ -223,11 +284,8 @@ def bisect_answers(run_path: Path) -> list[BisectAnswer]:
     path = run_path / BISECT_FILE
     if not path.exists():
         return []
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as exc:
-        raise RecordError(f"{path}: {exc}") from None
-    answers = data.get("answers") if isinstance(data, dict) else None
+    data = read_untrusted_json(path, MAX_RUN_JSON_BYTES)
+    answers = data.get("answers")
     if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
         raise RecordError(f"{path}: expected {{answers: [...]}}")
     return [BisectAnswer.from_dict(a) for a in answers]
@@ -240,10 +298,27 @@ def save_bisect_answer(run_path: Path, answer: BisectAnswer) -> None:
 
 
 def write_merged(target: Path, meta: RunMeta, sources: Iterable[tuple[Path, CellRecord]]) -> None:
-    """A merged run folder: each record from its source run, with its log, and the run's metadata."""
-    for source, record in sources:
-        write_json(cell_path(target, record.cell), record.to_dict())
-        if record.log and (source / record.log).is_file():
-            (target / record.log).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / record.log, target / record.log)
-    write_json(target / "run.json", meta.to_dict())
+    """A merged run folder: each record from its source run, with its log, and the run's metadata.
+
+    Everything is written into a folder beside ``target`` first, under names
+    the checked records give (a cell's name, its log under ``logs/``), and
+    that folder takes ``target``'s place only when it is whole: a merge that
+    fails part-way leaves no half-merged target.  A log that is not a regular
+    file inside its run's own ``logs/`` is not copied.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for source, record in sources:
+            write_json(cell_path(staging, record.cell), record.to_dict())
+            if record.log and not (source / "logs").is_symlink():
+                with suppress(RecordError):  # a missing or hostile log is left out; the record says where
+                    write_bytes(staging / record.log, read_untrusted(source / record.log, MAX_LOG_BYTES))
+        write_json(staging / "run.json", meta.to_dict())
+        if target.is_symlink():
+            target.unlink()
+        elif target.exists():
+            target.rmdir()  # the empty folder made for it, or given to --out
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

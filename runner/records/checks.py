@@ -1,0 +1,120 @@
+"""The record contract's checks on data from elsewhere: a stored run is untrusted.
+
+A run folder may come from a CI artefact or a colleague.  Before a record or
+a ``run.json`` becomes a typed object, its data is checked here: plain JSON
+values only, finite numbers, bounded strings and nesting, names as the
+matrix allows them, a log path inside the run's ``logs/``, and the type of
+every field the tool reads.  Whatever fails is a :class:`RecordError` that
+names the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from runner.matrix.cells import check_version_spec, valid_name
+
+MAX_TEXT = 64 * 1024  # one string: a reason, a log line, the matrix's YAML values are far shorter
+MAX_DEPTH = 32
+LOG_PATH = re.compile(r"logs/[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.log")
+# A version as an environment installed it (PEP 440's characters).
+VERSION = re.compile(r"[A-Za-z0-9.+!_-]{1,64}")
+
+
+class RecordError(ValueError):
+    """A record or run file this version cannot read."""
+
+
+def plain(value: Any, where: str, depth: int = 0) -> None:
+    """``value`` is plain JSON data: no NaN or infinity, no huge string, no deep nesting."""
+    if depth > MAX_DEPTH:
+        raise RecordError(f"{where}: nested more than {MAX_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(f"{where}: {value} is not a finite number")
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise RecordError(f"{where}: a string of {len(value)} characters (at most {MAX_TEXT})")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or len(key) > 200:
+                raise RecordError(f"{where}: a key that is not a short string")
+            plain(item, f"{where}.{key}" if where else key, depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            plain(item, f"{where}[{i}]", depth + 1)
+    elif not isinstance(value, (str, int, float, bool)) and value is not None:
+        raise RecordError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def _typed(data: Mapping[str, Any], key: str, kinds: tuple[type, ...], optional: bool = True) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise RecordError(f"{key}: expected {names}, found {type(value).__name__}")
+    return value
+
+
+def name(data: Mapping[str, Any], key: str) -> str:
+    value = _typed(data, key, (str,), optional=False)
+    if not valid_name(value):
+        raise RecordError(f"{key}: {value[:80]!r} is not a name the matrix allows")
+    return str(value)
+
+
+def cell_record(data: Mapping[str, Any]) -> None:
+    """The fields of a cell record, before it is built."""
+    plain(data, "")
+    row, server = name(data, "row"), name(data, "server")
+    if _typed(data, "cell", (str,), optional=False) != f"{row}--{server}":
+        raise RecordError(
+            f"cell: {str(data['cell'])[:80]!r} is not <row>--<server> of its own row and server"
+        )
+    for key in ("reason", "kind", "dev_server_warning", "nginx", "resolved_as_of"):
+        _typed(data, key, (str,))
+    for key in ("flask", "werkzeug", "python"):
+        version = _typed(data, key, (str,))
+        if version is not None and not VERSION.fullmatch(version):
+            raise RecordError(f"{key}: {version[:80]!r} is not a version")
+    asked = _typed(data, "asked", (dict,)) or {}
+    for key in ("flask", "werkzeug"):
+        spec = asked.get(key)
+        if spec is not None and (not isinstance(spec, str) or not check_version_spec(spec)):
+            raise RecordError(f"asked.{key}: {str(spec)[:80]!r} is not a version or specifier")
+    for key in ("row_index", "server_index", "capacity"):
+        number = _typed(data, key, (int,))
+        if number is not None and number < 0:
+            raise RecordError(f"{key}: {number} is below 0")
+    for key in ("started", "ended"):
+        _typed(data, key, (int, float))
+    log = _typed(data, "log", (str,))
+    if log is not None and not LOG_PATH.fullmatch(log):
+        raise RecordError(f"log: {log[:80]!r} is not a log inside the run's logs/")
+    for key in ("probes", "options", "packages", "timings", "schedule", "asked", "http", "machine", "env"):
+        _typed(data, key, (dict,))
+    if not all(isinstance(v, str) for v in (data.get("packages") or {}).values()):
+        raise RecordError("packages: every version must be a string")
+    if not all(isinstance(v, dict) for v in (data.get("probes") or {}).values()):
+        raise RecordError("probes: every probe's figures must be a mapping")
+    tail = _typed(data, "log_tail", (list,))
+    if tail is not None and not all(isinstance(line, str) for line in tail):
+        raise RecordError("log_tail: every line must be a string")
+
+
+def run_meta(data: Mapping[str, Any]) -> None:
+    """The fields of a ``run.json``, before it is built."""
+    plain(data, "")
+    _typed(data, "matrix", (dict,))
+    cells = _typed(data, "cells", (list,))
+    if cells is not None and not all(isinstance(c, str) and valid_name_of_cell(c) for c in cells):
+        raise RecordError("cells: every cell must be named <row>--<server> as the matrix allows")
+    for key in ("run", "started", "ended"):
+        _typed(data, key, (str,))
+
+
+def valid_name_of_cell(cell: str) -> bool:
+    row, sep, server = cell.partition("--")
+    return bool(sep) and valid_name(row) and valid_name(server)
