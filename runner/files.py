@@ -1,6 +1,7 @@
 """Writing files whole: the one place that writes what the runner keeps.
 
-Every JSON record, run file, cache and report is written to a temporary file
+Every JSON record, run file, cache and report is written, without
+credentials, to a temporary file
 in the same folder, flushed to disk and renamed over the old one, so a crash
 or an interrupt never leaves half a file.  A lock file serialises work that
 several runs may attempt at once.
@@ -17,13 +18,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from runner import settings
+
 
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+    """A text file, whole, with every credential left out (see :func:`runner.settings.redact`):
+    records, run files, reports and caches never hold one."""
+    write_bytes(path, settings.redact(text).encode("utf-8"))
+
+
+def redact_file(path: Path) -> None:
+    """A file a child process wrote (a log), rewritten without credentials where it has any."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if settings.redact(text) != text:
+        write_text(path, text)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

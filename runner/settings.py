@@ -12,6 +12,7 @@ dropped by the caller.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,7 +189,30 @@ def _index(name: str, url: str) -> str:
     return url.strip().rstrip("/")
 
 
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
+# Names of variables whose values are secrets wherever they show up.
+SECRET_NAMES = re.compile(r"TOKEN|PASSWORD|SECRET|KEY|AUTH")
+MIN_SECRET = 4  # a shorter value ("1", "yes") would blank out ordinary text
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it left out."""
+    return _USERINFO.sub(r"\1", text)
+
+
+def secret_values() -> list[str]:
+    """The values of this process's variables whose names say they are secrets, longest first."""
+    found = {v for k, v in os.environ.items() if SECRET_NAMES.search(k.upper()) and len(v) >= MIN_SECRET}
+    return sorted(found, key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """``text`` without credentials: no URL's userinfo, no secret variable's value."""
+    text = without_credentials(text)
+    for value in secret_values():
+        text = text.replace(value, "***")
+    return text
+
+
 def _without_password(url: str) -> str:
-    """The URL with any ``user:password@`` left out, for a message."""
-    parts = urlsplit(url)
-    return url.replace(parts.netloc, parts.netloc.rsplit("@", 1)[-1]) if "@" in parts.netloc else url
+    return without_credentials(url)

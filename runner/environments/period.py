@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from packaging.utils import canonicalize_name
@@ -36,6 +37,7 @@ SEEDED = ("setuptools",)
 BUILD_TOOLS = ("setuptools", "wheel")
 BUILD_TOOLS_NOT_BEFORE = "2019-12-31T23:59:59Z"
 _SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+_UPLOAD_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
 def index_url() -> str:
@@ -43,9 +45,15 @@ def index_url() -> str:
     return settings.current().index_url
 
 
+def _key(what: str) -> str:
+    """A cache key of the index asked (its host and path, never its credentials)."""
+    parts = urlsplit(index_url())
+    return f"{parts.hostname or ''}{parts.path}|{what}"
+
+
 def cutoff(package: str, version: str, cache_file: Path | None = None) -> str:
     """``2018-04-30T23:59:59Z`` for Flask 0.12.4 (uploaded 2018-04-30 01:24 UTC)."""
-    key = f"{canonicalize_name(package)}=={version}"
+    key = _key(f"{canonicalize_name(package)}=={version}")
     cache = _read_cache(cache_file)
     if key in cache:
         return str(cache[key])
@@ -59,10 +67,13 @@ def cutoff(package: str, version: str, cache_file: Path | None = None) -> str:
 
 def released_by(package: str, when: str, cache_file: Path | None = None) -> bool:
     """Whether ``package`` had any release on the index by ``when``."""
-    key = f"first:{canonicalize_name(package)}"
+    key = _key(f"first:{canonicalize_name(package)}")
     cache = _read_cache(cache_file)
     if key not in cache:
-        cache[key] = min(_upload_times(package).values(), default="9999")
+        first = min(_upload_times(package).values(), default=None)
+        if first is None:  # no upload time at all: not a fact to keep, ask again next time
+            return False
+        cache[key] = first
         if cache_file is not None:
             write_json(cache_file, cache)
     return str(cache[key]) <= when
@@ -74,19 +85,32 @@ def build_tools_cutoff(period: str) -> str:
 
 
 def _upload_times(package: str) -> dict[str, str]:
-    """File name -> upload time, for every file of ``package`` on the index."""
+    """File name -> upload time, for every file of ``package`` on the index; an
+    answer that is not the index's JSON (PEP 691, with PEP 700's upload times)
+    is one line for the cell, and the run goes on."""
     url = f"{index_url()}/{canonicalize_name(package)}/"
+    shown = settings.without_credentials(url)
     try:
         response = requests.get(url, headers={"Accept": _SIMPLE_JSON}, timeout=30)
         response.raise_for_status()
         files = response.json()["files"]
-    except (requests.RequestException, KeyError, ValueError) as exc:
-        raise CellError(f"cannot read the upload dates of {package} from {url}: {exc}") from None
-    return {f["filename"]: f["upload-time"] for f in files if f.get("upload-time")}
+    except (requests.RequestException, KeyError, TypeError, ValueError) as exc:
+        why = settings.without_credentials(str(exc))[:300]
+        raise CellError(f"cannot read the upload dates of {package} from {shown}: {why}") from None
+    if not isinstance(files, list):
+        raise CellError(f"the index at {shown} answered files as {type(files).__name__}, not a list")
+    times = {}
+    for entry in files:
+        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+            raise CellError(f"the index at {shown} answered a file that is not {{filename: ...}}")
+        uploaded = entry.get("upload-time")
+        if isinstance(uploaded, str) and _UPLOAD_TIME.fullmatch(uploaded):
+            times[entry["filename"]] = uploaded
+    return times
 
 
 def first_upload(package: str, version: str) -> str:
-    url = f"{index_url()}/{canonicalize_name(package)}/"
+    url = settings.without_credentials(f"{index_url()}/{canonicalize_name(package)}/")
     times = [
         uploaded
         for filename, uploaded in _upload_times(package).items()

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner import analysis
+from runner import analysis, settings
 from runner.files import write_bytes, write_json, write_text
 from runner.publish import answers, page, report, tidy
 from runner.publish.charts import ChartSpec, charts
@@ -59,7 +59,7 @@ def publish(run_path: Path) -> Published:
         bisected=bisected,
     )
     images = write_charts(store.charts_path(run_path), drawn)
-    text = markdown(blocks, images)
+    text = settings.redact(markdown(blocks, images))
     write_text(artefact_path(run_path, "report.md"), text)
     write_text(artefact_path(run_path, "report.html"), page.page_html(meta, blocks, drawn))
     write_text(artefact_path(run_path, "results.csv"), tidy.csv_text(meta.run, records))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.errors import UserError
-from runner.files import write_bytes, write_json
+from runner.files import redact_file, write_bytes, write_json
 from runner.records.machine import this_machine
 from runner.records.record import BisectAnswer, CellRecord, RecordError, RunMeta, load_cell, load_run_meta
 
@@ -79,6 +79,14 @@ class Run:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+    def seal_logs(self) -> None:
+        """The logs servers and installers wrote, rewritten without credentials."""
+        logs = self.path / "logs"
+        if logs.is_dir() and not logs.is_symlink():
+            for log in logs.iterdir():
+                if log.is_file() and not log.is_symlink():
+                    redact_file(log)
 
     def finish(self, *, complete: bool, summary: Mapping[str, Any]) -> None:
         """Mark the run ended (complete or not); its report is drawn from what is on disk."""

@@ -52,7 +52,7 @@ Progress = Callable[[str], None]
 
 
 def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(settings.redact(line), file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -214,6 +214,7 @@ def close_run(
     matrix: Matrix, run: store.Run, complete: bool, phases: dict[str, float], *, report: bool = True
 ) -> Outcome:
     """The report of what is on disk, the run marked complete or not, its lock released."""
+    run.seal_logs()  # before anything reads them into a record, a report or a merge
     records = run.records()  # what is on disk is what the report shows
     counts = count_statuses(records)
     summary = {"counts": counts, **phases, **time_split(records)}
