@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 from runner import settings
 from runner.errors import UserError
 from runner.matrix.cells import Cell, Matrix, load
+from runner.publish.doc import terminal_safe
 from runner.records.record import RecordError
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def run(
             file=sys.stderr,
         )
         return 130
-    print(outcome.report)
+    print(terminal_safe(outcome.report))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
     print(
         f"{len(outcome.records)} cells: {counts}. Report: {outcome.run.path / 'report.md'}", file=sys.stderr
@@ -182,7 +183,7 @@ def compare(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     a, b = (comparing.Side.read(_run_folder(p)) for p in (args.run_a, args.run_b))
     result = comparing.compare(a, b)
-    print(comparing.render(result, fmt=args.format, only_changed=args.only_changed), end="")
+    print(terminal_safe(comparing.render(result, fmt=args.format, only_changed=args.only_changed)), end="")
     return 1 if result.verdict_changed else 0
 
 
@@ -271,7 +272,7 @@ def _bisect_all(
             answer = driver.bisect(question, releases, prober)
             fresh += prober.fresh
             store.save_bisect_answer(run.path, answer)
-            print(answer.line)
+            print(terminal_safe(answer.line))
     except KeyboardInterrupt:
         print("interrupted: what was probed is kept; run the same command again to go on", file=sys.stderr)
         return 130
@@ -285,7 +286,7 @@ def _bisect_all(
 
 
 def _stderr_line(line: str) -> None:
-    print(line, file=sys.stderr)
+    print(terminal_safe(line), file=sys.stderr)
 
 
 @_user_errors

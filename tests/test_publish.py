@@ -182,7 +182,7 @@ def test_markdown_and_html_say_the_same(records: list[CellRecord]) -> None:
         doc.Chart("map", "The map"),
     ]
     assert doc.markdown(blocks, {"map": "charts/map.svg"}) == (
-        "## Title <1>\n\na `code` & b\n\n- one\n- `two`\n\n| x   | y   |\n|-----|-----|\n| 1   | <2> |\n\n"
+        "## Title &lt;1>\n\na `code` & b\n\n- one\n- `two`\n\n| x   | y      |\n|-----|--------|\n| 1   | &lt;2> |\n\n"
         "![The map](charts/map.svg)\n"
     )
     html = doc.html_body(blocks, ["map"])
@@ -255,3 +255,44 @@ def test_a_record_without_a_host_and_one_with_are_one_machine(records: list[Cell
     assert len(set(machine_names([*old, *new]).values())) == 1
     assert len(set(machine_names(new).values())) == 1
     assert "on host vm" in next(iter(machine_names(new).values()))
+
+
+@pytest.mark.parametrize(
+    ("text", "inert"),
+    [
+        ("[click](http://evil.example)", "[click]\\(http://evil.example)"),
+        ("![x](http://evil.example/i.png)", "![x]\\(http://evil.example/i.png)"),
+        ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)>"),
+        ("a\n# not a heading\r\n- nor a bullet", "a # not a heading - nor a bullet"),
+        ("[ref][1]", "[ref]\\[1]"),
+    ],
+)
+def test_text_from_a_record_adds_no_markup_to_markdown(text: str, inert: str) -> None:
+    assert doc.inert(text) == inert
+    table = doc.markdown([doc.Table(("a",), ((text + " | b",),))])
+    assert table.splitlines()[2].count("|") - table.splitlines()[2].count("\\|") == 2  # one cell still
+
+
+def test_text_from_a_record_moves_no_cursor() -> None:
+    assert doc.terminal_safe("ok\x1b[2J\x1b]0;title\x07 done\ttab\nline\x9b") == "ok done\ttab\nline"
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_is_text() -> None:
+    assert tidy._cell('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
+    assert tidy._cell("-1+2") == "'-1+2"
+    assert tidy._cell(-1.5) == -1.5  # a number stays a number
+    assert tidy._cell("3.1.3") == "3.1.3"
+
+
+def test_the_charts_data_island_holds_no_markup_whatever_its_strings() -> None:
+    from runner.publish import page
+    from runner.publish.charts import ChartSpec
+    from runner.records.record import RunMeta
+
+    hostile = "</script><!--<script>alert(1)</script>&amp;"
+    spec = ChartSpec("map", "The map", {"data": {"values": [{"reason": hostile}]}})
+    html = page.page_html(RunMeta(run="r", started="s", matrix={}, cells=()), [], [spec])
+    island = html.split('<script type="application/json" id="chart-specs">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in island
+    assert ">" not in island
+    assert json.loads(island)["map"]["data"]["values"][0]["reason"] == hostile

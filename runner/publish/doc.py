@@ -40,7 +40,13 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
     def markdown(self) -> str:
-        return tabulate(self.rows, headers=self.headers, tablefmt="github", disable_numparse=True)
+        def cell(text: str) -> str:
+            return inert(text).replace("|", "\\|")
+
+        rows = [tuple(cell(c) for c in row) for row in self.rows]
+        return tabulate(
+            rows, headers=[cell(h) for h in self.headers], tablefmt="github", disable_numparse=True
+        )
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,11 @@ def markdown(blocks: Sequence[Block], images: Mapping[str, str] | None = None) -
     out: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
-            out.append(f"{'#' * block.level} {block.text}")
+            out.append(f"{'#' * block.level} {inert(block.text)}")
         elif isinstance(block, Para):
-            out.append(block.text)
+            out.append(inert(block.text))
         elif isinstance(block, Bullets):
-            out.append("\n".join(f"- {item}" for item in block.items))
+            out.append("\n".join(f"- {inert(item)}" for item in block.items))
         elif isinstance(block, Table):
             out.append(block.markdown())
         elif images and block.name in images:
@@ -75,6 +81,29 @@ def markdown(blocks: Sequence[Block], images: Mapping[str, str] | None = None) -
 
 
 _CODE = re.compile(r"`([^`]+)`")
+_LINE_BREAK = re.compile(r"[\r\n\u2028\u2029]+")
+
+
+def inert(text: str) -> str:
+    """Text a record may have put words into, unable to add markup to Markdown:
+    no HTML or autolink (``<``), no link or image (``](``, ``][``), no new
+    block (a line break).  Code spans, the one markup the report uses, stay."""
+    text = _LINE_BREAK.sub(" ", text).replace("<", "&lt;")
+    return text.replace("](", "]\\(").replace("][", "]\\[")
+
+
+_CONTROL = re.compile(
+    r"\x1b(\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|\][^\x07\x1b]*(\x07|\x1b\\\\)?"  # OSC: window titles, links
+    r"|.)?"  # any other escape
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # C0 and C1 controls but tab and line feed
+)
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal: no escape sequence or control character a record
+    may carry (a colour, a cursor move, a retitled window); lines and tabs stay."""
+    return _CONTROL.sub("", text)
 
 
 def inline_html(text: str) -> str:

@@ -64,16 +64,23 @@ def vega_embed_script() -> str:
     return script
 
 
+def _json_safe(text: str) -> str:
+    """JSON that cannot end or confuse the ``<script>`` element it sits in,
+    whatever strings it holds: no ``<``, ``>`` or ``&`` at all (``\\u003c`` in a
+    JSON string is ``<``, the only place such a character can be)."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _script_safe(text: str) -> str:
-    """Text that cannot end the ``<script>`` element it sits in (``<\\/`` is ``</``
-    inside a JavaScript or JSON string, the only place such text can be)."""
+    """A script (the bundled library, not data) that cannot end its element
+    (``<\\/`` is ``</`` inside a JavaScript string, the only place it can be)."""
     return re.sub(r"</(script)", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
 def page_html(meta: RunMeta, blocks: Sequence[Block], drawn: Sequence[ChartSpec]) -> str:
     specs = {chart.name: chart.spec for chart in drawn}
     body = html_body(blocks, list(specs))
-    specs_json = _script_safe(json.dumps(specs, sort_keys=True))
+    specs_json = _json_safe(json.dumps(specs, sort_keys=True))
     title = html.escape(f"Flask concurrency matrix: run {meta.run}")
     return "\n".join(
         [

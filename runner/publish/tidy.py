@@ -118,11 +118,22 @@ def _plain(value: Any) -> Any:
     return "" if value is None else value
 
 
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A field a spreadsheet would read as a formula (``=HYPERLINK(...)``), made text
+    by a leading apostrophe; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA):
+        return "'" + value
+    return value
+
+
 def csv_text(run: str, records: Sequence[CellRecord]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, restval="", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(figure_rows(run, records))
+    writer.writerows({key: _cell(value) for key, value in row.items()} for row in figure_rows(run, records))
     return out.getvalue()
 
 

@@ -34,6 +34,7 @@ from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.matrix.cells import Cell, Matrix
 from runner.measuring.probes import PROBES
 from runner.publish.artefacts import publish
+from runner.publish.doc import terminal_safe
 from runner.records import store
 from runner.records.machine import tools
 from runner.records.record import CellRecord, Schedule, Status
@@ -52,7 +53,7 @@ Progress = Callable[[str], None]
 
 
 def _stderr(line: str) -> None:
-    print(settings.redact(line), file=sys.stderr, flush=True)
+    print(terminal_safe(settings.redact(line)), file=sys.stderr, flush=True)
 
 
 @dataclass
