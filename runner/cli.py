@@ -252,27 +252,14 @@ def _bisect_all(
 ) -> int:
     import time
 
-    from runner.bisection import driver, search
     from runner.publish.artefacts import publish
     from runner.records import store
+    from runner.workflow import machine_lock
 
     started, fresh = time.perf_counter(), 0
     try:
-        for number, question in enumerate(questions, 1):
-            releases = driver.releases_between(
-                question.package, question.start_version, question.end_version, pre=pre
-            )
-            print(
-                f"[{number}/{len(questions)}] {question.describe()}: {len(releases)} releases between, "
-                f"at most {search.budget(len(releases))} probes",
-                file=sys.stderr,
-            )
-            prober = driver.Prober(run, question, results_path() / "bisect", DEFAULT_ENVS, _stderr_line)
-            prober.retry_errors = retry
-            answer = driver.bisect(question, releases, prober)
-            fresh += prober.fresh
-            store.save_bisect_answer(run.path, answer)
-            print(terminal_safe(answer.line))
+        with machine_lock.measuring(_stderr_line):  # every question's probes, one run of them at a time
+            fresh = _ask(run, questions, pre=pre, retry=retry)
     except KeyboardInterrupt:
         print("interrupted: what was probed is kept; run the same command again to go on", file=sys.stderr)
         return 130
@@ -283,6 +270,30 @@ def _bisect_all(
         file=sys.stderr,
     )
     return 0
+
+
+def _ask(run: driver.StoredRun, questions: Sequence[driver.Question], *, pre: bool, retry: bool) -> int:
+    """Each question bisected, its answer saved and printed; the new probes it took."""
+    from runner.bisection import driver, search
+    from runner.records import store
+
+    fresh = 0
+    for number, question in enumerate(questions, 1):
+        releases = driver.releases_between(
+            question.package, question.start_version, question.end_version, pre=pre
+        )
+        print(
+            f"[{number}/{len(questions)}] {question.describe()}: {len(releases)} releases between, "
+            f"at most {search.budget(len(releases))} probes",
+            file=sys.stderr,
+        )
+        prober = driver.Prober(run, question, results_path() / "bisect", DEFAULT_ENVS, _stderr_line)
+        prober.retry_errors = retry
+        answer = driver.bisect(question, releases, prober)
+        fresh += prober.fresh
+        store.save_bisect_answer(run.path, answer)
+        print(terminal_safe(answer.line))
+    return fresh
 
 
 def _stderr_line(line: str) -> None:

@@ -43,7 +43,7 @@ from runner.serving.launch import RUN_MARK
 from runner.serving.process import signals_as_interrupt
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
-from runner.workflow import schedule
+from runner.workflow import machine_lock, schedule
 from runner.workflow.cell import Built, Plan, launch_groups, run_cell, starts_no_server
 from runner.workflow.schedule import Gate, overlap_bound
 
@@ -102,7 +102,8 @@ def run_cells(
             build_started = time.perf_counter()
             built = build_envs(plans, env_root, run, progress)
             phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
-            probe_cells(matrix, plans, built, run, progress, overlap)
+            with machine_lock.measuring(progress):  # no other run's probes beside these
+                probe_cells(matrix, plans, built, run, progress, overlap)
         complete = True
     finally:
         with signals_as_interrupt():  # a signal while the report is drawn stops it as Ctrl-C does
