@@ -144,3 +144,24 @@ def test_a_run_folder_given_through_a_link_is_read(run: Path, tmp_path: Path) ->
     latest = tmp_path / "latest"
     latest.symlink_to(run)  # as results/latest is
     assert cli.report([str(latest)]) == 0
+
+
+def test_a_thousand_cell_run_loads_within_the_bounds(tmp_path: Path) -> None:
+    from runner.records import store
+
+    run = tmp_path / "big"
+    shutil.copytree(FIXTURE, run)
+    data = record(run)
+    names = []
+    for i in range(1000):
+        row = f"flask-3.1.x-{i}"
+        names.append(f"{row}--flask-run")
+        (run / "cells" / f"{names[-1]}.json").write_text(
+            json.dumps({**data, "row": row, "cell": names[-1], "row_index": i + 10})
+        )
+    meta = json.loads((run / "run.json").read_text())
+    meta["cells"] = meta["cells"] + names
+    (run / "run.json").write_text(json.dumps(meta))
+    loaded_meta, records = store.read_run(run)
+    assert len(records) == 1016
+    assert len(loaded_meta.cells) == 1016

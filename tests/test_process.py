@@ -412,3 +412,42 @@ def test_a_server_short_of_loaded_workers_is_not_ready(tmp_path: Path, app: Path
     reason = caught.value.reason
     assert "not ready within 1 s" in reason
     assert "1 of 2 workers have loaded the app" in reason
+
+
+TRICKLE = """
+import socket, sys, threading, time
+
+def trickle(conn):
+    try:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\\r\\n")
+        for _ in range(600):  # a head that never ends, a byte a tenth of a second
+            conn.sendall(b"X")
+            time.sleep(0.1)
+    except OSError:
+        pass  # the client gave up, as it should
+
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+"""
+
+
+def test_a_trickling_server_fails_its_readiness_within_the_deadline(tmp_path: Path) -> None:
+    port = free_port()
+    started = time.monotonic()
+    with (
+        pytest.raises(CellError) as caught,
+        running_server(
+            [sys.executable, "-c", TRICKLE, str(port)],
+            port=port,
+            env=dict(os.environ),
+            cwd=tmp_path,
+            log_path=tmp_path / "trickle.log",
+            ready_timeout=3,
+        ),
+    ):
+        pass
+    assert caught.value.reason.startswith("server not ready within 3 s"), caught.value.reason
+    assert time.monotonic() - started < 15
