@@ -192,7 +192,11 @@ def _index(name: str, url: str) -> str:
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
 # Names of variables whose values are secrets wherever they show up.
 SECRET_NAMES = re.compile(r"TOKEN|PASSWORD|SECRET|KEY|AUTH")
-MIN_SECRET = 4  # a shorter value ("1", "yes") would blank out ordinary text
+MIN_SECRET = 6  # a shorter value ("1", "yes") would blank out ordinary text
+# Nor is a switch's value a secret: PIP_USE_KEYRING=true would blank out every "true" of a CSV.
+_NOT_SECRET = re.compile(
+    r"(?i)(true|false|yes|no|on|off|none|null|disabled|enabled|auto|subprocess|import|\d+)"
+)
 
 
 def without_credentials(text: str) -> str:
@@ -202,7 +206,11 @@ def without_credentials(text: str) -> str:
 
 def secret_values() -> list[str]:
     """The values of this process's variables whose names say they are secrets, longest first."""
-    found = {v for k, v in os.environ.items() if SECRET_NAMES.search(k.upper()) and len(v) >= MIN_SECRET}
+    found = {
+        v
+        for k, v in os.environ.items()
+        if SECRET_NAMES.search(k.upper()) and len(v) >= MIN_SECRET and not _NOT_SECRET.fullmatch(v)
+    }
     return sorted(found, key=len, reverse=True)
 
 

@@ -145,3 +145,10 @@ def test_what_the_run_writes_and_the_logs_it_seals_hold_no_credential(index: str
         assert TOKEN.encode() not in data, path
         assert SECRET.encode() not in data, path
     assert "127.0.0.1" in (run.path / "logs" / "r--s.log").read_text()  # the rest of the line is kept
+
+
+def test_a_switchs_value_is_not_taken_for_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_USE_KEYRING", "true")
+    monkeypatch.setenv("UV_KEYRING_PROVIDER", "disabled")
+    monkeypatch.setenv("AUTH_PORT", "123456")
+    assert settings.redact("keep_alive,true,disabled,123456") == "keep_alive,true,disabled,123456"

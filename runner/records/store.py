@@ -122,8 +122,9 @@ def read_untrusted(path: Path, limit: int) -> bytes:
 
 def read_untrusted_json(path: Path, limit: int) -> dict[str, Any]:
     """A JSON object from a run folder: plain values only (no NaN or Infinity)."""
+    raw = read_untrusted(path, limit)
     try:
-        data = json.loads(read_untrusted(path, limit).decode("utf-8"), parse_constant=_no_constant)
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise RecordError(f"{path}: not UTF-8 text") from None
     except ValueError as exc:
