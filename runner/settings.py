@@ -189,7 +189,8 @@ def _index(name: str, url: str) -> str:
     return url.strip().rstrip("/")
 
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
+# scheme://userinfo@ : the userinfo runs to the last @ before the host (a password may hold one)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s'\"<>]*@")
 # Names of variables whose values are secrets wherever they show up.
 SECRET_NAMES = re.compile(r"TOKEN|PASSWORD|SECRET|KEY|AUTH")
 MIN_SECRET = 6  # a shorter value ("1", "yes") would blank out ordinary text

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from typing import Any, NamedTuple
@@ -27,6 +28,7 @@ HOST = "127.0.0.1"
 MAX_RESPONSE_BYTES = 1 << 20
 MAX_HEAD_BYTES = 64 * 1024
 _NO_BODY = frozenset({204, 304})
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class WireError(ValueError):
@@ -102,8 +104,10 @@ def parse(buffer: bytes, *, at_eof: bool = False, limit: int = MAX_RESPONSE_BYTE
         if found is None:
             return None
         body, size = found
-    elif length is not None or status in _NO_BODY or 100 <= status < 200:
-        size = start + _length(length or b"0")
+    elif status in _NO_BODY or 100 <= status < 200:  # no body, whatever the head says
+        body, size = b"", start
+    elif length is not None:
+        size = start + _length(length)
         if size > limit:
             raise WireError("too large", f"Content-Length {size - start} over {limit} bytes")
         if len(buffer) < size:
@@ -154,10 +158,9 @@ def _chunked(buffer: bytes, at: int, limit: int) -> tuple[bytes, int] | None:
             _check_limit(buffer, limit)
             return None
         size_text = buffer[at:line_end].split(b";")[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise WireError("bad answer", f"chunk size {size_text[:20]!r}") from None
+        if not _HEX.fullmatch(size_text):  # int() would take "-6", "0x2" or "1_0", and -6 never ends
+            raise WireError("bad answer", f"chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
         if size == 0:
             return _trailers(buffer, line_end + 2, data, limit)
         if line_end + 2 + size > limit:
@@ -165,7 +168,10 @@ def _chunked(buffer: bytes, at: int, limit: int) -> tuple[bytes, int] | None:
         if len(buffer) < line_end + 2 + size + 2:
             return None
         data += buffer[line_end + 2 : line_end + 2 + size]
-        at = line_end + 2 + size + 2
+        at = line_end + 2 + size
+        if buffer[at : at + 2] != b"\r\n":
+            raise WireError("bad answer", "a chunk not ended by CRLF")
+        at += 2
 
 
 def _trailers(buffer: bytes, at: int, data: bytearray, limit: int) -> tuple[bytes, int] | None:

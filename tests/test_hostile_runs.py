@@ -73,7 +73,27 @@ HOSTILE: dict[str, Callable[[Path], None]] = {
     "a link for a record": lambda run: _link(run / "cells" / "x--y.json", Path("/etc/hostname")),
     "a link for its cells": lambda run: (_remove(run / "cells"), _link(run / "cells", FIXTURE / "cells")),
     "a run.json that is a list": lambda run: (run / "run.json").write_text("[]"),
+    "nested without end": lambda run: (run / "cells" / f"{CELL}.json").write_text(
+        "[" * 100000 + "]" * 100000
+    ),
+    "tools that are a list": lambda run: _meta(run, tools=[1]),
+    "a machine that is a list": lambda run: _meta(run, machine=[1]),
+    "a number of 400 digits": lambda run: rewrite(run, lambda d: d.update(row_index=10**400)),
+    "a time that is not a number": lambda run: rewrite(run, lambda d: d.update(timings={"total_s": "nan"})),
+    "a median that is text": lambda run: rewrite(
+        run, lambda d: d["probes"]["concurrency"].setdefault("repeats", {}).update(median="x")
+    ),
+    "a protocol that is a list": lambda run: rewrite(run, lambda d: d.update(http={"protocol": [1]})),
+    "intervals that are text": lambda run: rewrite(
+        run, lambda d: d["probes"]["concurrency"].update(intervals=["a"])
+    ),
 }
+
+
+def _meta(run: Path, **changes: Any) -> None:
+    data = json.loads((run / "run.json").read_text())
+    data.update(changes)
+    (run / "run.json").write_text(json.dumps(data))
 
 
 def _touch(path: Path) -> Path:
@@ -165,3 +185,9 @@ def test_a_thousand_cell_run_loads_within_the_bounds(tmp_path: Path) -> None:
     loaded_meta, records = store.read_run(run)
     assert len(records) == 1016
     assert len(loaded_meta.cells) == 1016
+
+
+def test_a_hostile_bisect_answer_is_one_line(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (run / "bisect.json").write_text(json.dumps({"schema": 1, "answers": [{"line": ["not", "text"]}]}))
+    assert cli.report([str(run)]) == 2
+    one_line(capsys, "bisect.json", "line")

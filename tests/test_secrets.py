@@ -152,3 +152,13 @@ def test_a_switchs_value_is_not_taken_for_a_secret(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("UV_KEYRING_PROVIDER", "disabled")
     monkeypatch.setenv("AUTH_PORT", "123456")
     assert settings.redact("keep_alive,true,disabled,123456") == "keep_alive,true,disabled,123456"
+
+
+def test_a_password_holding_an_at_sign_is_left_out_whole() -> None:
+    assert settings.redact("fetch https://user:p@ss@host.example/simple/ failed") == (
+        "fetch https://host.example/simple/ failed"
+    )
+    assert (
+        settings.redact("mail a@b.example, see http://host/x?to=a@b")
+        == "mail a@b.example, see http://host/x?to=a@b"
+    )

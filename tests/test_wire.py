@@ -261,3 +261,25 @@ def test_a_whole_answer_is_read_from_a_real_socket() -> None:
         answer = wire.get(port, "/health", 5)
     assert answer.json_object() == {"ok": True}
     assert answer.header("SERVER") == "tiny"
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        b"-6\r\nhello\r\n0\r\n\r\n",
+        b"0x2\r\nhi\r\n0\r\n\r\n",
+        b"1_0\r\n0123456789abcdef\r\n0\r\n\r\n",
+        b"2\r\nhiXX0\r\n\r\n",
+    ],
+    ids=["negative", "0x", "underscore", "no CRLF after the data"],
+)
+def test_a_chunk_framed_wrong_is_a_bad_answer_not_a_hang(chunks: bytes) -> None:
+    with pytest.raises(wire.WireError) as caught:
+        wire.parse(HEAD_200 + b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+    assert caught.value.kind == "bad answer"
+
+
+def test_a_204_has_no_body_whatever_its_length_says() -> None:
+    answer = wire.parse(b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n")
+    assert answer is not None
+    assert answer.body == b""

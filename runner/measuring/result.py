@@ -55,4 +55,11 @@ def fits(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     base = origin or hint
-    return isinstance(value, base) if isinstance(base, type) else True
+    if not isinstance(base, type) or not isinstance(value, base):
+        return not isinstance(base, type)
+    args = typing.get_args(hint)
+    if base is dict and len(args) == 2:
+        return all(fits(v, args[1]) for v in typing.cast("dict[Any, Any]", value).values())
+    if base is list and len(args) == 1:
+        return all(fits(v, args[0]) for v in typing.cast("list[Any]", value))
+    return True

@@ -19,6 +19,7 @@ from runner.matrix.cells import check_version_spec, valid_name
 
 MAX_TEXT = 64 * 1024  # one string: a reason, a log line, the matrix's YAML values are far shorter
 MAX_DEPTH = 32
+MAX_INT = 2**53  # what a JSON reader anywhere holds exactly
 LOG_PATH = re.compile(r"logs/[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.log")
 # A version as an environment installed it (PEP 440's characters).
 VERSION = re.compile(r"[A-Za-z0-9.+!_-]{1,64}")
@@ -34,6 +35,8 @@ def plain(value: Any, where: str, depth: int = 0) -> None:
         raise RecordError(f"{where}: nested more than {MAX_DEPTH} levels")
     if isinstance(value, float) and not math.isfinite(value):
         raise RecordError(f"{where}: {value} is not a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise RecordError(f"{where}: a number of {len(str(value))} digits")
     if isinstance(value, str) and len(value) > MAX_TEXT:
         raise RecordError(f"{where}: a string of {len(value)} characters (at most {MAX_TEXT})")
     if isinstance(value, Mapping):
@@ -99,15 +102,65 @@ def cell_record(data: Mapping[str, Any]) -> None:
         raise RecordError("packages: every version must be a string")
     if not all(isinstance(v, dict) for v in (data.get("probes") or {}).values()):
         raise RecordError("probes: every probe's figures must be a mapping")
+    for probe, figures in (data.get("probes") or {}).items():
+        _spread(figures.get("repeats"), f"probes.{probe}.repeats")
+    http = data.get("http") or {}
+    for key, kinds in (
+        ("protocol", (str,)),
+        ("keep_alive", (bool,)),
+        ("server_header", (str,)),
+        ("silent_close", (bool,)),
+    ):
+        _typed(http, key, kinds)
     tail = _typed(data, "log_tail", (list,))
     if tail is not None and not all(isinstance(line, str) for line in tail):
         raise RecordError("log_tail: every line must be a string")
+
+
+def _spread(repeats: Any, where: str) -> None:
+    """The summary of a probe's repeats: numbers where numbers go."""
+    if repeats is None:
+        return
+    if not isinstance(repeats, dict):
+        raise RecordError(f"{where}: expected a mapping")
+    for key in ("n", "shown"):
+        if repeats.get(key) is not None and (
+            isinstance(repeats[key], bool) or not isinstance(repeats[key], int)
+        ):
+            raise RecordError(f"{where}.{key}: expected a whole number")
+    for key in ("median", "min", "max", "spread"):
+        value = repeats.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RecordError(f"{where}.{key}: expected a number")
+    values = repeats.get("values")
+    if values is not None and not (
+        isinstance(values, list)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    ):
+        raise RecordError(f"{where}.values: expected a list of numbers")
+
+
+def bisect_answer(data: Mapping[str, Any]) -> None:
+    """One answer of a run's ``bisect.json``, before it is built."""
+    plain(data, "")
+    for key in ("line", "kind", "server", "package", "field", "from", "to", "row"):
+        _typed(data, key, (str,))
+    for key in ("candidates", "probed", "budget", "new_probes"):
+        _typed(data, key, (int,))
+    for key in ("uploaded", "records"):
+        _typed(data, key, (dict,))
+    for key in ("untested", "seen"):
+        entries = _typed(data, key, (list,))
+        if entries is not None and not all(isinstance(e, dict) for e in entries):
+            raise RecordError(f"{key}: every entry must be a mapping")
 
 
 def run_meta(data: Mapping[str, Any]) -> None:
     """The fields of a ``run.json``, before it is built."""
     plain(data, "")
     _typed(data, "matrix", (dict,))
+    for key in ("tools", "summary", "machine"):
+        _typed(data, key, (dict,))
     cells = _typed(data, "cells", (list,))
     if cells is not None and not all(isinstance(c, str) and valid_name_of_cell(c) for c in cells):
         raise RecordError("cells: every cell must be named <row>--<server> as the matrix allows")

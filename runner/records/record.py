@@ -15,6 +15,7 @@ and ``probes.<name>`` holds each probe's figures with ``repeats`` beside them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -219,6 +220,8 @@ class Timings:
             values = {str(k): float(v) for k, v in data.items()}
         except (TypeError, ValueError) as exc:
             raise RecordError(f"timings: {exc}") from None
+        if not all(math.isfinite(v) for v in values.values()):
+            raise RecordError("timings: every time must be a finite number")
         fixed = ("build_s", "start_s", "probe_s", "total_s")
         probes = {
             k[len("probe_") : -len("_s")]: v
@@ -302,11 +305,12 @@ class CellRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CellRecord:
         """The record in ``data``, checked first (see :mod:`runner.records.checks`)."""
-        data = migrate(data)
-        checks.cell_record(data)
+        checks.plain(data, "")
         try:
+            data = migrate(data)
+            checks.cell_record(data)
             return cls._built(data)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
             if isinstance(exc, RecordError):
                 raise
             raise RecordError(f"{type(exc).__name__}: {exc}") from None
@@ -388,6 +392,7 @@ class RunMeta:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
         """The run in ``data``, checked first (see :mod:`runner.records.checks`)."""
+        checks.plain(data, "")
         data = migrate(data)
         checks.run_meta(data)
         try:
@@ -449,6 +454,7 @@ class BisectAnswer:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BisectAnswer:
         names = {f.name for f in dataclasses.fields(cls)}
+        checks.bisect_answer(data)
         known = {k: v for k, v in data.items() if k in names}
         known.update(
             start=str(data.get("from", "")),

@@ -129,6 +129,8 @@ def read_untrusted_json(path: Path, limit: int) -> dict[str, Any]:
         raise RecordError(f"{path}: not UTF-8 text") from None
     except ValueError as exc:
         raise RecordError(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise RecordError(f"{path}: nested too deeply to be a run's file") from None
     if not isinstance(data, dict):
         raise RecordError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return data
@@ -297,7 +299,10 @@ def bisect_answers(run_path: Path) -> list[BisectAnswer]:
     answers = data.get("answers")
     if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
         raise RecordError(f"{path}: expected {{answers: [...]}}")
-    return [BisectAnswer.from_dict(a) for a in answers]
+    try:
+        return [BisectAnswer.from_dict(a) for a in answers]
+    except RecordError as exc:
+        raise RecordError(f"{path}: {exc}") from None
 
 
 def save_bisect_answer(run_path: Path, answer: BisectAnswer) -> None:
@@ -316,6 +321,7 @@ def write_merged(target: Path, meta: RunMeta, sources: Iterable[tuple[Path, Cell
     file inside its run's own ``logs/`` is not copied.
     """
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging.chmod(0o755)  # readable as any run folder is, not mkdtemp's 0700
     try:
         for source, record in sources:
             write_json(cell_path(staging, record.cell), record.to_dict())

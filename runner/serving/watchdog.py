@@ -22,6 +22,8 @@ import threading
 from contextlib import suppress
 from pathlib import Path
 
+from runner import settings
+
 RUN_MARK = "MATRIX_RUN_ID"
 _lock = threading.Lock()
 _pipe: int | None = None  # the write end, while a watchdog watches this process's run
@@ -34,6 +36,7 @@ def start(run_id: str) -> subprocess.Popen[bytes] | None:
         if _pipe is not None:  # a run inside a run (bisect's probes): the outer watchdog watches
             return None
         read, write = os.pipe()
+        repo = str(Path(__file__).resolve().parents[2])
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "runner.serving.watchdog", run_id, str(read)],
@@ -41,8 +44,15 @@ def start(run_id: str) -> subprocess.Popen[bytes] | None:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
-                cwd=str(Path(__file__).resolve().parents[2]),
+                cwd=repo,
+                env={
+                    **settings.child_environ(),
+                    "PYTHONPATH": repo,
+                },  # importable whatever PYTHONSAFEPATH says
             )
+        except BaseException:
+            os.close(write)
+            raise
         finally:
             os.close(read)
         _pipe = write
