@@ -37,8 +37,9 @@ def redact_file(path: Path) -> None:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return
-    if settings.redact(text) != text:
-        write_text(path, text)
+    redacted = settings.redact(text)
+    if redacted != text:
+        write_bytes(path, redacted.encode("utf-8"))
 
 
 def write_bytes(path: Path, data: bytes) -> None:

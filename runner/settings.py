@@ -185,7 +185,7 @@ def _index(name: str, url: str) -> str:
     """An index URL as the index client asks it (no trailing slash)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.path):
-        raise SettingError(name, _without_password(url), VARIABLES[name].accepts)
+        raise SettingError(name, without_credentials(url), VARIABLES[name].accepts)
     return url.strip().rstrip("/")
 
 
@@ -221,7 +221,3 @@ def redact(text: str) -> str:
     for value in secret_values():
         text = text.replace(value, "***")
     return text
-
-
-def _without_password(url: str) -> str:
-    return without_credentials(url)

@@ -51,13 +51,16 @@ def plain(value: Any, where: str, depth: int = 0) -> None:
         raise RecordError(f"{where}: {type(value).__name__} is not a JSON value")
 
 
-def _typed(data: Mapping[str, Any], key: str, kinds: tuple[type, ...], optional: bool = True) -> Any:
+def _typed(
+    data: Mapping[str, Any], key: str, kinds: tuple[type, ...], optional: bool = True, where: str = ""
+) -> Any:
     value = data.get(key)
     if value is None and optional:
         return None
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         names = " or ".join(k.__name__ for k in kinds)
-        raise RecordError(f"{key}: expected {names}, found {type(value).__name__}")
+        field = f"{where}.{key}" if where else key
+        raise RecordError(f"{field}: expected {names}, found {type(value).__name__}")
     return value
 
 
@@ -111,7 +114,7 @@ def cell_record(data: Mapping[str, Any]) -> None:
         ("server_header", (str,)),
         ("silent_close", (bool,)),
     ):
-        _typed(http, key, kinds)
+        _typed(http, key, kinds, where="http")
     tail = _typed(data, "log_tail", (list,))
     if tail is not None and not all(isinstance(line, str) for line in tail):
         raise RecordError("log_tail: every line must be a string")
@@ -124,19 +127,11 @@ def _spread(repeats: Any, where: str) -> None:
     if not isinstance(repeats, dict):
         raise RecordError(f"{where}: expected a mapping")
     for key in ("n", "shown"):
-        if repeats.get(key) is not None and (
-            isinstance(repeats[key], bool) or not isinstance(repeats[key], int)
-        ):
-            raise RecordError(f"{where}.{key}: expected a whole number")
+        _typed(repeats, key, (int,), where=where)
     for key in ("median", "min", "max", "spread"):
-        value = repeats.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise RecordError(f"{where}.{key}: expected a number")
-    values = repeats.get("values")
-    if values is not None and not (
-        isinstance(values, list)
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    ):
+        _typed(repeats, key, (int, float), where=where)
+    values = _typed(repeats, "values", (list,), where=where) or []
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise RecordError(f"{where}.values: expected a list of numbers")
 
 
