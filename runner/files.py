@@ -22,7 +22,19 @@ from runner import settings
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """JSON, whole; every string is redacted before it is escaped, so a secret
+    that holds a quote or a backslash is found as the variable holds it."""
+    write_text(path, json.dumps(_redacted(data), indent=2, sort_keys=True) + "\n")
+
+
+def _redacted(data: Any) -> Any:
+    if isinstance(data, str):
+        return settings.redact(data)
+    if isinstance(data, dict):
+        return {settings.redact(k) if isinstance(k, str) else k: _redacted(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_redacted(v) for v in data]
+    return data
 
 
 def write_text(path: Path, text: str) -> None:
@@ -33,6 +45,8 @@ def write_text(path: Path, text: str) -> None:
 
 def redact_file(path: Path) -> None:
     """A file a child process wrote (a log), rewritten without credentials where it has any."""
+    if not settings.secret_values() and not _holds_at(path):
+        return  # nothing a credential could be written as
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -40,6 +54,18 @@ def redact_file(path: Path) -> None:
     redacted = settings.redact(text)
     if redacted != text:
         write_bytes(path, redacted.encode("utf-8"))
+
+
+def _holds_at(path: Path) -> bool:
+    """Whether a file holds an ``@`` at all (a URL's userinfo needs one), read a megabyte at a time."""
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                if b"@" in chunk:
+                    return True
+    except OSError:
+        pass
+    return False
 
 
 def write_bytes(path: Path, data: bytes) -> None:

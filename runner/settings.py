@@ -11,13 +11,15 @@ dropped by the caller.
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from runner.errors import UserError
 
@@ -192,7 +194,7 @@ def _index(name: str, url: str) -> str:
 # scheme://userinfo@ : the userinfo runs to the last @ before the host (a password may hold one)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s'\"<>]*@")
 # Names of variables whose values are secrets wherever they show up.
-SECRET_NAMES = re.compile(r"TOKEN|PASSWORD|SECRET|KEY|AUTH")
+SECRET_NAMES = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|KEY|AUTH|CREDENTIAL")
 MIN_SECRET = 6  # a shorter value ("1", "yes") would blank out ordinary text
 # Nor is a switch's value a secret: PIP_USE_KEYRING=true would blank out every "true" of a CSV.
 _NOT_SECRET = re.compile(
@@ -216,8 +218,26 @@ def secret_values() -> list[str]:
 
 
 def redact(text: str) -> str:
-    """``text`` without credentials: no URL's userinfo, no secret variable's value."""
+    """``text`` without credentials: no URL's userinfo, no secret variable's value.
+
+    A value is also looked for in the forms that writing a file gives it: a
+    JSON string's escapes, HTML's entities, a percent-encoded URL's, so that a
+    secret holding ``"``, ``&`` or a non-ASCII letter is left out of a record
+    or a page as surely as from a log."""
     text = without_credentials(text)
     for value in secret_values():
-        text = text.replace(value, "***")
+        for form in _written_forms(value):
+            text = text.replace(form, "***")
     return text
+
+
+def _written_forms(value: str) -> list[str]:
+    forms = {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        html.escape(value),
+        html.escape(value, quote=False),
+        quote(value, safe=""),
+    }
+    return sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True)

@@ -81,9 +81,26 @@ def request(path: str, port: int, *, close: bool = False, headers: tuple[str, ..
 
 
 def parse(buffer: bytes, *, at_eof: bool = False, limit: int = MAX_RESPONSE_BYTES) -> Response | None:
-    """The whole answer at the start of ``buffer``, or None while it is not all
-    there (``at_eof``: the server has closed, so a body without a length ends
-    here).  Raises :class:`WireError` for what is not HTTP or is over ``limit``."""
+    """The whole final answer at the start of ``buffer``, or None while it is not
+    all there (``at_eof``: the server has closed, so a body without a length
+    ends here).  Interim answers before it (``100 Continue``, ``103 Early
+    Hints``) are passed over.  Raises :class:`WireError` for what is not HTTP
+    or is over ``limit``."""
+    skipped = 0
+    for _ in range(MAX_INTERIM + 1):
+        found = _parse_one(buffer[skipped:], at_eof=at_eof, limit=limit - skipped)
+        if found is None:
+            return None
+        if not (100 <= found.status < 200) or found.status == 101:  # 101: the protocol changes here
+            return found._replace(size=found.size + skipped) if skipped else found
+        skipped += found.size
+    raise WireError("bad answer", f"more than {MAX_INTERIM} interim answers before a final one")
+
+
+MAX_INTERIM = 8
+
+
+def _parse_one(buffer: bytes, *, at_eof: bool, limit: int) -> Response | None:
     end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
     if end < 0:
         if len(buffer) > MAX_HEAD_BYTES:

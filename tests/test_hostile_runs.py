@@ -160,6 +160,33 @@ def test_merge_writes_nothing_outside_its_target_and_copies_no_link(run: Path, t
     ]
 
 
+def test_merge_reads_no_log_through_a_linked_logs_folder(run: Path, tmp_path: Path) -> None:
+    theirs = tmp_path / "elsewhere"
+    theirs.mkdir()
+    name = Path(record(run)["log"]).name
+    (theirs / name).write_text("a file from outside the run folder")
+    shutil.rmtree(run / "logs", ignore_errors=True)
+    (run / "logs").symlink_to(theirs)
+    out = tmp_path / "merged"
+    assert cli.merge([str(run), "--out", str(out)]) == 0
+    assert not (out / "logs" / name).exists()
+
+
+def test_merge_names_each_log_after_its_cell(run: Path, tmp_path: Path) -> None:
+    cells = sorted(p.stem for p in (run / "cells").glob("*.json"))
+    first, second = cells[0], cells[1]
+    shared = record(run, first)["log"]
+    (run / shared).parent.mkdir(exist_ok=True)
+    (run / shared).write_text("the first cell's log\n")
+    rewrite(run, lambda d: d.update(log=shared), cell=second)  # both records name one log
+    out = tmp_path / "merged"
+    assert cli.merge([str(run), "--out", str(out)]) == 0
+    logs = {json.loads((out / "cells" / f"{c}.json").read_text())["log"] for c in (first, second)}
+    assert logs == {f"logs/{first}.log", f"logs/{second}.log"}
+    assert (out / "logs" / f"{first}.log").read_text() == "the first cell's log\n"
+    assert (out / "logs" / f"{second}.log").read_text() == "the first cell's log\n"  # a copy, not a clash
+
+
 def test_a_run_folder_given_through_a_link_is_read(run: Path, tmp_path: Path) -> None:
     latest = tmp_path / "latest"
     latest.symlink_to(run)  # as results/latest is

@@ -16,6 +16,7 @@ import pytest
 from conftest import processes_of_run
 
 from runner import settings
+from runner.serving import watchdog
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -79,3 +80,68 @@ def test_no_process_of_the_run_is_left_whatever_ends_it(
     nox.wait(timeout=60)
     assert left_after(run, 10.0) == []
     no_leftovers(run.name)
+
+
+def test_the_next_run_ends_what_a_run_killed_with_its_watchdog_left(
+    tmp_path: Path, no_leftovers: Callable[[str], None]
+) -> None:
+    """The backstop: ``kill -9`` of the runner and of its watchdog leaves the
+    servers running; the next run's reaper ends them, and says so."""
+    nox, run = start_matrix(tmp_path)
+    dogs = [
+        pid
+        for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+        if f"runner.serving.watchdog\0{run.name}\0".encode() in _cmdline(pid)
+    ]
+    assert len(dogs) == 1, dogs
+    os.kill(dogs[0], signal.SIGKILL)
+    os.killpg(nox.pid, signal.SIGKILL)
+    nox.wait(timeout=60)
+    time.sleep(3.0)  # longer than the watchdog's 2 s: nothing ends them on its own
+    left = processes_of_run(run.name)
+    assert left, "the servers should still be running with runner and watchdog killed"
+    said: list[str] = []
+    reaped = watchdog.reap(said.append)
+    assert reaped
+    assert left_after(run, 5.0) == []  # nginx's workers go with their group's leader
+    assert len(said) == 1
+    assert "an earlier run left behind" in said[0]
+    assert watchdog.reap(said.append) == []  # nothing more, and silent
+    assert len(said) == 1
+    no_leftovers(run.name)
+
+
+def test_the_reaper_spares_what_a_live_runner_started(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        ["sleep", "30"], env={watchdog.OWNER_MARK: watchdog.owner()}, start_new_session=True
+    )
+    try:
+        assert child.pid not in watchdog.reap(lambda line: None)
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_run_inside_a_run_is_ended_by_the_outer_watchdog() -> None:
+    """Bisect's runs use the outer run's watchdog: their own mark reaches it."""
+    dog = watchdog.start("outer-run")
+    assert dog is not None
+    inner = subprocess.Popen(
+        ["sleep", "30"], env={watchdog.RUN_MARK: "inner-run"}, start_new_session=True
+    )  # a process of the inner run, in a group the watchdog was not told of
+    try:
+        assert watchdog.start("inner-run") is None  # the outer one watches
+        watchdog.stop(dog)
+        assert inner.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        if inner.poll() is None:
+            inner.kill()
+            inner.wait()

@@ -9,6 +9,8 @@ file the run left, and in what it printed.
 from __future__ import annotations
 
 import base64
+import html
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import settings
+from runner import files, settings
 from runner.environments import period
 from runner.errors import CellError
 from runner.matrix.cells import parse
@@ -162,3 +164,20 @@ def test_a_password_holding_an_at_sign_is_left_out_whole() -> None:
         settings.redact("mail a@b.example, see http://host/x?to=a@b")
         == "mail a@b.example, see http://host/x?to=a@b"
     )
+
+
+def test_a_secret_with_quotes_and_accents_is_left_out_of_json_and_html(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = 'pa"ss\\w&rd-é<9>'
+    monkeypatch.setenv("MY_INDEX_PASSWD", secret)
+    record = tmp_path / "cell.json"
+    files.write_json(record, {"reason": f"install failed: {secret} refused", secret: 1})
+    written = record.read_text()
+    for form in (secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        assert form not in written
+    assert json.loads(written) == {"reason": "install failed: *** refused", "***": 1}
+    page = tmp_path / "report.html"
+    files.write_text(page, f"<td>{html.escape(secret)}</td>")
+    assert html.escape(secret) not in page.read_text()
+    assert page.read_text() == "<td>***</td>"

@@ -283,3 +283,17 @@ def test_a_204_has_no_body_whatever_its_length_says() -> None:
     answer = wire.parse(b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n")
     assert answer is not None
     assert answer.body == b""
+
+
+def test_interim_answers_are_passed_over_for_the_final_one() -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    assert wire.parse(interim) is None  # no final answer yet
+    found = wire.parse(interim + final + b"HTTP/1.1 200 OK")
+    assert found is not None
+    assert (found.status, found.body, found.size) == (200, b"ok", len(interim + final))
+
+
+def test_endless_interim_answers_are_a_bad_answer() -> None:
+    with pytest.raises(wire.WireError, match="interim"):
+        wire.parse(b"HTTP/1.1 100 Continue\r\n\r\n" * 20)

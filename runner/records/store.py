@@ -104,25 +104,74 @@ MAX_LOG_BYTES = 64 * 1024 * 1024
 
 def read_untrusted(path: Path, limit: int) -> bytes:
     """A regular file of a run folder, never through a link, at most ``limit`` bytes."""
+    base = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        return _read_at(base, path.name, limit, path)
+    finally:
+        os.close(base)
+
+
+def read_inside(run_path: Path, relative: str, limit: int) -> bytes:
+    """The file ``relative`` (``logs/x.log``) of a run folder, every folder on the way
+    opened without following a link, so nothing is read from outside the run."""
+    *folders, name = relative.split("/")
+    base = _open_folders(run_path, folders)
+    try:
+        return _read_at(base, name, limit, run_path / relative)
+    finally:
+        os.close(base)
+
+
+def _open_folders(run_path: Path, folders: Iterable[str]) -> int:
+    """A descriptor of ``run_path/folders...``: the run folder may be a link, as
+    ``results/latest`` is; nothing inside it is followed."""
+    fd = os.open(run_path, os.O_RDONLY | os.O_DIRECTORY)
+    shown = run_path
+    try:
+        for folder in folders:
+            shown = shown / folder
+            try:
+                inner = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                raise RecordError(f"{shown}: {_why(exc)}") from None
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "a link or a file where a folder belongs, which a run folder may not hold"
+    return exc.strerror or str(exc)
+
+
+def _read_at(folder: int, name: str, limit: int, shown: Path) -> bytes:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
     except OSError as exc:
         why = "a link, which a run folder may not hold" if exc.errno == errno.ELOOP else exc.strerror
-        raise RecordError(f"{path}: {why}") from None
+        raise RecordError(f"{shown}: {why}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RecordError(f"{path}: not a regular file")
-        data = os.read(fd, limit + 1)
+            raise RecordError(f"{shown}: not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
     finally:
         os.close(fd)
-    if len(data) > limit:
-        raise RecordError(f"{path}: over {limit} bytes, more than a run's file holds")
-    return data
+    if size > limit:
+        raise RecordError(f"{shown}: over {limit} bytes, more than a run's file holds")
+    return b"".join(chunks)
 
 
-def read_untrusted_json(path: Path, limit: int) -> dict[str, Any]:
+def read_untrusted_json(path: Path, limit: int, raw: bytes | None = None) -> dict[str, Any]:
     """A JSON object from a run folder: plain values only (no NaN or Infinity)."""
-    raw = read_untrusted(path, limit)
+    raw = read_untrusted(path, limit) if raw is None else raw
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
@@ -147,17 +196,26 @@ def read_records(run_path: Path) -> list[CellRecord]:
     A record written before cells carried their machine takes its run's.
     """
     folder = run_path / "cells"
-    if folder.is_symlink():
-        raise RecordError(f"{folder}: a link, which a run folder may not hold")
-    if not folder.is_dir():
+    try:
+        cells = _open_folders(run_path, ["cells"])
+    except FileNotFoundError:
         return []
+    except RecordError:
+        if not folder.is_symlink() and not folder.exists():
+            return []
+        raise
     records = []
-    for path in sorted(p for p in folder.iterdir() if p.name.endswith(".json")):
-        try:
-            records.append(load_cell(read_untrusted_json(path, MAX_RECORD_BYTES)))
-        except (ValueError, KeyError) as exc:
-            message = str(exc)
-            raise RecordError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    try:
+        for name in sorted(n for n in os.listdir(cells) if n.endswith(".json")):
+            path = folder / name
+            try:
+                raw = _read_at(cells, name, MAX_RECORD_BYTES, path)
+                records.append(load_cell(read_untrusted_json(path, MAX_RECORD_BYTES, raw)))
+            except (ValueError, KeyError) as exc:
+                said = str(exc)
+                raise RecordError(said if said.startswith(str(path)) else f"{path}: {said}") from None
+    finally:
+        os.close(cells)
     if any(r.machine is None for r in records) and (run_path / "run.json").exists():
         machine = read_meta(run_path).machine
         records = [r if r.machine else dataclasses.replace(r, machine=machine) for r in records]
@@ -324,10 +382,14 @@ def write_merged(target: Path, meta: RunMeta, sources: Iterable[tuple[Path, Cell
     staging.chmod(0o755)  # readable as any run folder is, not mkdtemp's 0700
     try:
         for source, record in sources:
-            write_json(cell_path(staging, record.cell), record.to_dict())
-            if record.log and not (source / "logs").is_symlink():
+            if record.log:
+                # the copy is named after the cell, which merge has checked is unique:
+                # two records naming one log cannot overwrite each other's
+                log = f"logs/{record.cell}.log"
                 with suppress(RecordError):  # a missing or hostile log is left out; the record says where
-                    write_bytes(staging / record.log, read_untrusted(source / record.log, MAX_LOG_BYTES))
+                    write_bytes(staging / log, read_inside(source, record.log, MAX_LOG_BYTES))
+                record = dataclasses.replace(record, log=log)
+            write_json(cell_path(staging, record.cell), record.to_dict())
         write_json(staging / "run.json", meta.to_dict())
         if target.is_symlink():
             target.unlink()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runner import settings
 from runner.errors import CellSkipped
+from runner.serving import watchdog
 from runner.serving.process import RunningServer, free_port, running_server
 from runner.wire import HOST
 
@@ -105,6 +106,9 @@ def nginx_in_front(
     try:
         conf = folder / "nginx.conf"
         conf.write_text(render_conf(folder, port, upstream.port))
+        # nginx overwrites the environment /proc shows of it, so the next run's
+        # reaper learns its owner from its folder (see runner.serving.watchdog)
+        (folder / watchdog.OWNER_FILE).write_text(watchdog.owner())
         argv = [binary, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
         with running_server(
             argv, port=port, env=env, cwd=folder, log_path=log_path, token=upstream.token, loaded_by=0

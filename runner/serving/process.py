@@ -194,7 +194,7 @@ def spawn(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         cwd=str(cwd),
-        env=dict(env),
+        env={**env, watchdog.OWNER_MARK: watchdog.owner()},
         start_new_session=True,
     )
     watchdog.watch(proc.pid)  # its group dies with the run, however the run ends
@@ -314,6 +314,7 @@ def scrubbed_environ(drop_prefixes: Sequence[str] = (), **extra: str) -> dict[st
         if key not in LEAKY_NAMES and not key.startswith(prefixes)
     }
     env.update(extra)
+    env[watchdog.OWNER_MARK] = watchdog.owner()  # found by the next run's reaper if this one dies outright
     return env
 
 

@@ -95,6 +95,7 @@ def run_cells(
     complete = False
     started = time.perf_counter()
     phases: dict[str, float] = {}
+    watchdog.reap(progress)  # the backstop: what a run killed with its watchdog left
     dog = watchdog.start(run.id)  # ends what the run started, even if this process is killed
     try:
         with signals_as_interrupt():
