@@ -78,7 +78,8 @@ def test_a_malformed_index_answer_is_one_line_for_the_cell(index: str) -> None:
     with pytest.raises(CellError) as caught:
         period.cutoff("flask", "0.12.4")
     assert "answered files as str, not a list" in caught.value.reason
-    assert TOKEN not in caught.value.reason
+    assert TOKEN in caught.value.reason  # as asked; the writers redact it
+    assert TOKEN not in settings.redact(caught.value.reason)
     assert Index.asked_with_credentials >= 1
 
 
@@ -89,16 +90,36 @@ def test_no_upload_time_is_not_cached(index: str, tmp_path: Path, monkeypatch: p
     assert not cache.exists() or "gunicorn" not in cache.read_text()
 
 
+MATRIX = {
+    "versions": [{"flask": "0.12.4", "resolve": "period"}, {"flask": "3.1.*"}],
+    "servers": {"flask-run": {"kind": "flask-run"}},
+}
+
+
+def _leaks(folder: Path) -> list[str]:
+    return sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and (TOKEN.encode() in path.read_bytes() or SECRET.encode() in path.read_bytes())
+    )
+
+
 @pytest.mark.slow
 def test_no_credential_reaches_any_file_or_the_terminal(
-    index: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    index: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    matrix = parse(
-        {
-            "versions": [{"flask": "0.12.4", "resolve": "period"}, {"flask": "3.1.*"}],
-            "servers": {"flask-run": {"kind": "flask-run"}},
-        }
-    )
+    matrix = parse(MATRIX)
+    # First without redaction, to show that the credential is there to leak:
+    # in the reasons, the logs and the terminal.
+    with monkeypatch.context() as unguarded:
+        unguarded.setattr(settings, "redact", lambda text: text)
+        bare = tmp_path / "unredacted"
+        run_cells(matrix, matrix.cells(), results=bare / "results", env_root=tmp_path / "envs")
+    leaked = _leaks(bare / "results")
+    assert any("/cells/" in path for path in leaked), leaked
+    assert any("/logs/" in path for path in leaked), leaked
+    assert TOKEN in capsys.readouterr().err
+    # Then as every run is: nothing anywhere.
     outcome = run_cells(matrix, matrix.cells(), results=tmp_path / "results", env_root=tmp_path / "envs")
     by_row = {r.row: r for r in outcome.records}
     assert by_row["flask-0.12.4-period"].status is Status.ERROR
@@ -106,12 +127,8 @@ def test_no_credential_reaches_any_file_or_the_terminal(
     assert by_row["flask-3.1.x"].status is Status.ERROR  # uv found nothing it could use at that index
     assert Index.asked_with_credentials >= 2  # period dates and uv both asked, with the credential
     printed = capsys.readouterr()
-    leaked = [
-        str(path.relative_to(tmp_path))
-        for path in tmp_path.rglob("*")
-        if path.is_file() and (TOKEN.encode() in path.read_bytes() or SECRET.encode() in path.read_bytes())
-    ]
-    assert leaked == []
+    assert _leaks(tmp_path / "results") == []
+    assert _leaks(tmp_path / "envs") == []  # the environments' cache and their build logs
     assert TOKEN not in printed.out + printed.err
     assert any((tmp_path / "results").rglob("logs/*.log"))  # the logs were there to look in
 

@@ -178,6 +178,8 @@ def _read_marker(path: Path, spec: EnvSpec) -> Env | None:
 
 def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
     python = str(path / "bin" / "python")
+    # which index resolved the environment (the log is sealed, without credentials, when the run closes)
+    log.write(f"# index: {settings.current().index_url}\n")
     uv = uv_binary() if spec.backend == "uv" else None
     if spec.backend == "uv" and not uv:
         raise CellError(

@@ -88,14 +88,14 @@ def _upload_times(package: str) -> dict[str, str]:
     """File name -> upload time, for every file of ``package`` on the index; an
     answer that is not the index's JSON (PEP 691, with PEP 700's upload times)
     is one line for the cell, and the run goes on."""
-    url = f"{index_url()}/{canonicalize_name(package)}/"
-    shown = settings.without_credentials(url)
+    # the URL as asked, credentials too: every writer and the terminal redact them (runner.settings.redact)
+    url = shown = f"{index_url()}/{canonicalize_name(package)}/"
     try:
         response = requests.get(url, headers={"Accept": _SIMPLE_JSON}, timeout=30)
         response.raise_for_status()
         files = response.json()["files"]
     except (requests.RequestException, KeyError, TypeError, ValueError) as exc:
-        why = settings.without_credentials(str(exc))[:300]
+        why = str(exc)[:300]
         raise CellError(f"cannot read the upload dates of {package} from {shown}: {why}") from None
     if not isinstance(files, list):
         raise CellError(f"the index at {shown} answered files as {type(files).__name__}, not a list")
@@ -110,7 +110,7 @@ def _upload_times(package: str) -> dict[str, str]:
 
 
 def first_upload(package: str, version: str) -> str:
-    url = settings.without_credentials(f"{index_url()}/{canonicalize_name(package)}/")
+    url = f"{index_url()}/{canonicalize_name(package)}/"
     times = [
         uploaded
         for filename, uploaded in _upload_times(package).items()
