@@ -7,6 +7,7 @@ errors.  A screenshot is kept in the test's temporary folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[s
     folder = tmp_path_factory.mktemp("page")
     run = folder / "run"
     shutil.copytree(FIXTURE, run)
+    _give_a_record_hostile_text(run)
     assert cli.report([str(run)]) == 0
     errors: list[str] = []
     fetched: list[str] = []
@@ -56,6 +58,17 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[s
             browser.close()
 
 
+HOSTILE_TEXT = "</script><script>alert(1)</script><!-- \u2028\u2029 ]]> `x` [a](b) |"
+
+
+def _give_a_record_hostile_text(run: Path) -> None:
+    """A stored run is untrusted: text in a record must not stop the charts from drawing."""
+    path = sorted((run / "cells").glob("*.json"))[0]
+    data = json.loads(path.read_text())
+    data["reason"] = HOSTILE_TEXT
+    path.write_text(json.dumps(data))
+
+
 def test_every_chart_draws_offline_with_no_console_error(
     page: tuple[Any, list[str], list[str], Path],
 ) -> None:
@@ -76,6 +89,7 @@ def test_every_chart_draws_offline_with_no_console_error(
     assert (folder / "report.png").stat().st_size > 10_000
     assert errors == []
     assert [url for url in fetched if not url.startswith("file:")] == []
+    assert "alert(1)" in (folder / "run" / "report.html").read_text()  # the hostile text is in its data
 
 
 def test_hovering_a_cell_shows_its_figures_and_versions(page: tuple[Any, list[str], list[str], Path]) -> None:
