@@ -69,8 +69,19 @@ def _python(spec: str) -> tuple[int, int]:
 
 
 def probe_cost(matrix: Matrix, cell: Cell) -> float:
-    """Seconds the cell's server and probes are estimated to take, repeats included."""
-    return (START_S + sum(probe_costs(matrix, cell).values())) * matrix.repeats
+    """Seconds the cell's server and probes are estimated to take, repeats
+    included: a server per round, and one more for each further run of a
+    probe that chance can decide (it runs alone in a fresh server)."""
+    runs = {name: probe_runs(matrix, name) for name in matrix.probes_for(cell.row)}
+    extra = sum(n - matrix.repeats for n in runs.values())
+    probes = sum(cost * runs[name] for name, cost in probe_costs(matrix, cell).items())
+    return START_S * (matrix.repeats + extra) + probes
+
+
+def probe_runs(matrix: Matrix, name: str) -> int:
+    """How many times each cell runs the probe: ``repeats``, or more for a
+    yes/no that chance can decide (see :data:`runner.measuring.probes.base.CHANCE_RUNS`)."""
+    return max(matrix.repeats, probe_named(name).runs_at_least)
 
 
 def probe_costs(matrix: Matrix, cell: Cell) -> dict[str, float]:

@@ -56,7 +56,17 @@ def probe_text(record: CellRecord | None, name: str) -> str:
         return ""
     if outcome.result is None:
         return "error"
-    return PROBES[name].text(outcome.result, outcome.repeats)
+    probe = PROBES[name]
+    text = probe.text(outcome.result, outcome.repeats)
+    tally = outcome.tally(probe)
+    if tally is not None and probe.outcome is not None:
+        if tally.varies:
+            return f"varies ({probe.outcome.no} in {tally.no} of {tally.n})"
+        if not tally.settled:
+            return f"{text} (1 run: chance may decide it)" if tally.n == 1 else f"{text} ({tally.n} runs)"
+        if tally.chance:
+            return f"{text} ({tally.n} of {tally.n})"
+    return text
 
 
 def table(

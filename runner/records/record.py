@@ -24,7 +24,7 @@ from typing import Any, Callable, Union
 from runner.measuring import stats
 from runner.measuring.facts import HttpFacts
 from runner.measuring.probes import HEADLINE, PROBES, probe_named
-from runner.measuring.probes.base import Probe, Result
+from runner.measuring.probes.base import CHANCE_RUNS, Probe, Result
 from runner.measuring.probes.concurrency import ConcurrencyResult
 from runner.measuring.stats import Spread
 from runner.records import checks
@@ -82,12 +82,45 @@ ProbeRun = Union[Result, ProbeFailed]
 
 
 @dataclass(frozen=True)
+class Tally:
+    """A probe's yes/no over a cell's runs: how many said yes, how many no.
+
+    ``value`` is the published answer: yes or no when every run agrees, None
+    when they differ ("varies").  ``settled`` is whether there were runs
+    enough for chance not to decide it (see :data:`CHANCE_RUNS`)."""
+
+    yes: int
+    no: int
+    chance: bool
+
+    @property
+    def n(self) -> int:
+        return self.yes + self.no
+
+    @property
+    def value(self) -> bool | None:
+        if self.n == 0 or (self.yes and self.no):
+            return None
+        return self.yes > 0
+
+    @property
+    def varies(self) -> bool:
+        return bool(self.yes and self.no)
+
+    @property
+    def settled(self) -> bool:
+        return not self.chance or self.n >= CHANCE_RUNS
+
+
+@dataclass(frozen=True)
 class ProbeOutcome:
-    """A probe's figures in one cell: the run shown, and the spread of all runs."""
+    """A probe's figures in one cell: the run shown, the spread of all runs,
+    and what each run said of the probe's yes/no (``said``), in run order."""
 
     result: Result | None
     error: str | None
     repeats: Spread
+    said: tuple[bool | None, ...] = ()
 
     @classmethod
     def of_runs(cls, probe: Probe[Any], runs: Sequence[ProbeRun]) -> ProbeOutcome:
@@ -95,27 +128,45 @@ class ProbeOutcome:
         measured = [(i, probe.figure(r)) for i, r in enumerate(runs) if isinstance(r, Result)]
         indexed = [(i, value) for i, value in measured if value is not None]
         spread = stats.spread([value for _, value in indexed], figure=probe.key_figure)
+        said = tuple(probe.outcome.of(r) for r in runs if isinstance(r, Result)) if probe.outcome else ()
         # ``shown`` counts in ``values``, which holds only the runs that gave a figure.
         run = runs[indexed[spread.shown][0]] if indexed else runs[0]
         if isinstance(run, ProbeFailed):
-            return cls(result=None, error=run.error, repeats=spread)
-        return cls(result=run, error=None, repeats=spread)
+            return cls(result=None, error=run.error, repeats=spread, said=said)
+        return cls(result=run, error=None, repeats=spread, said=said)
+
+    def tally(self, probe: Probe[Any]) -> Tally | None:
+        """The yes/no over the runs; a record from before runs were kept counts its one run."""
+        if probe.outcome is None:
+            return None
+        said = self.said
+        if not said and self.result is not None:
+            said = (probe.outcome.of(self.result),)
+        return Tally(
+            yes=sum(1 for v in said if v is True),
+            no=sum(1 for v in said if v is False),
+            chance=probe.outcome.chance,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         figures = self.result.to_dict() if self.result is not None else {"error": self.error}
-        return {**figures, "repeats": self.repeats.to_dict()}
+        repeats = self.repeats.to_dict()
+        if self.said:
+            repeats["outcomes"] = list(self.said)
+        return {**figures, "repeats": repeats}
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> ProbeOutcome:
         probe = probe_named(name)
         repeats = Spread.from_dict(data.get("repeats") or {})
+        said = tuple((data.get("repeats") or {}).get("outcomes") or ())
         if data.get("error"):
-            return cls(result=None, error=str(data["error"]), repeats=repeats)
+            return cls(result=None, error=str(data["error"]), repeats=repeats, said=said)
         try:
             result = probe.result.from_dict(data)
         except TypeError as exc:
             raise RecordError(f"probes.{name}: {exc}") from None
-        return cls(result=result, error=None, repeats=repeats)
+        return cls(result=result, error=None, repeats=repeats, said=said)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
@@ -223,11 +223,14 @@ def starts_no_server(plan: Plan, built: Built) -> bool:
 
 
 def measure(job: CellJob) -> None:
-    """Every probe of the row, ``repeats`` times, each group in a fresh server."""
+    """Every probe of the row, ``repeats`` times, each group in a fresh server;
+    a probe whose yes/no chance can decide, at least ``CHANCE_RUNS`` times
+    (the later runs measure only those probes)."""
     probes_here = job.matrix.probes_for(job.plan.cell.row)
-    for _ in range(job.matrix.repeats):
+    for index in range(runs_of(probes_here, job.matrix.repeats)):
         results: dict[str, ProbeRun] = {}
-        groups = launch_groups(list(probes_here))
+        due = [n for n in probes_here if index < max(job.matrix.repeats, probe_named(n).runs_at_least)]
+        groups = launch_groups(due)
         if isinstance(job.gate, NoGate):
             for group in groups:
                 measure_group(job, group, probes_here, results)
@@ -238,6 +241,11 @@ def measure(job: CellJob) -> None:
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
     job.update(probes=summarise(job.runs))
+
+
+def runs_of(probes: Iterable[str], repeats: int) -> int:
+    """How many rounds of fresh servers a cell's probes take."""
+    return max([repeats, *(probe_named(n).runs_at_least for n in probes)])
 
 
 def measure_group(

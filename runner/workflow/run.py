@@ -44,7 +44,7 @@ from runner.serving.process import signals_as_interrupt
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
 from runner.workflow import machine_lock, schedule
-from runner.workflow.cell import Built, Plan, launch_groups, run_cell, starts_no_server
+from runner.workflow.cell import Built, Plan, launch_groups, run_cell, runs_of, starts_no_server
 from runner.workflow.schedule import Gate, overlap_bound
 
 __all__ = ["RUN_MARK", "Outcome", "build_envs", "build_jobs", "overlap_bound", "plan_cell", "run_cells"]
@@ -179,7 +179,7 @@ def probe_cells(
 def waiting_cost(matrix: Matrix, cell: Cell) -> float:
     """Seconds the cell's waiting probes are estimated to take."""
     costs = shards.probe_costs(matrix, cell)
-    return sum(s for name, s in costs.items() if not PROBES[name].needs_cpu) * matrix.repeats
+    return sum(s * shards.probe_runs(matrix, name) for name, s in costs.items() if not PROBES[name].needs_cpu)
 
 
 def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
@@ -189,10 +189,17 @@ def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
     if overlap <= 1:
         return shards.probe_cost(matrix, cell)
     probes = matrix.probes_for(cell.row)
-    alone = sum(s for name, s in shards.probe_costs(matrix, cell).items() if PROBES[name].needs_cpu)
-    servers = len(launch_groups(list(probes)))
+    alone = sum(
+        s * shards.probe_runs(matrix, name)
+        for name, s in shards.probe_costs(matrix, cell).items()
+        if PROBES[name].needs_cpu
+    )
+    rounds = runs_of(probes, matrix.repeats)
+    servers = sum(
+        len(launch_groups([n for n in probes if i < shards.probe_runs(matrix, n)])) for i in range(rounds)
+    )
     starts = servers * shards.START_CPU_S / (os.cpu_count() or 1)
-    return (alone + starts) * matrix.repeats + waiting_cost(matrix, cell) / overlap
+    return alone + starts + waiting_cost(matrix, cell) / overlap
 
 
 def open_run(

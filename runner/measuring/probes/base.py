@@ -8,8 +8,10 @@ same declaration says what the probe costs (``cost``: the shard planner, the
 time left and the schedule all read it), which charts it has (``charts``,
 shapes that :mod:`runner.publish.charts` draws), the sentence it adds to the
 answers (``answer``), which figure compares two columns as a ratio
-(``ratio``), and whether its figures depend on the machine
-(``machine_bound``).  Nothing else in the runner keeps a list of probes.
+(``ratio``), whether its figures depend on the machine
+(``machine_bound``), and its yes/no (``outcome``): what the summary and
+compare say of it, and whether chance can decide it, so that it is measured
+:data:`CHANCE_RUNS` times.  Nothing else in the runner keeps a list of probes.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 
 __all__ = [
+    "CHANCE_RUNS",
     "Answer",
     "Bars",
     "Chart",
     "Map",
+    "Outcome",
     "Outcomes",
     "Probe",
     "R",
@@ -141,6 +145,36 @@ class Ratio:
     unit: str
 
 
+# How many times a yes/no that chance can decide is measured, each run in a
+# fresh server, whatever ``probes.repeats`` says: n runs of an outcome that is
+# 50/50 all agree by chance with probability 2 * 0.5**n, 3.1% for n = 6
+# (6.3% for 5), under the 5% the summary promises.
+CHANCE_RUNS = 6
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """The probe's yes/no: ``of`` reads it from one run (None where that run
+    gives none), ``yes`` and ``no`` name its two values in a table, and
+    ``chance`` says whether chance can decide it (which worker accepts a
+    connection, how a race of timings falls), so that it is measured
+    :data:`CHANCE_RUNS` times and published as a plain yes or no only when
+    every run agrees.
+
+    The summary says it as ``{lead}: {columns} {yes_phrase}; {columns}
+    {no_phrase}; {columns} vary ({no} in k of n)``, ``lead`` from the
+    probe's settings."""
+
+    name: str
+    of: Callable[[R], bool | None]
+    yes: str
+    no: str
+    chance: bool
+    lead: Callable[[Mapping[str, Any]], str]
+    yes_phrase: str
+    no_phrase: str
+
+
 def _two_seconds(settings: Mapping[str, Any], capacity: int | None) -> float:
     return 2.0
 
@@ -175,6 +209,12 @@ class Probe(Generic[R]):
     charts: tuple[Chart, ...] = ()
     answer: Answer[R] | None = None
     ratio: Ratio | None = None
+    outcome: Outcome[R] | None = None
+
+    @property
+    def runs_at_least(self) -> int:
+        """How many runs a cell needs of this probe whatever ``repeats`` says."""
+        return CHANCE_RUNS if self.outcome is not None and self.outcome.chance else 1
 
     def defaults(self) -> dict[str, Any]:
         return {key: setting.default for key, setting in self.settings.items()}

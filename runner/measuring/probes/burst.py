@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import wire
-from runner.measuring.probes.base import Answer, Chart, Outcomes, Probe, Result, Setting, range_text
+from runner.measuring.probes.base import Answer, Chart, Outcome, Outcomes, Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread, peak_overlap
 from runner.serving.process import RunningServer
 from runner.wire import HOST
@@ -186,4 +186,16 @@ PROBE = Probe(
         ),
     ),
     answer=Answer(opening=lambda r: f"Of {r.requests} requests sent at once: ", each=_each),
+    # Whether every request of the burst completes depends on how the race of
+    # accepts, the listen backlog and the time-out falls in that run.
+    outcome=Outcome(
+        name="all_completed",
+        of=lambda r: r.completed == r.requests,
+        yes="all completed",
+        no="lost some",
+        chance=True,
+        lead=lambda s: f"Of a burst of {s['requests']} connections at once",
+        yes_phrase="answer every one",
+        no_phrase="lose some",
+    ),
 )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.measuring.probes.base import Chart, Map, Probe, Result, Setting, Steps, range_text
+from runner.measuring.probes.base import Chart, Map, Outcome, Probe, Result, Setting, Steps, range_text
 from runner.measuring.stats import Spread, peak_overlap
 from runner.measuring.volley import volley
 from runner.serving.process import RunningServer
@@ -114,5 +114,19 @@ PROBE = Probe(
     charts=(
         Chart("concurrency", "The concurrency map: verdict and peak of every cell", "peak", Map()),
         Chart("changes", "Where it changed: the peak of each column along the rows", "peak", Steps()),
+    ),
+    # Not left to chance: requests sent at once that each hold the server for
+    # at least 50 ms overlap on any server that can take two at once, whichever
+    # worker accepts which; only the peak of a server whose workers split the
+    # volley (gthread) depends on the split, and the report explains that peak.
+    outcome=Outcome(
+        name="verdict",
+        of=lambda r: None if r.verdict is None else r.verdict == "concurrent",
+        yes="concurrent",
+        no="serial",
+        chance=False,
+        lead=lambda s: f"With {s['requests']} requests at once",
+        yes_phrase="serve several at once",
+        no_phrase="serve one at a time",
     ),
 )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import wire
-from runner.measuring.probes.base import Answer, Bars, Chart, Probe, Result, Setting, range_text
+from runner.measuring.probes.base import Answer, Bars, Chart, Outcome, Probe, Result, Setting, range_text
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 from runner.wire import HOST
@@ -116,5 +116,20 @@ PROBE = Probe(
             f"With {r.stalled} connections that sent half a request and stopped, an ordinary request: "
         ),
         each=_each,
+    ),
+    # Chance decides it where workers share the stalled connections: gthread's
+    # two workers each take what they accept, and the ordinary request is
+    # served only if it lands on a worker with a free thread.  No number of
+    # stalled connections makes that certain, as a worker accepts up to its
+    # worker_connections (1000) whatever its threads.
+    outcome=Outcome(
+        name="served",
+        of=lambda r: r.served,
+        yes="served",
+        no="blocked",
+        chance=True,
+        lead=lambda s: f"With {s['connections']} stalled clients",
+        yes_phrase="keep serving",
+        no_phrase="are blocked",
     ),
 )
