@@ -18,7 +18,7 @@ import pytest
 
 from runner import cli
 from runner.analysis import Inputs
-from runner.publish import answers, charts, doc, tidy
+from runner.publish import answers, charts, doc, summary, tidy
 from runner.publish.artefacts import ARTEFACTS
 from runner.records import store
 from runner.records.record import CellRecord, Machine
@@ -129,14 +129,16 @@ def store_document(records: list[CellRecord], meta: store.RunMeta) -> list[doc.B
     return report.document(records, Inputs.of_run(meta, records), run=meta)
 
 
-def test_the_answers_name_the_change_and_the_cells(records: list[CellRecord]) -> None:
+def test_the_summary_names_the_change_and_the_cells(records: list[CellRecord]) -> None:
     meta = store.read_meta(FIXTURE)
+    first = summary.findings(records, Inputs.of_run(meta, records))[0]
+    assert first.text.startswith(
+        "`flask-run` and `nginx-flask-run` serve one request at a time, then several requests at once: "
+        "up to Flask 0.12.5 and from Flask 1.0.4 (Python 3.11; "
+    )
+    assert "`nox -s bisect` names the release" in first.text  # this run has no bisect answer
+    assert {"flask-0.12.5--flask-run", "flask-1.0.4--flask-run"} <= set(first.cells)
     text = doc.markdown(answers.section(records, Inputs.of_run(meta, records)))
-    change = next(line for line in text.splitlines() if line.startswith("- `flask-run` served one request"))
-    assert "Flask 0.12.5" in change
-    assert "Flask 1.0.4" in change
-    assert "`flask-0.12.5--flask-run`" in change
-    assert "`flask-1.0.4--flask-run`" in change
     assert "nginx in front of `flask-run` did not change its verdict" in text
     assert "`gunicorn-sync` over `flask-run` gave" in text
     assert "Each probe ran 2 times per cell" in text
@@ -145,11 +147,15 @@ def test_the_answers_name_the_change_and_the_cells(records: list[CellRecord]) ->
 def test_an_answer_is_only_given_where_the_run_measured_it(records: list[CellRecord]) -> None:
     meta = store.read_meta(FIXTURE)
     dev_only = [r for r in records if r.server == "flask-run"]
-    text = doc.markdown(answers.section(dev_only, Inputs.of_run(meta, dev_only)))
+    found = summary.findings(dev_only, Inputs.of_run(meta, dev_only))
+    text = " ".join(f.text for f in found)
     assert "nginx" not in text
     assert "WSGI" not in text
-    assert "served one request at a time with Flask 0.12.5" in text
-    assert answers.section([], Inputs.of_run(meta, [])) == []
+    assert (
+        "`flask-run` serves one request at a time, then several requests at once: up to Flask 0.12.5" in text
+    )
+    assert answers.section(dev_only, Inputs.of_run(meta, dev_only)) == []
+    assert summary.findings([], Inputs.of_run(meta, [])) == []
 
 
 def test_one_repeat_is_said_and_a_small_difference_called_noise(records: list[CellRecord]) -> None:

@@ -23,25 +23,17 @@ from runner.serving.servers import RECIPES, Role
 NOISE = 0.10  # run-to-run spread of a throughput figure measured once, as seen on this project's machines
 
 
-def section(records: Sequence[CellRecord], inputs: Inputs, bisected: Sequence[str] = ()) -> list[Block]:
-    """The "Answers" section: each question with its answers, or none at all.
-
-    ``bisected`` are the lines of ``nox -s bisect`` for this run: the release
-    each change happened in, measured for real, added to the first answer.
-    """
+def section(records: Sequence[CellRecord], inputs: Inputs) -> list[Block]:
+    """The "Answers, column by column" section, after the tables: the detail
+    behind the summary's findings for nginx in front and the WSGI servers
+    (the summary and the headline's table of columns say the verdicts)."""
     rows = rows_of(records)
     out: list[Block] = []
     for question, answer in (
-        (
-            "Does a server serve one request at a time, and since which release did that change?",
-            one_at_a_time,
-        ),
         ("What changes with nginx in front?", nginx_in_front),
         ("What does a WSGI server buy over the development server?", wsgi_over_dev),
     ):
         lines = answer(rows, inputs)
-        if lines and answer is one_at_a_time:
-            lines += [f"Bisected: {line}." for line in bisected]
         if lines:
             out += [Heading(question, 3), Bullets(tuple(lines))]
     if not out:
@@ -52,9 +44,9 @@ def section(records: Sequence[CellRecord], inputs: Inputs, bisected: Sequence[st
         else f"Each probe ran {inputs.repeats} times per cell; "
     )
     head: list[Block] = [
-        Heading("Answers"),
+        Heading("Answers, column by column"),
         Para(
-            "The questions this project started from, answered from this run's records only. "
+            "The detail behind the summary, answered from this run's records only. "
             + caution
             + "the cells each answer rests on are named after it."
         ),

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from runner import analysis, settings
 from runner.files import write_bytes, write_json, write_text
-from runner.publish import answers, page, report, tidy
+from runner.publish import answers, page, report, summary, tidy
 from runner.publish.charts import ChartSpec, charts
-from runner.publish.doc import markdown
+from runner.publish.doc import Finding, markdown
 from runner.records import store
 from runner.records.record import SCHEMA, CellRecord, RecordError, RunMeta
 from runner.records.store import artefact_path, read_meta, read_records
@@ -35,7 +35,8 @@ ARTEFACTS = ("report.md", "report.html", "results.csv", "results.json")
 @dataclass(frozen=True)
 class Published:
     path: Path
-    report: str  # the Markdown, as printed at the end of a run
+    report: str  # the whole Markdown (``nox -s report -- --full`` prints it)
+    findings: tuple[Finding, ...]  # the summary
     charts: tuple[str, ...]
     seconds: float
 
@@ -49,14 +50,18 @@ def publish(run_path: Path) -> Published:
         raise RecordError(f"{run_path}: no cell records in it")
     inputs = analysis.Inputs.of_run(meta, records)
     drawn = chart_specs(records, inputs)
-    bisected = bisect_answers(run_path)
+    answered = store.bisect_answers(run_path)
+    bisected = [answer.line for answer in answered if answer.line]
+    found = summary.findings(records, inputs, answered)
     blocks = report.document(
         records,
         inputs,
         run=meta,
-        opening=answers.section(records, inputs, bisected),
+        opening=summary.section(found),
         charts=[c.name for c in drawn],
         bisected=bisected,
+        answers=answered,
+        detail=answers.section(records, inputs),
     )
     images = write_charts(store.charts_path(run_path), drawn)
     text = settings.redact(markdown(blocks, images))
@@ -64,12 +69,9 @@ def publish(run_path: Path) -> Published:
     write_text(artefact_path(run_path, "report.html"), page.page_html(meta, blocks, drawn))
     write_text(artefact_path(run_path, "results.csv"), tidy.csv_text(meta.run, records))
     write_json(artefact_path(run_path, "results.json"), results_json(meta, records))
-    return Published(run_path, text, tuple(c.name for c in drawn), time.perf_counter() - started)
-
-
-def bisect_answers(run_path: Path) -> list[str]:
-    """The lines of the run's bisect answers, for its report."""
-    return [answer.line for answer in store.bisect_answers(run_path) if answer.line]
+    return Published(
+        run_path, text, tuple(found), tuple(c.name for c in drawn), time.perf_counter() - started
+    )
 
 
 def chart_specs(records: Sequence[CellRecord], inputs: analysis.Inputs) -> list[ChartSpec]:

@@ -57,7 +57,28 @@ class Chart:
     title: str
 
 
-Block = Union[Heading, Para, Bullets, Table, Chart]
+@dataclass(frozen=True)
+class Finding:
+    """One finding of the summary: a sentence, its key figure, how sure it
+    is, and the cells it rests on (see :mod:`runner.publish.summary`)."""
+
+    text: str
+    figure: str
+    sure: str
+    cells: tuple[str, ...]
+
+    def meta(self) -> str:
+        """``figure; how sure; N cells``, as the terminal and report.md give it."""
+        parts = [p for p in (self.figure, self.sure) if p]
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Findings:
+    items: tuple[Finding, ...]
+
+
+Block = Union[Heading, Para, Bullets, Table, Chart, Findings]
 
 
 def markdown(blocks: Sequence[Block], images: Mapping[str, str] | None = None) -> str:
@@ -72,12 +93,28 @@ def markdown(blocks: Sequence[Block], images: Mapping[str, str] | None = None) -
             out.append("\n".join(f"- {inert(item)}" for item in block.items))
         elif isinstance(block, Table):
             out.append(block.markdown())
+        elif isinstance(block, Findings):
+            out.append(
+                "\n".join(
+                    f"{n}. {inert(f.text)} ({inert(f.meta())}; {cells_cited(f.cells)})"
+                    for n, f in enumerate(block.items, 1)
+                )
+            )
         elif images and block.name in images:
             out.append(f"![{block.title}]({images[block.name]})")
         else:
             continue
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def cells_cited(names: Sequence[str]) -> str:
+    """``cell `a```, ``cells `a`, `b```, or ``cells `a` to `z`, 14 in all``."""
+    if len(names) == 1:
+        return f"cell `{names[0]}`"
+    if len(names) <= 3:
+        return "cells " + ", ".join(f"`{n}`" for n in names)
+    return f"cells `{names[0]}` to `{names[-1]}`, {len(names)} in all"
 
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -125,12 +162,33 @@ def html_body(blocks: Sequence[Block], charts: Sequence[str]) -> str:
             out.append(f"<ul>{items}</ul>")
         elif isinstance(block, Table):
             out.append(_table_html(block))
-        elif block.name in charts:
+        elif isinstance(block, Findings):
+            out.append(_findings_html(block))
+        elif isinstance(block, Chart) and block.name in charts:
             out.append(
                 f'<figure><div class="chart" id="chart-{block.name}" data-chart="{block.name}"></div>'
                 f"<figcaption>{inline_html(block.title)}</figcaption></figure>"
             )
     return "\n".join(out)
+
+
+def cell_link(name: str) -> str:
+    """A cell's name that opens its panel (the page's script shows the record)."""
+    safe = html.escape(name)
+    return f'<a class="cell" href="#cell={safe}" data-cell="{safe}">{safe}</a>'
+
+
+def _findings_html(block: Findings) -> str:
+    items = []
+    for finding in block.items:
+        links = " ".join(cell_link(name) for name in finding.cells)
+        count = "1 cell" if len(finding.cells) == 1 else f"{len(finding.cells)} cells"
+        items.append(
+            f"<li><p>{inline_html(finding.text)}</p>"
+            f'<p class="meta">{inline_html(finding.meta())}; '
+            f"<details><summary>{count}</summary>{links}</details></p></li>"
+        )
+    return f'<ol class="findings">{"".join(items)}</ol>'
 
 
 def _table_html(table: Table) -> str:

@@ -12,11 +12,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Callable
 
-from runner.analysis import Inputs, RowView, changes, expected_peak, mismatches, rows_of
+from runner.analysis import Inputs, RowView, changed, changes, expected_peak, mismatches, rows_of
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Probe
 from runner.publish.doc import Block, Bullets, Chart, Heading, Para, Table, markdown
-from runner.records.record import CellRecord, RunMeta, Status
+from runner.publish.summary import release_of
+from runner.records.record import BisectAnswer, CellRecord, RunMeta, Status
 
 
 def cell_text(record: CellRecord | None) -> str:
@@ -85,6 +86,66 @@ def table(
     return Table(headers=("Flask", "Werkzeug", "Python", *servers), rows=tuple(body))
 
 
+_SHORT = {"serial": "serial", "concurrent": "concurrent"}
+
+
+def blocks_of(rows: Sequence[RowView]) -> list[tuple[tuple[str, str], list[RowView]]]:
+    """The rows in their blocks (same Python and resolution), in matrix order."""
+    found: dict[tuple[str, str], list[RowView]] = {}
+    for row in rows:
+        found.setdefault(row.group, []).append(row)
+    return list(found.items())
+
+
+def block_title(group: tuple[str, str]) -> str:
+    return f"Python {group[0]}" + (" (period)" if group[1] == "period" else "")
+
+
+def by_column(
+    rows: Sequence[RowView], servers: Sequence[str], bisected: Sequence[BisectAnswer] = ()
+) -> Table:
+    """One line per column: its verdict along each block of rows, its range of
+    peaks, and where the verdict changed (the release bisect found, where it
+    has been asked)."""
+    blocks = blocks_of(rows)
+    found = changed(rows, servers)
+    body = []
+    for server in servers:
+        cells = []
+        peaks: list[int] = []
+        for _, block in blocks:
+            verdicts: list[str] = []
+            for row in block:
+                record = row.cells.get(server)
+                probe = record.concurrency if record is not None else None
+                if probe is None or probe.verdict is None:
+                    continue
+                if probe.peak is not None:
+                    peaks.append(probe.peak)
+                if not verdicts or verdicts[-1] != probe.verdict:
+                    verdicts.append(probe.verdict)
+            cells.append(" -> ".join(_SHORT.get(v, v) for v in verdicts) if verdicts else "-")
+        if not peaks and all(c == "-" for c in cells):
+            continue
+        span = (
+            "" if not peaks else f"{min(peaks)}" if min(peaks) == max(peaks) else f"{min(peaks)}-{max(peaks)}"
+        )
+        where = []
+        for change in (c for c in found if c.server == server):
+            said = release_of(change, bisected)
+            where.append(said or f"between Flask {change.before.flask} and {change.after.flask}")
+        body.append((server, *cells, span, "; ".join(where)))
+    return Table(
+        headers=("Column", *(block_title(g) for g, _ in blocks), "Peaks", "Changed at"), rows=tuple(body)
+    )
+
+
+def _span(peaks: Sequence[int]) -> str:
+    if not peaks:
+        return ""
+    return f"{min(peaks)}" if min(peaks) == max(peaks) else f"{min(peaks)}-{max(peaks)}"
+
+
 def render(
     records: Iterable[CellRecord],
     servers: Sequence[str],
@@ -106,16 +167,20 @@ def document(
     opening: Sequence[Block] = (),
     charts: Collection[str] = (),
     bisected: Sequence[str] = (),
+    answers: Sequence[BisectAnswer] = (),
+    detail: Sequence[Block] = (),
 ) -> list[Block]:
-    """The whole report: ``opening`` (the answers) first, then each probe's
-    table with its chart where ``charts`` has one, then the facts and failures."""
+    """The whole report: ``opening`` (the summary) first, then the headline
+    (its map, a line per column, the full table, the changes), each probe's
+    table with its chart where ``charts`` has one, ``detail`` (the answers
+    column by column), then the facts and failures."""
     rows = rows_of(records)
     servers = inputs.servers
     out: list[Block] = [Heading("Flask concurrency matrix", 1)]
     if run is not None:
         out.append(Para(f"Run `{run.run}`, started {run.started}, on {machines_text(run, records, inputs)}."))
     out += opening
-    out += headline(rows, servers, inputs.probe_settings.get(HEADLINE, {}), inputs.repeats, charts)
+    out += headline(rows, servers, inputs.probe_settings.get(HEADLINE, {}), inputs.repeats, charts, answers)
     if bisected:
         out += [
             Heading("Where it changed"),
@@ -130,14 +195,27 @@ def document(
             continue
         out += [
             Heading(probe.title),
-            Para(probe.about.format(**inputs.probe_settings[name])),
+            Para(probe.about.format(**inputs.probe_settings[name]) + _runs_note(probe, inputs.repeats)),
         ]
         out += _per_machine(
             rows, servers, records, partial(probe_text, name=name), inputs, varies=probe.machine_bound
         )
         out += chart_blocks(probe, charts)
+    out += detail
     out += trailer(rows, servers, records)
     return out
+
+
+def _runs_note(probe: Probe[Any], repeats: int) -> str:
+    """What the table of a probe whose yes/no chance can decide says of its runs."""
+    if probe.outcome is None or not probe.outcome.chance:
+        return ""
+    runs = max(repeats, probe.runs_at_least)
+    return (
+        f" Chance can decide whether it is {probe.outcome.yes} or {probe.outcome.no}, so each cell "
+        f"ran it {runs} times, each in a fresh server; a cell says `varies` with its counts "
+        "where the runs did not all agree."
+    )
 
 
 def chart_blocks(probe: Probe[Any], drawn: Collection[str]) -> list[Block]:
@@ -184,8 +262,9 @@ def headline(
     settings: Mapping[str, Any],
     repeats: int,
     charts: Collection[str] = (),
+    answers: Sequence[BisectAnswer] = (),
 ) -> list[Block]:
-    """The concurrency table and the changes under it."""
+    """The map, a line per column, the concurrency table and the changes under it."""
     about = PROBES[HEADLINE].about.format(
         requests=settings.get("requests", "?"), delay_ms=settings.get("delay_ms", "?")
     )
@@ -204,10 +283,19 @@ def headline(
         )
     else:
         shown = "Each cell ran every probe once, in a fresh server process."
-    # the headline's first chart (the map) under its table, the others under the changes
+    # the map first, the steps chart under the changes
     drawn = chart_blocks(PROBES[HEADLINE], charts)
-    out: list[Block] = [Heading(PROBES[HEADLINE].title), Para(about), Para(shown)]
-    out += [table(rows, servers, cell_text), *drawn[:1], Heading("Changes")]
+    out: list[Block] = [Heading(PROBES[HEADLINE].title), *drawn[:1]]
+    compact = by_column(rows, servers, answers)
+    if compact.rows:
+        out += [
+            Para(
+                "Each column along each block of rows (same Python and resolution), "
+                "its peaks, and where it changed:"
+            ),
+            compact,
+        ]
+    out += [Para(about), Para(shown), table(rows, servers, cell_text), Heading("Changes", 3)]
     found = changes(rows, servers)
     out.append(
         Bullets(tuple(found)) if found else Para("No column changes its verdict between neighbouring rows.")

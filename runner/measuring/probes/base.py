@@ -162,8 +162,8 @@ class Outcome(Generic[R]):
     every run agrees.
 
     The summary says it as ``{lead}: {columns} {yes_phrase}; {columns}
-    {no_phrase}; {columns} vary ({no} in k of n)``, ``lead`` from the
-    probe's settings."""
+    {no_phrase}; {column} varies ({no} in k of n)``, ``lead`` from the
+    probe's settings; each phrase is given for one column and for several."""
 
     name: str
     of: Callable[[R], bool | None]
@@ -171,8 +171,8 @@ class Outcome(Generic[R]):
     no: str
     chance: bool
     lead: Callable[[Mapping[str, Any]], str]
-    yes_phrase: str
-    no_phrase: str
+    yes_phrase: tuple[str, str]
+    no_phrase: tuple[str, str]
 
 
 def _two_seconds(settings: Mapping[str, Any], capacity: int | None) -> float:

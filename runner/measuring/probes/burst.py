@@ -195,7 +195,7 @@ PROBE = Probe(
         no="lost some",
         chance=True,
         lead=lambda s: f"Of a burst of {s['requests']} connections at once",
-        yes_phrase="answer every one",
-        no_phrase="lose some",
+        yes_phrase=("answers every one", "answer every one"),
+        no_phrase=("loses some", "lose some"),
     ),
 )

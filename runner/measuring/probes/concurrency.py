@@ -126,7 +126,7 @@ PROBE = Probe(
         no="serial",
         chance=False,
         lead=lambda s: f"With {s['requests']} requests at once",
-        yes_phrase="serve several at once",
-        no_phrase="serve one at a time",
+        yes_phrase=("serves several requests at once", "serve several requests at once"),
+        no_phrase=("serves one request at a time", "serve one request at a time"),
     ),
 )

@@ -129,7 +129,7 @@ PROBE = Probe(
         no="blocked",
         chance=True,
         lead=lambda s: f"With {s['connections']} stalled clients",
-        yes_phrase="keep serving",
-        no_phrase="are blocked",
+        yes_phrase=("keeps serving", "keep serving"),
+        no_phrase=("is blocked", "are blocked"),
     ),
 )
