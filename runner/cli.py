@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import ParamSpec
 
     from runner.bisection import driver
+    from runner.workflow.run import Outcome
 
     P = ParamSpec("P")
 
@@ -82,12 +83,20 @@ def run(
             file=sys.stderr,
         )
         return 130
-    print(terminal_safe(outcome.report))
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
-    print(
-        f"{len(outcome.records)} cells: {counts}. Report: {outcome.run.path / 'report.md'}", file=sys.stderr
-    )
+    print(terminal_safe(ending_of(outcome)))
     return 1 if outcome.failed else 0
+
+
+def ending_of(outcome: Outcome) -> str:
+    """The run's last lines: at most 40, within 100 columns (see runner.publish.terminal)."""
+    from runner.analysis import Inputs
+    from runner.publish import terminal
+
+    if not outcome.records:
+        return outcome.report
+    inputs = Inputs.of_run(outcome.run.meta, outcome.records)
+    page = outcome.run.path / "report.html"
+    return "\n".join(terminal.ending(outcome.records, inputs, outcome.findings, outcome.counts, page))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,6 +166,7 @@ def report(argv: Sequence[str]) -> int:
 
     parser = _Parser(prog="nox -s report --", description="Render stored runs again, measuring nothing.")
     parser.add_argument("runs", nargs="*", help="run folders (default: results/latest)")
+    parser.add_argument("--full", action="store_true", help="print each run's whole report.md too")
     args = parser.parse_args(argv)
     folders = args.runs or [str(results_path() / "latest")]
     for folder in [_run_folder(f) for f in folders]:
@@ -164,6 +174,8 @@ def report(argv: Sequence[str]) -> int:
             done = publish(folder)
         except RecordError as exc:
             raise UserError(str(exc)) from None
+        if args.full:
+            print(terminal_safe(done.report))
         print(f"{folder}: {', '.join(ARTEFACTS)} and {len(done.charts)} charts in {done.seconds:.1f} s")
     return 0
 

@@ -215,7 +215,11 @@ def test_one_cell_alone_writes_its_record(tmp_path: Path) -> None:
     # The file on disk, as a user reads it.
     record = json.loads(cells[0].read_text())
     assert record["probes"]["concurrency"]["peak"] == 4
-    assert "| 3.1." in done.stdout  # the table is printed
+    ending = done.stdout.splitlines()
+    assert any(line.split()[:2] == ["waitress", "concurrent"] for line in ending)  # the compact table
+    assert len(ending) <= 40
+    assert max(len(line) for line in ending if not line.startswith("Page: ")) <= 100
+    assert f"Page: {(tmp_path / 'results' / 'latest' / 'report.html').resolve().as_uri()}" in ending
 
 
 def test_nox_lists_one_session_per_cell(tmp_path: Path) -> None:

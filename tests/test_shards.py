@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runner import shards
 from runner.errors import UserError
@@ -195,3 +197,22 @@ def test_a_count_that_is_not_plain_digits_is_one_clear_line() -> None:
     for text in ("²", "0", "257", "three"):
         with pytest.raises(UserError, match="expected a number of shards from 1 to 256"):
             shards.parse_count(text)
+
+
+@given(
+    st.lists(st.floats(0.01, 100.0), min_size=1, max_size=30),
+    st.floats(0.0, 5000.0),
+    st.integers(0, 30),
+    st.booleans(),
+)
+def test_no_progress_line_shows_a_negative_time(
+    costs: list[float], elapsed: float, done: int, in_rounds: bool
+) -> None:
+    import time
+
+    from runner.workflow.run import Clock
+
+    estimates = {f"cell-{i}": c for i, c in enumerate(costs)}
+    clock = Clock(estimates, time.perf_counter() - elapsed, in_rounds=in_rounds)
+    line = clock.after(set(list(estimates)[:done]))
+    assert "-" not in line, line

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +34,7 @@ from runner.errors import CellError, CellNotApplicable, CellSkipped
 from runner.matrix.cells import Cell, Matrix
 from runner.measuring.probes import PROBES
 from runner.publish.artefacts import publish
-from runner.publish.doc import terminal_safe
+from runner.publish.doc import Finding, terminal_safe
 from runner.records import store
 from runner.records.machine import tools
 from runner.records.record import CellRecord, Schedule, Status
@@ -63,6 +63,7 @@ class Outcome:
     report: str
     complete: bool
     counts: dict[str, int] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()  # the report's summary
 
     @property
     def failed(self) -> int:
@@ -116,12 +117,18 @@ def run_cells(
                 report=report,
             )
         watchdog.stop(dog)
-        if not complete:
-            progress(
-                f"run {run.id} interrupted: {len(outcome.records)} of {len(names)} cells "
-                "recorded; run it again to go on"
-            )
+        progress(last_line(outcome, len(names), time.perf_counter() - started, phases))
     return outcome
+
+
+def last_line(outcome: Outcome, asked: int, wall_s: float, phases: Mapping[str, float]) -> str:
+    """The run's last progress line: its total, or how far an interrupted one got."""
+    run = outcome.run
+    if not outcome.complete:
+        got = len(outcome.records)
+        return f"run {run.id} interrupted: {got} of {asked} cells recorded; run it again to go on"
+    built = f", {_mmss(phases['build_phase_s'])} of it building" if "build_phase_s" in phases else ""
+    return f"run {run.id}: {len(outcome.records)} cells in {_mmss(wall_s)} in all{built}"
 
 
 def probe_cells(
@@ -229,14 +236,18 @@ def close_run(
     counts = count_statuses(records)
     summary = {"counts": counts, **phases, **time_split(records)}
     run.finish(complete=complete, summary=summary)
+    found: tuple[Finding, ...] = ()
     try:
-        text = publish(run.path).report if report else ""
+        text = ""
+        if report:
+            done = publish(run.path)
+            text, found = done.report, done.findings
     except Exception as exc:  # the records are safe; the report can be drawn again
         text = f"The report could not be drawn ({exc!r}); draw it with: nox -s report -- {run.path}"
         print(f"error: {text}", file=sys.stderr)
     finally:
         run.release()
-    return Outcome(run=run, records=records, report=text, complete=complete, counts=counts)
+    return Outcome(run=run, records=records, report=text, complete=complete, counts=counts, findings=found)
 
 
 def plan_cell(cell: Cell, env_root: Path) -> Plan:
@@ -399,6 +410,7 @@ class Clock:
 
 
 def _mmss(seconds: float) -> str:
+    seconds = max(0.0, seconds)  # never "-1:59": a clock that ran past its estimate says 0:00
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
