@@ -1,15 +1,20 @@
 """Two runs side by side: the cells both have, what changed, and whether it is real.
 
-Verdict changes come first, then peak changes, then throughput ratios; then
-the cells only one run has.  A difference is called real only by
-:data:`RULE`; otherwise it is marked ``~``.  The exit status says whether
-any verdict changed, for CI: 0 none, 1 at least one, 2 bad input.
+Verdict changes come first, then the other probes' yes/no changes (each
+probe's ``outcome`` in the registry: slow clients, bursts, and any probe to
+come), then peak changes, throughput ratios and every other probe's key
+figure; then the cells only one run has.  A difference of figures is called
+real only by :data:`RULE`; otherwise it is marked ``~``.  A yes/no changes
+only where both sides are stable (every run agreed, and runs enough for
+chance not to decide); one that varies on either side is listed as such and
+never called a change.  The exit status says whether any verdict or stable
+yes/no changed, for CI: 0 none, 1 at least one, 2 bad input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
@@ -18,7 +23,7 @@ from runner.errors import UserError
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Ratio, figure_of
 from runner.measuring.stats import Spread
-from runner.records.record import CellRecord, RunMeta, machine_namer, machine_names
+from runner.records.record import CellRecord, RunMeta, Tally, machine_namer, machine_names
 from runner.records.store import read_run
 
 # The figure compared as B/A: the first probe whose registry entry names one.
@@ -83,10 +88,13 @@ class Comparison:
     statuses: list[Line]
     only_a: list[str]
     only_b: list[str]
+    outcomes: list[Line] = field(default_factory=list)  # stable yes/no that changed
+    unsettled: list[Line] = field(default_factory=list)  # yes/no that varies, or too few runs, on a side
+    figures: list[Line] = field(default_factory=list)  # other probes' key figures that differ
 
     @property
     def verdict_changed(self) -> bool:
-        return bool(self.verdicts)
+        return bool(self.verdicts or self.outcomes)
 
 
 def compare(a: Side, b: Side) -> Comparison:
@@ -97,6 +105,9 @@ def compare(a: Side, b: Side) -> Comparison:
     peaks: list[Line] = []
     throughput: list[Line] = []
     statuses: list[Line] = []
+    outcomes: list[Line] = []
+    unsettled: list[Line] = []
+    figures: list[Line] = []
     for name in order:
         x, y = a.cells[name], b.cells[name]
         if x.status != y.status:
@@ -108,6 +119,15 @@ def compare(a: Side, b: Side) -> Comparison:
         line = _ratio(name, x, y, same_machine=machine(x) == machine(y))
         if line is not None:
             throughput.append(line)
+        for probe in PROBES:
+            if probe == HEADLINE or not x.ok:
+                continue
+            said = _outcome(name, probe, x, y)
+            if said is not None:
+                (outcomes if said[0] else unsettled).append(said[1])
+            figure = _key_figure(name, probe, x, y)
+            if figure is not None:
+                figures.append(figure)
     return Comparison(
         a,
         b,
@@ -117,7 +137,53 @@ def compare(a: Side, b: Side) -> Comparison:
         statuses,
         only_a=[n for n in a.cells if n not in b.cells],
         only_b=[n for n in b.cells if n not in a.cells],
+        outcomes=outcomes,
+        unsettled=unsettled,
+        figures=figures,
     )
+
+
+def _said(tally: Tally, probe: str) -> str:
+    outcome = PROBES[probe].outcome
+    assert outcome is not None
+    if tally.varies:
+        return f"varies ({outcome.no} in {tally.no} of {tally.n})"
+    word = outcome.yes if tally.value else outcome.no
+    return f"{word} ({tally.n} of {tally.n})" if tally.n > 1 else f"{word} (1 run)"
+
+
+def _outcome(name: str, probe: str, x: CellRecord, y: CellRecord) -> tuple[bool, Line] | None:
+    """(True, line) for a stable yes/no that changed; (False, line) for one that
+    differs, or may, where a side varies or has too few runs; None otherwise."""
+    ox, oy = x.probe(probe), y.probe(probe)
+    if ox is None or oy is None:
+        return None
+    tx, ty = ox.tally(PROBES[probe]), oy.tally(PROBES[probe])
+    if tx is None or ty is None or not tx.n or not ty.n:
+        return None
+    cell = f"{name} ({probe})"
+    if tx.varies or ty.varies:
+        return False, Line(cell, _said(tx, probe), _said(ty, probe), real=False, note="varies: not a change")
+    if tx.value == ty.value:
+        return None
+    if not (tx.settled and ty.settled):
+        return False, Line(cell, _said(tx, probe), _said(ty, probe), real=False, note="too few runs to call")
+    return True, Line(cell, _said(tx, probe), _said(ty, probe), real=True)
+
+
+def _key_figure(name: str, probe: str, x: CellRecord, y: CellRecord) -> Line | None:
+    """A probe's key figure where the two runs differ (the ratio probe has its own table)."""
+    if RATIO is not None and probe == RATIO[0]:
+        return None
+    ox, oy = x.probe(probe), y.probe(probe)
+    if ox is None or oy is None:
+        return None
+    fx, fy = PROBES[probe].figure(ox.result), PROBES[probe].figure(oy.result)
+    if fx is None or fy is None or fx == fy:
+        return None
+    note = f"{fy / fx:.2f}x" if fx else ""
+    label = f"{name} ({probe} {PROBES[probe].key_figure})"
+    return Line(label, f"{fx:g}", f"{fy:g}", real(ox.repeats, oy.repeats), note)
 
 
 def _status(record: CellRecord) -> str:
@@ -192,10 +258,14 @@ def render(result: Comparison, *, fmt: str = "text", only_changed: bool = False)
     ]
     headers = ("cell", "A", "B", "real?", "B/A, note")
     throughput = changed_only(result.throughput) if only_changed else result.throughput
+    figures = changed_only(result.figures) if only_changed else result.figures
     sections = [
         ("Verdict changes", result.verdicts, "No verdict changed."),
+        ("Yes/no changes (stable on both sides)", result.outcomes, "No stable yes/no changed."),
+        ("Yes/no that varies, or has too few runs, on a side", result.unsettled, ""),
         ("Peak changes (same verdict)", result.peaks, "No peak changed."),
         (_RATIO_TITLE, throughput, _RATIO_EMPTY),
+        ("Other probes' key figures that differ", figures, ""),
         ("Cells whose status changed", result.statuses, ""),
     ]
     for title, lines, empty in sections:
@@ -215,7 +285,8 @@ def render(result: Comparison, *, fmt: str = "text", only_changed: bool = False)
         if names:
             out += [heading(label), "", ", ".join(f"`{n}`" for n in names), ""]
     out.append(
-        f"{len(result.verdicts)} verdict change(s), {len(result.peaks)} peak change(s) "
+        f"{len(result.verdicts)} verdict change(s), {len(result.outcomes)} yes/no change(s), "
+        f"{len(result.peaks)} peak change(s) "
         f"over {len(result.a.cells.keys() & result.b.cells.keys())} cells both runs have."
     )
     return "\n".join(out) + "\n"

@@ -209,3 +209,23 @@ def test_the_workflows_merge_job_takes_a_single_shard(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
     assert (checkout / "merged" / "report.html").is_file()
     assert "## Concurrency" in summary.read_text()
+
+
+PAIR = Path(__file__).resolve().parent / "fixtures" / "slow-client-pair"
+
+
+def test_a_stable_slow_client_change_is_listed_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.compare([str(PAIR / "a"), str(PAIR / "b")]) == 1
+    out = capsys.readouterr().out
+    changes = out.split("Yes/no changes (stable on both sides)", 1)[1].split("Yes/no that varies", 1)[0]
+    assert "flask-3.1.x--gunicorn-sync (slow_client)  blocked (6 of 6)  served (6 of 6)" in changes
+    assert "gunicorn-gthread" not in changes  # it varies on both sides: never a change
+    varies = out.split("Yes/no that varies, or has too few runs, on a side", 1)[1]
+    assert "flask-3.1.x--gunicorn-gthread (slow_client)" in varies.split("\n\n")[1]
+    assert "varies (blocked in 3 of 6)" in varies
+    assert "0 verdict change(s), 1 yes/no change(s)" in out
+
+
+def test_a_pair_whose_only_difference_varies_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.compare([str(PAIR / "a"), str(PAIR / "a")]) == 0
+    assert "No stable yes/no changed." in capsys.readouterr().out
