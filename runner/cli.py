@@ -10,6 +10,7 @@ interrupted.  ``report``: 0, or 2 for a folder that is not a readable run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 from runner import settings
 from runner.errors import UserError
 from runner.matrix.cells import Cell, Matrix, load
-from runner.publish.doc import terminal_safe
+from runner.publish.doc import Finding, terminal_safe
 from runner.records.record import RecordError
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def run(
     env_root: Path = DEFAULT_ENVS,
     fresh: bool = False,
     serial: bool = False,
+    bisect: bool = True,
 ) -> int:
     from runner.workflow.run import overlap_bound, run_cells  # imported late: parsing needs none of it
 
@@ -83,8 +85,36 @@ def run(
             file=sys.stderr,
         )
         return 130
+    if bisect and outcome.complete:
+        found = bisect_changes(outcome.run.path, results or results_path(), env_root)
+        if found is None:
+            return 130
+        outcome = dataclasses.replace(outcome, findings=found or outcome.findings)
     print(terminal_safe(ending_of(outcome)))
     return 1 if outcome.failed else 0
+
+
+def bisect_changes(run_path: Path, results: Path, env_root: Path) -> tuple[Finding, ...] | None:
+    """Each change line of the run bisected to a release, through bisect's
+    cache (``results/bisect``); the summary then names it.  The findings
+    drawn again (empty where nothing was bisected), None if interrupted."""
+    from runner.analysis import Inputs
+    from runner.bisection import driver
+    from runner.publish import summary
+    from runner.records import store
+
+    run = driver.StoredRun.read(run_path)
+    questions, _ = driver.changes_of(run, driver.DEFAULT_FIELD)
+    if not questions:
+        return ()
+    _stderr_line(f"bisecting {len(questions)} change(s) to their release (`-- --no-bisect` skips this)")
+    if (
+        _bisect_all(run, questions, pre=False, retry=False, cache=results / "bisect", env_root=env_root)
+        == 130
+    ):
+        return None
+    meta, records = store.read_run(run_path)
+    return tuple(summary.findings(records, Inputs.of_run(meta, records), store.bisect_answers(run_path)))
 
 
 def ending_of(outcome: Outcome) -> str:
@@ -114,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fresh", action="store_true", help="start a new run even if the last one was interrupted"
     )
     parser.add_argument("--serial", action="store_true", help="each cell whole, one after another")
+    parser.add_argument("--no-bisect", action="store_true", help="leave the changes found unbisected")
     args = parser.parse_args(argv)
     try:
         settings.current()  # a bad variable stops the run before anything is built
@@ -123,7 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(cell.name)
             return 0
         return run(
-            matrix, args.cell, results=args.results, env_root=args.envs, fresh=args.fresh, serial=args.serial
+            matrix,
+            args.cell,
+            results=args.results,
+            env_root=args.envs,
+            fresh=args.fresh,
+            serial=args.serial,
+            bisect=not args.no_bisect,
         )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -260,7 +297,13 @@ def bisect(argv: Sequence[str]) -> int:
 
 
 def _bisect_all(
-    run: driver.StoredRun, questions: Sequence[driver.Question], *, pre: bool, retry: bool
+    run: driver.StoredRun,
+    questions: Sequence[driver.Question],
+    *,
+    pre: bool,
+    retry: bool,
+    cache: Path | None = None,
+    env_root: Path = DEFAULT_ENVS,
 ) -> int:
     import time
 
@@ -271,7 +314,7 @@ def _bisect_all(
     started, fresh = time.perf_counter(), 0
     try:
         with machine_lock.measuring(_stderr_line):  # every question's probes, one run of them at a time
-            fresh = _ask(run, questions, pre=pre, retry=retry)
+            fresh = _ask(run, questions, pre=pre, retry=retry, cache=cache, env_root=env_root)
     except KeyboardInterrupt:
         print("interrupted: what was probed is kept; run the same command again to go on", file=sys.stderr)
         return 130
@@ -284,7 +327,15 @@ def _bisect_all(
     return 0
 
 
-def _ask(run: driver.StoredRun, questions: Sequence[driver.Question], *, pre: bool, retry: bool) -> int:
+def _ask(
+    run: driver.StoredRun,
+    questions: Sequence[driver.Question],
+    *,
+    pre: bool,
+    retry: bool,
+    cache: Path | None = None,
+    env_root: Path = DEFAULT_ENVS,
+) -> int:
     """Each question bisected, its answer saved and printed; the new probes it took."""
     from runner.bisection import driver, search
     from runner.records import store
@@ -299,7 +350,7 @@ def _ask(run: driver.StoredRun, questions: Sequence[driver.Question], *, pre: bo
             f"at most {search.budget(len(releases))} probes",
             file=sys.stderr,
         )
-        prober = driver.Prober(run, question, results_path() / "bisect", DEFAULT_ENVS, _stderr_line)
+        prober = driver.Prober(run, question, cache or results_path() / "bisect", env_root, _stderr_line)
         prober.retry_errors = retry
         answer = driver.bisect(question, releases, prober)
         fresh += prober.fresh
@@ -326,6 +377,9 @@ def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
         action="store_true",
         help="each cell whole, one after another (no overlap of waiting probes)",
     )
+    parser.add_argument(
+        "--no-bisect", action="store_true", help="leave the changes found unbisected (--shard implies it)"
+    )
     args = parser.parse_args(argv)
     if args.list_shards is not None:
         print(shards.plan_json(shards.plan(matrix, shards.parse_count(args.list_shards))))
@@ -342,7 +396,8 @@ def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
             print(f"shard {part.label} has no cells: the matrix has fewer environments than shards")
             return 0
         names = list(part.cells)
-    return run(matrix, names, fresh=args.fresh, serial=args.serial)
+    bisecting = not args.no_bisect and args.shard is None  # a shard's changes are the merged run's
+    return run(matrix, names, fresh=args.fresh, serial=args.serial, bisect=bisecting)
 
 
 def pythons(matrix: Matrix) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli
+from runner import analysis, cli
 from runner.analysis import Inputs
 from runner.publish import answers, charts, doc, summary, tidy
 from runner.publish.artefacts import ARTEFACTS
@@ -302,3 +302,37 @@ def test_the_charts_data_island_holds_no_markup_whatever_its_strings() -> None:
     assert "<" not in island
     assert ">" not in island
     assert json.loads(island)["map"]["data"]["values"][0]["reason"] == hostile
+
+
+NARROWED = Path(__file__).resolve().parent / "fixtures" / "bisect-answer-narrowed.json"
+
+
+@pytest.mark.parametrize("kind", ["narrowed", "found"])
+def test_the_summary_and_the_column_table_name_what_bisect_found(tmp_path: Path, kind: str) -> None:
+    """A real answer of `nox -s bisect` (Flask 1.0 to 1.0.2 cannot start on
+    Python 3.11), and the same answer as if 1.0 had been measured."""
+    from runner.publish import report
+    from runner.records.record import BisectAnswer
+
+    answer = json.loads(NARROWED.read_text())
+    if kind == "found":
+        answer.update(kind="found", first_right="1.0", untested=[])
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    (run / "bisect.json").write_text(json.dumps({"schema": 1, "answers": [answer]}))
+    meta, records = store.read_run(run)
+    answers_ = store.bisect_answers(run)
+    assert [type(a) for a in answers_] == [BisectAnswer]
+    first = summary.findings(records, Inputs.of_run(meta, records), answers_)[0]
+    table = report.by_column(analysis.rows_of(records), Inputs.of_run(meta, records).servers, answers_)
+    changed_at = {row[0]: row[-1] for row in table.rows}
+    if kind == "found":
+        assert "the first release with the change is Flask 1.0 (released 2018-04-26)" in first.text
+        assert changed_at["flask-run"] == "Flask 1.0"
+    else:
+        assert (
+            "Flask 1.0 to 1.0.2 cannot be measured here, so the first release measured with the change is 1.0.3"
+            in first.text
+        )
+        assert changed_at["flask-run"] == "Flask 0.12.5 to 1.0.3"
+    assert "not bisected yet" not in first.text

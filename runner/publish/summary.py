@@ -230,9 +230,14 @@ def _answer_words(answer: BisectAnswer) -> str:
         released = f" (released {day})" if day else ""
         return f"the first release with the change is {package} {answer.first_right}{released}"
     if answer.kind == "narrowed" and answer.last_left and answer.first_right:
-        skipped = len(answer.untested)
-        why = f", as {skipped} release(s) between could not be measured" if skipped else ""
-        return f"bisect narrows it to {package} {answer.last_left} to {answer.first_right}{why}"
+        skipped = [str(u.get("version", "?")) for u in answer.untested]
+        if skipped:
+            span = skipped[0] if len(skipped) == 1 else f"{skipped[0]} to {skipped[-1]}"
+            return (
+                f"{package} {span} cannot be measured here, so the first release measured with "
+                f"the change is {answer.first_right}"
+            )
+        return f"bisect narrows it to {package} {answer.last_left} to {answer.first_right}"
     return f"bisect could not name a release ({answer.kind})"
 
 
