@@ -192,12 +192,16 @@ def test_markdown_and_html_say_the_same(records: list[CellRecord]) -> None:
         "![The map](charts/map.svg)\n"
     )
     html = doc.html_body(blocks, ["map"])
-    assert '<h2 id="title-1">Title &lt;1&gt;</h2>' in html
+    assert '<details class="section" id="title-1" open><summary><h2>Title &lt;1&gt;</h2></summary>' in html
+    assert html.endswith("</div></details>")  # the section ends with the page
     assert "<p>a <code>code</code> &amp; b</p>" in html
     assert "<li><code>two</code></li>" in html
     assert "<td>&lt;2&gt;</td>" in html
     assert 'id="chart-map"' in html
     assert "chart" not in doc.html_body(blocks[-1:], [])
+    linked = doc.html_body([doc.Para("see `a--b` and `c`")], [], cells={"a--b"})
+    assert '<a class="cell" href="#cell=a--b" data-cell="a--b">a--b</a>' in linked
+    assert "<code>c</code>" in linked  # not a cell of the run
 
 
 def test_every_chart_is_valid_vega_lite(records: list[CellRecord], monkeypatch: pytest.MonkeyPatch) -> None:

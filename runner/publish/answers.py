@@ -44,7 +44,7 @@ def section(records: Sequence[CellRecord], inputs: Inputs) -> list[Block]:
         else f"Each probe ran {inputs.repeats} times per cell; "
     )
     head: list[Block] = [
-        Heading("Answers, column by column"),
+        Heading("Answers, column by column", folded=True),
         Para(
             "The detail behind the summary, answered from this run's records only. "
             + caution

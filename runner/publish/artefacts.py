@@ -66,7 +66,7 @@ def publish(run_path: Path) -> Published:
     images = write_charts(store.charts_path(run_path), drawn)
     text = settings.redact(markdown(blocks, images))
     write_text(artefact_path(run_path, "report.md"), text)
-    write_text(artefact_path(run_path, "report.html"), page.page_html(meta, blocks, drawn))
+    write_text(artefact_path(run_path, "report.html"), page.page_html(meta, blocks, drawn, records))
     write_text(artefact_path(run_path, "results.csv"), tidy.csv_text(meta.run, records))
     write_json(artefact_path(run_path, "results.json"), results_json(meta, records))
     return Published(

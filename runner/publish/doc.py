@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -22,6 +22,7 @@ from tabulate import tabulate
 class Heading:
     text: str
     level: int = 2
+    folded: bool = False  # in the page, a section that starts collapsed (detail a reader opens)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Bullets:
 class Table:
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    # the cell of the matrix behind each table cell ("" for none): in the
+    # page, clicking it opens that cell's record
+    links: tuple[tuple[str, ...], ...] = ()
 
     def markdown(self) -> str:
         def cell(text: str) -> str:
@@ -143,32 +147,61 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def inline_html(text: str) -> str:
-    """Escaped text with Markdown's code spans as ``<code>``."""
-    return _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text, quote=False))
+def inline_html(text: str, cells: Collection[str] = ()) -> str:
+    """Escaped text with Markdown's code spans as ``<code>``; a code span that
+    names a cell of the run opens its panel in the page."""
+
+    def code(match: re.Match[str]) -> str:
+        name = html.unescape(match.group(1))
+        return cell_link(name) if name in cells else f"<code>{match.group(1)}</code>"
+
+    return _CODE.sub(code, html.escape(text, quote=False))
 
 
-def html_body(blocks: Sequence[Block], charts: Sequence[str]) -> str:
-    """The report's blocks as HTML; a chart in ``charts`` becomes a ``div`` for vega-embed."""
+def anchor_of(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def html_body(blocks: Sequence[Block], charts: Sequence[str], cells: Collection[str] = ()) -> str:
+    """The report's blocks as HTML: each section (a level-2 heading and what
+    follows it) a ``<details>`` that can be collapsed, a table of contents
+    before the first, a chart in ``charts`` a ``div`` for vega-embed, and
+    every name of a cell in ``cells`` a link that opens its record."""
     out: list[str] = []
+    toc = [(anchor_of(b.text), b.text) for b in blocks if isinstance(b, Heading) and b.level == 2]
+    in_section = False
     for block in blocks:
-        if isinstance(block, Heading):
-            anchor = re.sub(r"[^a-z0-9]+", "-", block.text.lower()).strip("-")
-            out.append(f'<h{block.level} id="{anchor}">{inline_html(block.text)}</h{block.level}>')
+        if isinstance(block, Heading) and block.level == 2:
+            if in_section:
+                out.append("</div></details>")
+            elif toc:
+                links = " ".join(f'<a href="#{a}">{inline_html(t)}</a>' for a, t in toc)
+                out.append(f'<nav class="toc" aria-label="Contents">{links}</nav>')
+            opened = "" if block.folded else " open"
+            out.append(
+                f'<details class="section" id="{anchor_of(block.text)}"{opened}>'
+                f"<summary><h2>{inline_html(block.text)}</h2></summary><div>"
+            )
+            in_section = True
+        elif isinstance(block, Heading):
+            level = block.level
+            out.append(f'<h{level} id="{anchor_of(block.text)}">{inline_html(block.text, cells)}</h{level}>')
         elif isinstance(block, Para):
-            out.append(f"<p>{inline_html(block.text)}</p>")
+            out.append(f"<p>{inline_html(block.text, cells)}</p>")
         elif isinstance(block, Bullets):
-            items = "".join(f"<li>{inline_html(item)}</li>" for item in block.items)
+            items = "".join(f"<li>{inline_html(item, cells)}</li>" for item in block.items)
             out.append(f"<ul>{items}</ul>")
         elif isinstance(block, Table):
-            out.append(_table_html(block))
+            out.append(_table_html(block, cells))
         elif isinstance(block, Findings):
-            out.append(_findings_html(block))
+            out.append(_findings_html(block, cells))
         elif isinstance(block, Chart) and block.name in charts:
             out.append(
                 f'<figure><div class="chart" id="chart-{block.name}" data-chart="{block.name}"></div>'
                 f"<figcaption>{inline_html(block.title)}</figcaption></figure>"
             )
+    if in_section:
+        out.append("</div></details>")
     return "\n".join(out)
 
 
@@ -178,22 +211,29 @@ def cell_link(name: str) -> str:
     return f'<a class="cell" href="#cell={safe}" data-cell="{safe}">{safe}</a>'
 
 
-def _findings_html(block: Findings) -> str:
+def _findings_html(block: Findings, cells: Collection[str]) -> str:
     items = []
     for finding in block.items:
         links = " ".join(cell_link(name) for name in finding.cells)
         count = "1 cell" if len(finding.cells) == 1 else f"{len(finding.cells)} cells"
         items.append(
-            f"<li><p>{inline_html(finding.text)}</p>"
-            f'<p class="meta">{inline_html(finding.meta())}; '
-            f"<details><summary>{count}</summary>{links}</details></p></li>"
+            f"<li><p>{inline_html(finding.text, cells)}</p>"
+            f'<div class="meta">{inline_html(finding.meta())}; '
+            f"<details><summary>the {count} it rests on</summary>{links}</details></div></li>"
         )
     return f'<ol class="findings">{"".join(items)}</ol>'
 
 
-def _table_html(table: Table) -> str:
+def _table_html(table: Table, cells: Collection[str] = ()) -> str:
     head = "".join(f"<th>{inline_html(h)}</th>" for h in table.headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{inline_html(cell)}</td>" for cell in row) + "</tr>" for row in table.rows
-    )
-    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    rows = []
+    for r, row in enumerate(table.rows):
+        links = table.links[r] if r < len(table.links) else ()
+        tds = []
+        for c, text in enumerate(row):
+            name = links[c] if c < len(links) else ""
+            attribute = f' data-cell="{html.escape(name)}" tabindex="0"' if name and name in cells else ""
+            tds.append(f"<td{attribute}>{inline_html(text, cells)}</td>")
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    table_html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="table">{table_html}</div>'

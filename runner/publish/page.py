@@ -13,28 +13,65 @@ import html
 import json
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from runner import settings
 from runner.files import write_text
 from runner.publish.charts import ChartSpec
 from runner.publish.doc import Block, html_body
-from runner.records.record import RunMeta
+from runner.records.record import CellRecord, RunMeta
 
 STYLE = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
-       max-width: 1200px; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.7rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
-code { background: #f3f3f3; padding: 0 .25em; border-radius: 3px; font-size: 90%; }
-.table { overflow-x: auto; } table { border-collapse: collapse; font-size: 13px; margin: .5rem 0 1rem; }
-th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; white-space: nowrap; }
-th { background: #f6f6f6; position: sticky; top: 0; } tr:nth-child(even) td { background: #fbfbfb; }
-figure { margin: 1rem 0; overflow-x: auto; } figcaption { color: #666; font-size: 13px; }
+:root { --fg: #222; --bg: #fff; --muted: #666; --line: #ddd; --head: #f6f6f6; --zebra: #fbfbfb;
+        --code: #f3f3f3; --link: #0b57d0; --panel: #fff; color-scheme: light dark; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6e6e6; --bg: #16181c; --muted: #a0a4ab; --line: #3a3d44; --head: #23262c;
+          --zebra: #1b1e23; --code: #2a2d33; --link: #8ab4f8; --panel: #1f2227; }
+  .chart svg { background: #fff; border-radius: 3px; }
+}
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1rem auto;
+       max-width: 1200px; padding: 0 1rem; color: var(--fg); background: var(--bg); }
+a { color: var(--link); }
+h1 { font-size: 1.5rem; margin: .2rem 0; } h1 + p { margin: .2rem 0; color: var(--muted); font-size: 13px; }
+nav.toc { font-size: 13px; margin: .3rem 0 .2rem; } nav.toc a { margin-right: .8rem; white-space: nowrap; }
+details.section > summary { cursor: pointer; list-style: none; }
+details.section > summary::-webkit-details-marker { display: none; }
+details.section > summary h2 { display: inline-block; margin: 1rem 0 .3rem; font-size: 1.25rem; }
+details.section > summary::before { content: "\\25be  "; color: var(--muted); }
+details.section:not([open]) > summary::before { content: "\\25b8  "; }
+details.section > summary { border-bottom: 1px solid var(--line); }
+ol.findings { margin: .3rem 0; padding-left: 1.4rem; font-size: 14px; }
+ol.findings li { margin: 0 0 .25rem; } ol.findings p { margin: 0; }
+ol.findings .meta { color: var(--muted); font-size: 12px; }
+ol.findings .meta details { display: inline; } ol.findings .meta summary { display: inline; cursor: pointer; }
+code { background: var(--code); padding: 0 .25em; border-radius: 3px; font-size: 90%; }
+.table { overflow-x: auto; } table { border-collapse: separate; border-spacing: 0; font-size: 13px;
+        margin: .5rem 0 1rem; }
+th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: left; white-space: nowrap;
+         background: var(--bg); }
+th { background: var(--head); position: sticky; top: 0; } tr:nth-child(even) td { background: var(--zebra); }
+th:first-child, td:first-child { position: sticky; left: 0; z-index: 1; box-shadow: 1px 0 0 var(--line); }
+td[data-cell] { cursor: pointer; }
+td[data-cell]:hover { outline: 2px solid var(--link); outline-offset: -2px; }
+figure { margin: .5rem 0; overflow-x: auto; } figcaption { color: var(--muted); font-size: 13px; }
 .vega-bind { display: inline-block; margin-right: 1.2rem; font-size: 13px; }
 .chart-error { color: #b00; }
+dialog#cell-panel { max-width: min(900px, 92vw); max-height: 85vh; overflow: auto; color: var(--fg);
+                    background: var(--panel); border: 1px solid var(--line); border-radius: 6px; }
+dialog#cell-panel pre { background: var(--code); padding: .5rem; overflow-x: auto; font-size: 12px; }
+dialog#cell-panel table { font-size: 12px; }
+@media print {
+  body { max-width: none; color: #000; background: #fff; }
+  nav.toc, dialog { display: none; }
+  details.section > summary::before { content: ""; }
+  details::details-content { content-visibility: visible; display: block; }
+  .table { overflow: visible; } th, td { position: static; }
+}
 """
 
 # Each chart div gets its spec; a chart that fails says so in its place and
-# on the console, so that a test (or a reader) sees it.
+# on the console, so that a test (or a reader) sees it.  A cell's name, or a
+# table cell of the matrix, opens the panel with that cell's record.
 SCRIPT = """
 const specs = JSON.parse(document.getElementById("chart-specs").textContent);
 for (const [name, spec] of Object.entries(specs)) {
@@ -47,7 +84,105 @@ for (const [name, spec] of Object.entries(specs)) {
       console.error(error);
     });
 }
+const cells = JSON.parse(document.getElementById("cell-records").textContent);
+const panel = document.getElementById("cell-panel");
+function add(parent, tag, text) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  parent.appendChild(node);
+  return node;
+}
+function rows(parent, pairs) {
+  const body = add(add(parent, "table"), "tbody");
+  for (const [key, value] of pairs) {
+    const row = add(body, "tr");
+    add(row, "th", key);
+    add(row, "td", typeof value === "string" ? value : JSON.stringify(value));
+  }
+}
+function openCell(name) {
+  const cell = cells[name];
+  if (!cell) return;
+  const body = panel.querySelector(".body");
+  body.replaceChildren();
+  add(body, "h3", name);
+  rows(body, [["status", cell.status + (cell.reason ? ": " + cell.reason : "")],
+              ["versions", cell.versions], ["server", cell.server], ["options", cell.options]]);
+  add(body, "h4", "Figures");
+  rows(body, Object.entries(cell.probes));
+  if (cell.packages && Object.keys(cell.packages).length) {
+    add(body, "h4", "Installed");
+    add(body, "p", Object.entries(cell.packages).map(([k, v]) => k + " " + v).join(", "));
+  }
+  if (cell.log_tail.length) {
+    add(body, "h4", "Log tail");
+    add(body, "pre", cell.log_tail.join("\\n"));
+  }
+  panel.dataset.showing = name;
+  if (!panel.open) panel.showModal();
+}
+document.addEventListener("click", (event) => {
+  const target = event.target.closest("[data-cell]");
+  if (target) { event.preventDefault(); openCell(target.dataset.cell); }
+});
+document.addEventListener("keydown", (event) => {
+  const target = event.target.closest && event.target.closest("td[data-cell]");
+  if (target && event.key === "Enter") openCell(target.dataset.cell);
+});
+panel.querySelector("button").addEventListener("click", () => panel.close());
+// Print shows every section, the collapsed ones too, and folds them again after.
+function unfold() {
+  for (const d of document.querySelectorAll("details:not([open])")) {
+    d.dataset.folded = "yes";
+    d.open = true;
+  }
+}
+function refold() {
+  for (const d of document.querySelectorAll("details[data-folded]")) {
+    d.open = false;
+    delete d.dataset.folded;
+  }
+}
+matchMedia("print").addEventListener("change", (event) => (event.matches ? unfold() : refold()));
+addEventListener("beforeprint", unfold);
+addEventListener("afterprint", refold);
+const asked = decodeURIComponent(location.hash.slice(1));
+if (asked.startsWith("cell=")) openCell(asked.slice(5));
 """
+
+PANEL = (
+    '<dialog id="cell-panel" aria-label="A cell\'s record">'
+    '<form method="dialog"><button type="button">Close</button></form><div class="body"></div></dialog>'
+)
+
+
+def cell_records(records: Sequence[CellRecord]) -> dict[str, dict[str, Any]]:
+    """What a cell's panel shows: versions, server and options, each probe's
+    figures (with every run's yes/no), the reason, and the log tail."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        probes: dict[str, Any] = {}
+        for name, outcome in record.probes.items():
+            figures: dict[str, Any] = (
+                outcome.result.to_dict() if outcome.result is not None else {"error": outcome.error}
+            )
+            if outcome.said:
+                figures["runs said"] = list(outcome.said)
+            if outcome.repeats.n > 1:
+                figures["runs"] = outcome.repeats.n
+            probes[name] = figures
+        out[record.cell] = {
+            "status": record.status.value,
+            "reason": record.reason or "",
+            "versions": f"Flask {record.flask or record.asked.flask}, Werkzeug {record.werkzeug or '?'}, "
+            f"Python {record.python or record.asked.python}",
+            "server": record.kind,
+            "options": dict(record.options),
+            "packages": dict(record.packages),
+            "probes": probes,
+            "log_tail": list(record.log_tail[-40:]),
+        }
+    return out
 
 
 def vega_embed_script() -> str:
@@ -77,10 +212,14 @@ def _script_safe(text: str) -> str:
     return re.sub(r"</(script)", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
-def page_html(meta: RunMeta, blocks: Sequence[Block], drawn: Sequence[ChartSpec]) -> str:
+def page_html(
+    meta: RunMeta, blocks: Sequence[Block], drawn: Sequence[ChartSpec], records: Sequence[CellRecord] = ()
+) -> str:
     specs = {chart.name: chart.spec for chart in drawn}
-    body = html_body(blocks, list(specs))
+    shown = cell_records(records)
+    body = html_body(blocks, list(specs), shown)
     specs_json = _json_safe(json.dumps(specs, sort_keys=True))
+    cells_json = _json_safe(json.dumps(shown, sort_keys=True, separators=(",", ":")))
     title = html.escape(f"Flask concurrency matrix: run {meta.run}")
     return "\n".join(
         [
@@ -95,7 +234,9 @@ def page_html(meta: RunMeta, blocks: Sequence[Block], drawn: Sequence[ChartSpec]
             "<body>",
             "<noscript><p>The charts need JavaScript; the tables below do not.</p></noscript>",
             body,
+            PANEL,
             f'<script type="application/json" id="chart-specs">{specs_json}</script>',
+            f'<script type="application/json" id="cell-records">{cells_json}</script>',
             f"<script>{_script_safe(vega_embed_script())}</script>",
             f"<script>{SCRIPT}</script>",
             "</body>",

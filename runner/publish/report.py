@@ -78,12 +78,14 @@ def table(
     skip_empty: bool = False,
 ) -> Table:
     """Rows of versions, a column per server, each cell ``text(record)``."""
-    body = []
+    body, links = [], []
     for row in rows:
         cells = [text(row.cells.get(server)) for server in servers]
         if any(cells) or not skip_empty:
             body.append((row.flask, row.werkzeug, row.python, *cells))
-    return Table(headers=("Flask", "Werkzeug", "Python", *servers), rows=tuple(body))
+            named = (r.cell if (r := row.cells.get(server)) is not None else "" for server in servers)
+            links.append(("", "", "", *named))
+    return Table(headers=("Flask", "Werkzeug", "Python", *servers), rows=tuple(body), links=tuple(links))
 
 
 _SHORT = {"serial": "serial", "concurrent": "concurrent"}
@@ -309,7 +311,7 @@ def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[C
     out: list[Block] = []
     if any(r.http for r in records):
         out += [
-            Heading("Protocol, connections and warnings"),
+            Heading("Protocol, connections and warnings", folded=True),
             Para(
                 "The HTTP version each server answered an HTTP/1.1 request with, whether it "
                 "answered a second request on the same connection (`keep-alive`) or closed it "
@@ -319,7 +321,10 @@ def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[C
         ]
     flagged = mismatches(rows, servers)
     if flagged:
-        out += [Heading("Peaks that differ from the configured capacity"), Bullets(tuple(flagged))]
+        out += [
+            Heading("Peaks that differ from the configured capacity", folded=True),
+            Bullets(tuple(flagged)),
+        ]
     failed = sorted(
         (r for r in records if r.status is not Status.OK), key=lambda r: (r.row_index, r.server_index)
     )
