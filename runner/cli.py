@@ -108,10 +108,17 @@ def bisect_changes(run_path: Path, results: Path, env_root: Path) -> tuple[Findi
     if not questions:
         return ()
     _stderr_line(f"bisecting {len(questions)} change(s) to their release (`-- --no-bisect` skips this)")
-    if (
-        _bisect_all(run, questions, pre=False, retry=False, cache=results / "bisect", env_root=env_root)
-        == 130
-    ):
+    try:
+        asked = _bisect_all(
+            run, questions, pre=False, retry=False, cache=results / "bisect", env_root=env_root
+        )
+    except Exception as exc:  # the run is measured and whole: its ending is not lost to bisect
+        _stderr_line(
+            f"bisect stopped ({type(exc).__name__}: {exc}); the run and its report are whole; "
+            "`nox -s bisect` tries again"
+        )
+        return ()
+    if asked == 130:
         return None
     meta, records = store.read_run(run_path)
     return tuple(summary.findings(records, Inputs.of_run(meta, records), store.bisect_answers(run_path)))
@@ -360,7 +367,7 @@ def _ask(
 
 
 def _stderr_line(line: str) -> None:
-    print(terminal_safe(line), file=sys.stderr)
+    print(terminal_safe(settings.redact(line)), file=sys.stderr)
 
 
 @_user_errors

@@ -340,3 +340,23 @@ def test_the_summary_and_the_column_table_name_what_bisect_found(tmp_path: Path,
         )
         assert changed_at["flask-run"] == "Flask 0.12.5 to 1.0.3"
     assert "not bisected yet" not in first.text
+
+
+def test_a_bisect_that_cannot_reach_the_index_leaves_the_run_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """nox -s matrix bisects its changes; with no index to ask, it says so in one
+    line and the run's ending still comes (the findings as they were)."""
+    import socket
+
+    with socket.socket() as closed:  # a port on 127.0.0.1 that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("UV_DEFAULT_INDEX", f"http://127.0.0.1:{port}/simple")
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    assert cli.bisect_changes(run, tmp_path / "results", tmp_path / "envs") == ()
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bisect stopped")]
+    assert len(said) == 1
+    assert "`nox -s bisect` tries again" in said[0]
+    assert not (run / "bisect.json").exists()
