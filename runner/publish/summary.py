@@ -120,6 +120,15 @@ def _sure(records: Sequence[CellRecord], probe: str) -> str:
     return f"{said}, repeats agree within 10%"
 
 
+def _lowest_to_highest(medians: Mapping[str, float], unit: str = "") -> str:
+    """``2.16 (`waitress`) to 5.68 (`uwsgi`)``: the range of per-column figures, naming both ends."""
+    low = min(medians, key=medians.__getitem__)
+    high = max(medians, key=medians.__getitem__)
+    if low == high:
+        return f"{_num(medians[low])}{unit} (`{low}`)"
+    return f"{_num(medians[low])}{unit} (`{low}`) to {_num(medians[high])}{unit} (`{high}`)"
+
+
 def _peaks(peaks: Sequence[int]) -> str:
     if not peaks:
         return ""
@@ -380,14 +389,9 @@ def ratio_finding(rows: Sequence[RowView], inputs: Inputs, name: str, probe: Pro
             medians[server] = statistics.median(ratios)
     if not medians:
         return None
-    low = min(medians, key=medians.__getitem__)
-    high = max(medians, key=medians.__getitem__)
     cores = {c.machine.cores for c in cells if c.machine is not None and c.machine.cores}
     on = f", on {cores.pop()} cores" if len(cores) == 1 else ""
-    if low == high:
-        said = f"{_num(medians[low])} (`{low}`)"
-    else:
-        said = f"{_num(medians[low])} (`{low}`) to {_num(medians[high])} (`{high}`)"
+    said = _lowest_to_highest(medians)
     return Finding(
         text=f"A WSGI server gives {said} times the {probe.ratio.unit} of `{dev}`{on}.",
         figure=f"median ratio over rows, {len(medians)} WSGI columns",
@@ -520,16 +524,11 @@ def figure_finding(rows: Sequence[RowView], inputs: Inputs, name: str, probe: Pr
     if not per:
         return None
     medians = {s: statistics.median(v) for s, v in per.items()}
-    low = min(medians, key=medians.__getitem__)
-    high = max(medians, key=medians.__getitem__)
     label = _label(probe.key_figure)
     unit = probe.figures.get(probe.key_figure, "")
     unit = "" if unit in ("", "x") else f" {unit}"
     where = f" (on {only})" if only else ""
-    if low == high:
-        said = f"{_num(medians[low])}{unit} (`{low}`)"
-    else:
-        said = f"{_num(medians[low])}{unit} (`{low}`) to {_num(medians[high])}{unit} (`{high}`)"
+    said = _lowest_to_highest(medians, unit)
     return Finding(
         text=f"{probe.title}: the {label} ranges from {said}{where}.",
         figure=f"median over rows, {len(medians)} columns",
