@@ -96,12 +96,9 @@ def run(
 
 def bisect_changes(run_path: Path, results: Path, env_root: Path) -> tuple[Finding, ...] | None:
     """Each change line of the run bisected to a release, through bisect's
-    cache (``results/bisect``); the summary then names it.  The findings
-    drawn again (empty where nothing was bisected), None if interrupted."""
-    from runner.analysis import Inputs
+    cache (``results/bisect``); the summary then names it.  The findings of
+    the report drawn after it (empty where nothing was bisected), None if interrupted."""
     from runner.bisection import driver
-    from runner.publish import summary
-    from runner.records import store
 
     run = driver.StoredRun.read(run_path)
     questions, _ = driver.changes_of(run, driver.DEFAULT_FIELD)
@@ -109,7 +106,7 @@ def bisect_changes(run_path: Path, results: Path, env_root: Path) -> tuple[Findi
         return ()
     _stderr_line(f"bisecting {len(questions)} change(s) to their release (`-- --no-bisect` skips this)")
     try:
-        asked = _bisect_all(
+        asked, found = _bisect_all(
             run, questions, pre=False, retry=False, cache=results / "bisect", env_root=env_root
         )
     except Exception as exc:  # the run is measured and whole: its ending is not lost to bisect
@@ -118,10 +115,7 @@ def bisect_changes(run_path: Path, results: Path, env_root: Path) -> tuple[Findi
             "`nox -s bisect` tries again"
         )
         return ()
-    if asked == 130:
-        return None
-    meta, records = store.read_run(run_path)
-    return tuple(summary.findings(records, Inputs.of_run(meta, records), store.bisect_answers(run_path)))
+    return None if asked == 130 else found
 
 
 def ending_of(outcome: Outcome) -> str:
@@ -300,7 +294,8 @@ def bisect(argv: Sequence[str]) -> int:
         if not questions:
             print(f"{run.path}: no change line to bisect")
             return 0
-    return _bisect_all(run, questions, pre=args.pre, retry=args.retry_errors)
+    code, _ = _bisect_all(run, questions, pre=args.pre, retry=args.retry_errors)
+    return code
 
 
 def _bisect_all(
@@ -311,7 +306,9 @@ def _bisect_all(
     retry: bool,
     cache: Path | None = None,
     env_root: Path = DEFAULT_ENVS,
-) -> int:
+) -> tuple[int, tuple[Finding, ...]]:
+    """Every question bisected, then the run's report drawn again: the exit
+    code (130 if interrupted) and the findings of the report it drew."""
     import time
 
     from runner.publish.artefacts import publish
@@ -324,14 +321,14 @@ def _bisect_all(
             fresh = _ask(run, questions, pre=pre, retry=retry, cache=cache, env_root=env_root)
     except KeyboardInterrupt:
         print("interrupted: what was probed is kept; run the same command again to go on", file=sys.stderr)
-        return 130
-    publish(run.path)
+        return 130, ()
+    done = publish(run.path)
     print(
         f"{len(questions)} bisected in {time.perf_counter() - started:.0f} s, {fresh} new probes; "
         f"answers in {run.path / store.BISECT_FILE} and the report",
         file=sys.stderr,
     )
-    return 0
+    return 0, done.findings
 
 
 def _ask(

@@ -88,9 +88,6 @@ def table(
     return Table(headers=("Flask", "Werkzeug", "Python", *servers), rows=tuple(body), links=tuple(links))
 
 
-_SHORT = {"serial": "serial", "concurrent": "concurrent"}
-
-
 def blocks_of(rows: Sequence[RowView]) -> list[tuple[tuple[str, str], list[RowView]]]:
     """The rows in their blocks (same Python and resolution), in matrix order."""
     found: dict[tuple[str, str], list[RowView]] = {}
@@ -126,7 +123,7 @@ def by_column(
                     peaks.append(probe.peak)
                 if not verdicts or verdicts[-1] != probe.verdict:
                     verdicts.append(probe.verdict)
-            cells.append(" -> ".join(_SHORT.get(v, v) for v in verdicts) if verdicts else "-")
+            cells.append(" -> ".join(verdicts) if verdicts else "-")
         if not peaks and all(c == "-" for c in cells):
             continue
         span = (

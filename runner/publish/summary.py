@@ -100,6 +100,13 @@ def _cells(records: Iterable[CellRecord]) -> tuple[str, ...]:
     return tuple(r.cell for r in ordered)
 
 
+def _runs_per_cell(runs: Sequence[int]) -> str:
+    """``1 run per cell``, ``6 runs per cell``, ``2 to 6 runs per cell``: ``runs`` sorted, distinct."""
+    if len(runs) > 1:
+        return f"{runs[0]} to {runs[-1]} runs per cell"
+    return "1 run per cell" if runs[0] == 1 else f"{runs[0]} runs per cell"
+
+
 def _sure(records: Sequence[CellRecord], probe: str) -> str:
     """How sure a figure over ``records`` is: its runs and their agreement."""
     outcomes = [o for r in records if (o := r.probe(probe)) is not None]
@@ -107,12 +114,7 @@ def _sure(records: Sequence[CellRecord], probe: str) -> str:
         return "not measured"
     runs = sorted({o.repeats.n for o in outcomes})
     unstable = sum(1 for o in outcomes if o.repeats.unstable)
-    if runs == [1]:
-        said = "1 run per cell"
-    elif len(runs) > 1:
-        said = f"{runs[0]} to {runs[-1]} runs per cell"
-    else:
-        said = f"{runs[0]} runs per cell"
+    said = _runs_per_cell(runs)
     if unstable:
         return f"{said}; repeats disagree by more than 10% in {unstable} of {len(outcomes)} cells"
     if runs == [1]:
@@ -477,9 +479,7 @@ def _tallied(
 
 def _outcome_sure(cells: Sequence[CellRecord], name: str, probe: Probe[Any], unsettled: int) -> str:
     runs = sorted({len(o.said) or 1 for c in cells if (o := c.probe(name)) is not None})
-    said = f"{runs[0]} runs per cell" if len(runs) == 1 else f"{runs[0]} to {runs[-1]} runs per cell"
-    if runs == [1]:
-        said = "1 run per cell"
+    said = _runs_per_cell(runs)
     fresh = ", each in a fresh server" if runs[-1] > 1 else ""
     if unsettled:
         cells_word = "1 cell" if unsettled == 1 else f"{unsettled} cells"
