@@ -72,7 +72,7 @@ def probe_cost(matrix: Matrix, cell: Cell) -> float:
     """Seconds the cell's server and probes are estimated to take, repeats
     included: a server per round, and one more for each further run of a
     probe that chance can decide (it runs alone in a fresh server)."""
-    runs = {name: probe_runs(matrix, name) for name in matrix.probes_for(cell.row)}
+    runs = {name: probe_runs(matrix, name) for name in matrix.probes_for(cell)}
     extra = sum(n - matrix.repeats for n in runs.values())
     probes = sum(cost * runs[name] for name, cost in probe_costs(matrix, cell).items())
     return START_S * (matrix.repeats + extra) + probes
@@ -88,8 +88,7 @@ def probe_costs(matrix: Matrix, cell: Cell) -> dict[str, float]:
     """Seconds each of the cell's probes is estimated to take, once: each probe's own estimate."""
     capacity = planned_capacity(cell)
     return {
-        name: probe_named(name).cost(settings, capacity)
-        for name, settings in matrix.probes_for(cell.row).items()
+        name: probe_named(name).cost(settings, capacity) for name, settings in matrix.probes_for(cell).items()
     }
 
 

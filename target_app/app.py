@@ -1,5 +1,8 @@
 """The target app: ``/health`` for readiness, ``/slow?ms=N`` for the probes.
 
+The hostile-connection probes add three: ``/upload`` reads a POST body,
+``/big?kb=N`` answers N KiB, ``/hang?s=N`` holds its worker for N seconds.
+
 ``/slow`` reports the server-side start and end of its own work on the wall
 clock (``time.time``), which every process on the machine shares, so the
 runner can count how many requests the server was inside at the same moment
@@ -111,3 +114,50 @@ def slow():
         pid=os.getpid(),
         thread=threading.current_thread().ident,
     )
+
+
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+MAX_BIG_KB = 8192
+MAX_HANG_S = 120
+
+
+@app.route("/upload", methods=["POST"])
+def upload():
+    # type: () -> Any
+    """Reads the whole body as it arrives: a slow upload holds whoever reads it."""
+    start = time.time()
+    received = 0
+    while received < MAX_UPLOAD_BYTES:
+        chunk = request.stream.read(65536)
+        if not chunk:
+            break
+        received += len(chunk)
+    return jsonify(start=start, end=time.time(), pid=os.getpid(), received=received)
+
+
+@app.route("/big")
+def big():
+    # type: () -> Any
+    """``kb`` KiB of one letter, as one body: more than the sockets between hold."""
+    try:
+        kb = int(request.args.get("kb", "1024"))
+    except ValueError:
+        return jsonify(error="kb must be a whole number of KiB"), 400
+    if not 1 <= kb <= MAX_BIG_KB:
+        return jsonify(error="kb must be between 1 and %d" % MAX_BIG_KB), 400
+    return app.response_class(b"x" * (kb * 1024), mimetype="application/octet-stream")
+
+
+@app.route("/hang")
+def hang():
+    # type: () -> Any
+    """Sleeps ``s`` seconds before it answers: a request that (nearly) never returns."""
+    start = time.time()
+    try:
+        seconds = int(request.args.get("s", "60"))
+    except ValueError:
+        return jsonify(error="s must be a whole number of seconds"), 400
+    if not 0 <= seconds <= MAX_HANG_S:
+        return jsonify(error="s must be between 0 and %d" % MAX_HANG_S), 400
+    time.sleep(seconds)
+    return jsonify(start=start, end=time.time(), pid=os.getpid())

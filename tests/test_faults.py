@@ -42,11 +42,11 @@ def faults_in(patch: pytest.MonkeyPatch, faults: dict[str, str]) -> None:
     cell's log, which ``launched`` is given, is named after the cell)."""
     launched = cell_steps.launched
 
-    def with_fault(recipe: Recipe, server: Any, env: Any, log_path: Path, run_id: str) -> Any:
+    def with_fault(recipe: Recipe, server: Any, env: Any, log_path: Path, run_id: str, **given: Any) -> Any:
         fault = faults.get(log_path.stem)
         if fault:
             recipe = dataclasses.replace(recipe, env={**recipe.env, "TARGET_APP_FAULT": fault})
-        return launched(recipe, server, env, log_path, run_id)
+        return launched(recipe, server, env, log_path, run_id, **given)
 
     patch.setattr(cell_steps, "launched", with_fault)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.matrix.cells import MatrixError, check_version_spec, load, parse, requirement, slug
+from runner.matrix.cells import Cell, MatrixError, check_version_spec, load, parse, requirement, slug
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -114,10 +114,23 @@ def test_probes_run_where_the_file_names_them_with_defaults_for_the_rest():
     assert matrix.repeats == 3
     assert matrix.probes["cpu"] == {"requests": 4, "iterations": 1_000_000}
     assert matrix.probes["burst"].rows == ("flask-3.1.x",)
-    old, new = matrix.rows
+    old, new = (Cell(row, matrix.servers[0]) for row in matrix.rows)
     assert list(matrix.probes_for(old)) == ["concurrency", "cpu"]
     assert list(matrix.probes_for(new)) == ["concurrency", "cpu", "burst"]
     assert matrix.probes_for(new)["burst"]["requests"] == 100
+
+
+def test_a_probe_kept_to_columns_runs_on_those_alone():
+    data = minimal(probes={"cpu": {"servers": ["b"]}, "burst": {"rows": ["flask-3.1.x"], "servers": ["a"]}})
+    data["servers"] = {"a": {"kind": "flask-run"}, "b": {"kind": "waitress"}}
+    matrix = parse(data)
+    ran = {cell.name: list(matrix.probes_for(cell)) for cell in matrix.cells()}
+    assert ran == {
+        "flask-0.12.5--a": ["concurrency"],
+        "flask-0.12.5--b": ["concurrency", "cpu"],
+        "flask-3.1.x--a": ["concurrency", "burst"],
+        "flask-3.1.x--b": ["concurrency", "cpu"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -188,6 +201,12 @@ def test_probes_run_where_the_file_names_them_with_defaults_for_the_rest():
             "expected one of auto, wrk, builtin",
         ),
         (minimal(probes={"burst": {"rows": ["flask-9"]}}), "probes.burst.rows", "no row named 'flask-9'"),
+        (
+            minimal(probes={"burst": {"servers": ["nginx"]}}),
+            "probes.burst.servers",
+            "no column named 'nginx'; columns are flask-run, sync",
+        ),
+        (minimal(probes={"burst": {"servers": "sync"}}), "probes.burst.servers", "expected a list of column"),
         ([1, 2], "", "expected a mapping with keys"),
     ],
 )

@@ -11,10 +11,17 @@ from runner.measuring import stats
 from runner.measuring.facts import HttpFacts
 from runner.measuring.load import Throughput
 from runner.measuring.probes import PROBES
+from runner.measuring.probes.backlog import Backlog
 from runner.measuring.probes.burst import Burst
 from runner.measuring.probes.concurrency import ConcurrencyResult, verdict
 from runner.measuring.probes.cpu import CpuResult
+from runner.measuring.probes.crash import Crash
+from runner.measuring.probes.hang import Hang
+from runner.measuring.probes.idle_keepalive import IdleKeepAlive
+from runner.measuring.probes.silent import Silent
 from runner.measuring.probes.slow_client import SlowClient
+from runner.measuring.probes.slow_reader import SlowReader
+from runner.measuring.probes.slow_upload import SlowUpload
 from runner.measuring.stats import Little
 from runner.records.record import (
     SCHEMA,
@@ -87,6 +94,75 @@ EVERY_PROBE = {
         wall_s=0.9,
     ),
     "slow_client": SlowClient(stalled=2, served=True, waited_s=0.01, wait_limit_s=1.0),
+    "silent": Silent(connections=2, served=False, waited_s=3.0, wait_limit_s=3.0, how="timeout"),
+    "slow_upload": SlowUpload(
+        uploads=4,
+        kb=256,
+        upload_s=4.0,
+        served=True,
+        waited_s=0.01,
+        wait_limit_s=3.0,
+        how="served",
+        taken=4,
+        upload_ended="taken",
+    ),
+    "slow_reader": SlowReader(
+        readers=4,
+        kb=4608,
+        rate_kbps=64,
+        served=False,
+        waited_s=3.0,
+        wait_limit_s=3.0,
+        how="timeout",
+        read_kb=190.5,
+        client_buffer=32768,
+        server_buffer=4194304,
+        exceeds_buffers=True,
+    ),
+    "idle_keepalive": IdleKeepAlive(
+        kept_alive=True,
+        idle_s=4.0,
+        timeout_s=2.0,
+        timeout_set="keepalive_timeout: 2 (was 75 s)",
+        closed_before=True,
+        second="closed beforehand",
+        answered=False,
+    ),
+    "backlog": Backlog(
+        attempts=132,
+        queued=129,
+        dropped=3,
+        refused=0,
+        reset=0,
+        limit_reached=False,
+        ss_queued=129,
+        ss_backlog=128,
+    ),
+    "crash": Crash(
+        killed="a worker",
+        idle_recovered=True,
+        idle_recovery_s=0.04,
+        idle_failed=0,
+        serving_recovered=True,
+        serving_recovery_s=0.06,
+        serving_failed=0,
+        in_flight="closed early",
+        recovers=True,
+        wait_limit_s=5.0,
+    ),
+    "hang": Hang(
+        hung=2,
+        freed=2,
+        freed_s=3.3,
+        ended_as="HTTP 500",
+        timeout_s=3.0,
+        timeout_set="timeout: 3 (was 30 s)",
+        ordinary_served=7,
+        ordinary_failed=3,
+        first_served_s=4.4,
+        wait_limit_s=6.0,
+        frees=True,
+    ),
 }
 
 

@@ -58,28 +58,36 @@ class Options(Mapping[str, Any]):
 
 class ProbeSettings(Options):
     """One probe's settings, as matrix.yaml gives them with the probe's
-    defaults filled in (what the probe reads), and the rows it runs on
-    (``rows``; None: every row)."""
+    defaults filled in (what the probe reads), and the rows and columns it
+    runs on (``rows``, ``servers``; None: every one)."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "servers")
 
-    def __init__(self, values: Mapping[str, Any], rows: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        rows: tuple[str, ...] | None = None,
+        servers: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__(values)
         self.rows = rows
+        self.servers = servers
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, ProbeSettings) and other.rows != self.rows:
+        if isinstance(other, ProbeSettings) and (other.rows, other.servers) != (self.rows, self.servers):
             return False
         return isinstance(other, Mapping) and dict(self) == dict(other)
 
     def __hash__(self) -> int:
-        return hash((super().__hash__(), self.rows))
+        return hash((super().__hash__(), self.rows, self.servers))
 
-    def runs_on(self, row: str) -> bool:
-        return self.rows is None or row in self.rows
+    def runs_on(self, row: str, server: str | None = None) -> bool:
+        """Whether the probe runs on the row (and the column, where one is named)."""
+        in_row = self.rows is None or row in self.rows
+        return in_row and (server is None or self.servers is None or server in self.servers)
 
     def __repr__(self) -> str:
-        return f"ProbeSettings({dict(self)!r}, rows={self.rows!r})"
+        return f"ProbeSettings({dict(self)!r}, rows={self.rows!r}, servers={self.servers!r})"
 
 
 class MatrixError(UserError):
@@ -128,6 +136,7 @@ class Server:
     options: Options = field(default_factory=Options)
     proxy: str | None = None  # the proxy registry's name of what stands in front
     proxy_options: Options = field(default_factory=Options)
+    cpus: int | None = None  # the cores its processes (a proxy's too) are kept to; None: all
 
 
 @dataclass(frozen=True)
@@ -150,9 +159,13 @@ class Matrix:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     repeats: int = 1  # each cell's probes, each time in a fresh server process
 
-    def probes_for(self, row: Row) -> dict[str, Mapping[str, Any]]:
-        """The probes that run on this row's cells, concurrency first."""
-        return {name: settings for name, settings in self.probes.items() if settings.runs_on(row.name)}
+    def probes_for(self, cell: Cell) -> dict[str, Mapping[str, Any]]:
+        """The probes that run on this cell, concurrency first."""
+        return {
+            name: settings
+            for name, settings in self.probes.items()
+            if settings.runs_on(cell.row.name, cell.server.name)
+        }
 
     def cells(self) -> list[Cell]:
         return list(expand(self))
@@ -277,7 +290,7 @@ def parse(data: Any, source: str = "matrix.yaml", lines: Mapping[str, int] | Non
             f"differs from {first!r} only in case; on a file system that "
             "ignores case both would write the same files: rename one",
         )
-    probes, repeats = _probes(data.get("probes", {}), [r.name for r in rows], fail)
+    probes, repeats = _probes(data.get("probes", {}), [r.name for r in rows], [s.name for s in servers], fail)
     return Matrix(
         source=source,
         python=default_python,
@@ -409,11 +422,19 @@ def _server(name: Any, spec: Any, fail: Fail) -> Server:
             raise fail(where, f"has no kind; expected one of {known}")
         raise fail(f"{where}.kind", f"{kind!r} is not a known server kind; expected one of {known}")
     recipe = RECIPES[kind]
-    allowed = ("kind", "proxy", *recipe.options)
+    allowed = ("kind", "proxy", "cpus", *recipe.options)
     _no_unknown_keys(spec, allowed, where, fail, what=f"key for kind {kind}")
     options = _options(spec, recipe.options, where, fail)
     proxy, proxy_options = _proxy(spec.get("proxy"), f"{where}.proxy", fail)
-    return Server(name=name, kind=kind, options=options, proxy=proxy, proxy_options=proxy_options)
+    cpus = spec.get("cpus")
+    if cpus is not None and not CPUS.accepts(cpus):
+        raise fail(f"{where}.cpus", f"expected {CPUS.describe()} (cores for the server), found {cpus!r}")
+    return Server(name=name, kind=kind, options=options, proxy=proxy, proxy_options=proxy_options, cpus=cpus)
+
+
+# A column's cores: as a container would limit them, so that the load
+# generator keeps the others.
+CPUS = Option(int, minimum=1, maximum=256)
 
 
 def _options(spec: Mapping[str, Any], accepted: Mapping[str, Option], where: str, fail: Fail) -> Options:
@@ -442,7 +463,9 @@ def _proxy(value: Any, where: str, fail: Fail) -> tuple[str | None, Options]:
     return kind, _options(spec, PROXIES[kind].options, where, fail)
 
 
-def _probes(data: Any, row_names: list[str], fail: Fail) -> tuple[dict[str, ProbeSettings], int]:
+def _probes(
+    data: Any, row_names: list[str], server_names: list[str], fail: Fail
+) -> tuple[dict[str, ProbeSettings], int]:
     if not isinstance(data, dict):
         raise fail("probes", f"expected a mapping of probe name to settings, found {_type_name(data)}")
     _no_unknown_keys(data, (*PROBES, "repeats"), "probes", fail, what="probe")
@@ -454,37 +477,47 @@ def _probes(data: Any, row_names: list[str], fail: Fail) -> tuple[dict[str, Prob
     probes = {name: ProbeSettings(p.defaults()) for name, p in PROBES.items() if p.always}
     for name, settings in data.items():
         if name != "repeats":
-            probes[name] = _probe_settings(name, settings, row_names, fail)
+            probes[name] = _probe_settings(name, settings, (row_names, server_names), fail)
     return probes, repeats
 
 
-def _probe_settings(name: str, settings: Any, row_names: list[str], fail: Fail) -> ProbeSettings:
+def _probe_settings(
+    name: str, settings: Any, names: tuple[list[str], list[str]], fail: Fail
+) -> ProbeSettings:
+    """A probe's settings over its defaults, and the rows and columns it keeps to."""
     where = f"probes.{name}"
     probe = PROBES[name]
     if settings is None:
         settings = {}
     if not isinstance(settings, dict):
         raise fail(where, f"expected a mapping of settings, found {_type_name(settings)}")
-    _no_unknown_keys(settings, (*probe.settings, "rows"), where, fail, what="setting")
+    _no_unknown_keys(settings, (*probe.settings, *KEPT_TO), where, fail, what="setting")
     merged: dict[str, Any] = probe.defaults()
-    rows = None
+    kept: dict[str, tuple[str, ...]] = {}
     for key, value in settings.items():
-        if key == "rows":
-            rows = _probe_rows(value, f"{where}.rows", row_names, fail)
+        if key in KEPT_TO:
+            kept[key] = _probe_rows(
+                value, f"{where}.{key}", names[list(KEPT_TO).index(key)], fail, KEPT_TO[key]
+            )
             continue
         setting = probe.settings[key]
         if not setting.valid(value):
             raise fail(f"{where}.{key}", f"expected {setting.accepts()}, found {value!r}")
         merged[key] = value
-    return ProbeSettings(merged, rows)
+    return ProbeSettings(merged, kept.get("rows"), kept.get("servers"))
 
 
-def _probe_rows(value: Any, where: str, row_names: list[str], fail: Fail) -> tuple[str, ...]:
+# What a probe's settings may keep it to: the rows or the columns named, in
+# this order (each named as the matrix names it).
+KEPT_TO = {"rows": "row", "servers": "column"}
+
+
+def _probe_rows(value: Any, where: str, known: list[str], fail: Fail, what: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise fail(where, f"expected a list of row names, found {_type_name(value)}")
-    unknown = [v for v in value if v not in row_names]
+        raise fail(where, f"expected a list of {what} names, found {_type_name(value)}")
+    unknown = [v for v in value if v not in known]
     if unknown:
-        raise fail(where, f"no row named {unknown[0]!r}; rows are " + ", ".join(row_names))
+        raise fail(where, f"no {what} named {unknown[0]!r}; {what}s are " + ", ".join(known))
     return tuple(value)
 
 

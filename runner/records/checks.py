@@ -71,6 +71,11 @@ def name(data: Mapping[str, Any], key: str) -> str:
     return str(value)
 
 
+# The fields of a record that hold mappings.
+MAPPINGS: tuple[str, ...] = ("probes", "options", "proxy_options", "packages", "timings", "schedule")
+MAPPINGS += ("asked", "http", "machine", "env")
+
+
 def cell_record(data: Mapping[str, Any]) -> None:
     """The fields of a cell record, before it is built."""
     plain(data, "")
@@ -90,7 +95,7 @@ def cell_record(data: Mapping[str, Any]) -> None:
         spec = asked.get(key)
         if spec is not None and (not isinstance(spec, str) or not check_version_spec(spec)):
             raise RecordError(f"asked.{key}: {str(spec)[:80]!r} is not a version or specifier")
-    for key in ("row_index", "server_index", "capacity"):
+    for key in ("row_index", "server_index", "capacity", "cpus"):
         number = _typed(data, key, (int,))
         if number is not None and number < 0:
             raise RecordError(f"{key}: {number} is below 0")
@@ -99,7 +104,7 @@ def cell_record(data: Mapping[str, Any]) -> None:
     log = _typed(data, "log", (str,))
     if log is not None and not LOG_PATH.fullmatch(log):
         raise RecordError(f"log: {log[:80]!r} is not a log inside the run's logs/")
-    for key in ("probes", "options", "packages", "timings", "schedule", "asked", "http", "machine", "env"):
+    for key in MAPPINGS:
         _typed(data, key, (dict,))
     if not all(isinstance(v, str) for v in (data.get("packages") or {}).values()):
         raise RecordError("packages: every version must be a string")

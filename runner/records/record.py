@@ -304,6 +304,8 @@ class CellRecord:
     http: HttpFacts | None = None
     dev_server_warning: str | None = None
     nginx: str | None = None
+    proxy_options: Mapping[str, Any] = field(default_factory=dict)  # buffering, keep-alive
+    cpus: int | None = None  # the cores the column keeps its server to (None: all)
     resolved_as_of: str | None = None
     env: EnvInfo | None = None
     packages: Mapping[str, str] = field(default_factory=dict)
@@ -341,6 +343,7 @@ class CellRecord:
         data.update(
             status=self.status.value,
             options=dict(self.options),
+            proxy_options=dict(self.proxy_options),
             asked=self.asked.to_dict(),
             probes={name: outcome.to_dict() for name, outcome in self.probes.items()},
             http=self.http.to_dict() if self.http else None,
@@ -399,6 +402,8 @@ class CellRecord:
             http=HttpFacts.from_dict(data["http"]) if data.get("http") else None,
             dev_server_warning=data.get("dev_server_warning"),
             nginx=data.get("nginx"),
+            proxy_options=dict(data.get("proxy_options") or {}),
+            cpus=data.get("cpus"),
             resolved_as_of=data.get("resolved_as_of"),
             env=EnvInfo(str(env["path"]), str(env["backend"]), bool(env["reused"])) if env else None,
             packages=dict(data.get("packages") or {}),

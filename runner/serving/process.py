@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -45,6 +45,11 @@ class RunningServer:
     log_path: Path
     token: str  # what the app's /health answers with
     groups: tuple[int, ...] = ()  # the process groups behind it (the app's, nginx's)
+    cores: tuple[int, ...] = ()  # the cores its processes are kept to (none: every core)
+    # Its time-outs that a probe may meet, by what they end (see
+    # runner.serving.servers.base): seconds (None: none), and what set each
+    # where the run changed it for a probe ("" where the column's own).
+    timeouts: Mapping[str, tuple[float | None, str]] = field(default_factory=dict)
 
 
 class PortBook:
@@ -155,6 +160,7 @@ def running_server(
     loaded_by: int = 1,
     token: str | None = None,
     ready_timeout: float | None = None,
+    cores: Sequence[int] = (),
 ) -> Iterator[RunningServer]:
     """Run ``argv`` until the block ends; ready once /health answers with the
     app's token and ``loaded_by`` processes have loaded the app.
@@ -166,7 +172,7 @@ def running_server(
     with tempfile.TemporaryDirectory(prefix="matrix-loaded-") as loaded_dir, open(log_path, "ab") as log:
         child_env = {**env, "TARGET_APP_TOKEN": token, "TARGET_APP_LOADED_DIR": loaded_dir}
         started = time.perf_counter()
-        proc = spawn(argv, log, cwd=cwd, env=child_env)
+        proc = spawn(argv, log, cwd=cwd, env=child_env, cores=cores)
         try:
             base_url = f"http://{HOST}:{port}"
             try:
@@ -176,17 +182,27 @@ def running_server(
                 last = last_words(log_path)
                 raise CellError(f"{exc.reason}: {last}" if last else exc.reason) from None
             startup_s = time.perf_counter() - started
-            yield RunningServer(base_url, port, proc.pid, startup_s, log_path, token, (proc.pid,))
+            yield RunningServer(
+                base_url, port, proc.pid, startup_s, log_path, token, (proc.pid,), tuple(cores)
+            )
         finally:
             if stop(proc):
                 log.write(f"--- still running {STOP_TIMEOUT_S:.0f} s after SIGTERM: killed\n".encode())
 
 
 def spawn(
-    argv: Sequence[str], log: IO[bytes], *, cwd: Path, env: Mapping[str, str]
+    argv: Sequence[str],
+    log: IO[bytes],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    cores: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a process group of its own, its output into ``log``."""
+    """Start ``argv`` in a process group of its own, its output into ``log``;
+    kept to ``cores`` (with every process it starts) where any are given."""
     log.write(("$ " + " ".join(argv) + "\n").encode())
+    if cores:
+        log.write(f"# kept to cores {','.join(map(str, cores))}\n".encode())
     log.flush()
     proc = subprocess.Popen(
         list(argv),
@@ -196,6 +212,8 @@ def spawn(
         cwd=str(cwd),
         env={**env, watchdog.OWNER_MARK: watchdog.owner()},
         start_new_session=True,
+        # affinity before exec, so that every worker it forks inherits it
+        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
     )
     watchdog.watch(proc.pid)  # its group dies with the run, however the run ends
     return proc
@@ -221,6 +239,33 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float | None = None) -> bool:
     proc.wait()
     watchdog.forget(proc.pid)
     return killed
+
+
+def split_cores(cpus: int | None) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The cores for a server kept to ``cpus`` of them and those left for the
+    load generator; None where fewer than ``cpus + 1`` are there to share
+    (``((), ())`` where the server may use them all)."""
+    if cpus is None:
+        return (), ()
+    mine = sorted(os.sched_getaffinity(0))
+    if len(mine) < cpus + 1:
+        return None
+    return tuple(mine[-cpus:]), tuple(mine[:-cpus])
+
+
+@contextmanager
+def clients_beside(server: RunningServer) -> Iterator[None]:
+    """The block's thread, and every thread and process it starts (wrk), kept
+    off the cores ``server`` is kept to; Linux sets a thread's affinity alone."""
+    if not server.cores:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, (before - set(server.cores)) or before)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def kill_now(server: RunningServer) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from runner.serving import nginx
 from runner.serving.process import RunningServer
-from runner.serving.servers.base import Option, Role
+from runner.serving.servers.base import IDLE, KEEP_ALIVE, Option, Role, Timeout, seconds
 
 Front = Callable[
     [RunningServer, Mapping[str, str], Path, Mapping[str, Any]], AbstractContextManager[RunningServer]
@@ -33,12 +33,14 @@ class Proxy:
     front: Front
     options: Mapping[str, Option] = field(default_factory=dict)
     role: Role = Role.PROXY
+    # Its documented time-outs towards the client (see runner.serving.servers.base).
+    timeouts: Mapping[str, Timeout] = field(default_factory=dict)
 
 
 def _nginx_front(
     app: RunningServer, env: Mapping[str, str], log_path: Path, options: Mapping[str, Any]
 ) -> AbstractContextManager[RunningServer]:
-    return nginx.nginx_in_front(app, env=env, log_path=log_path)
+    return nginx.nginx_in_front(app, env=env, log_path=log_path, options=options)
 
 
 PROXIES: dict[str, Proxy] = {
@@ -50,6 +52,27 @@ PROXIES: dict[str, Proxy] = {
             require=nginx.require_nginx,
             version=lambda: nginx.nginx_version(nginx.require_nginx()),
             front=_nginx_front,
+            options={
+                # proxy_buffering and proxy_request_buffering, both on by
+                # default: nginx reads a whole request before it passes it on,
+                # and a whole answer (to memory, then a temporary file) so that
+                # the upstream is free before a slow client has read it.
+                "buffering": Option(bool),
+                # idle keep-alive connections nginx keeps to the upstream (0,
+                # the default, opens one per request: no upstream race).
+                "keepalive": Option(int, minimum=0, maximum=1024),
+                "keepalive_timeout": Option(int, minimum=0, maximum=3600),
+            },
+            timeouts={
+                KEEP_ALIVE: Timeout(
+                    "keepalive_timeout",
+                    seconds(nginx.KEEPALIVE_TIMEOUT_S),
+                    nginx.DOCS + "#keepalive_timeout",
+                ),
+                IDLE: Timeout(
+                    None, seconds(nginx.CLIENT_HEADER_TIMEOUT_S), nginx.DOCS + "#client_header_timeout"
+                ),
+            },
         ),
     )
 }

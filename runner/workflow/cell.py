@@ -42,8 +42,8 @@ from runner.records.record import (
     Status,
     Timings,
 )
-from runner.serving.launch import launched
-from runner.serving.process import RunningServer, kill_now, log_head, log_tail
+from runner.serving.launch import cores_missing, launched
+from runner.serving.process import RunningServer, kill_now, log_head, log_tail, split_cores
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
 from runner.workflow.schedule import Gate, NoGate
@@ -138,6 +138,8 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
         server_index=matrix.servers.index(server),
         kind=server.kind,
         options=dict(server.options),
+        proxy_options=dict(server.proxy_options),
+        cpus=server.cpus,
         asked=Asked(
             flask=row.flask, werkzeug=row.werkzeug, python=row.python, pins=row.pins, resolve=row.resolve
         ),
@@ -205,6 +207,8 @@ def server_problem(cell: Cell, env: envs.Env) -> CellError | None:
     why_not = recipe.unsupported(cell.server.options, env.packages)
     if why_not:
         return CellNotApplicable(why_not)
+    if split_cores(cell.server.cpus) is None:
+        return CellNotApplicable(cores_missing(cell.server.cpus))
     if recipe.needs_script and not (env.bin_dir / recipe.needs_script).exists():
         if recipe.script_missing is not None:
             return CellNotApplicable(recipe.script_missing(env.packages))
@@ -226,7 +230,7 @@ def measure(job: CellJob) -> None:
     """Every probe of the row, ``repeats`` times, each group in a fresh server;
     a probe whose yes/no chance can decide, at least ``CHANCE_RUNS`` times
     (the later runs measure only those probes)."""
-    probes_here = job.matrix.probes_for(job.plan.cell.row)
+    probes_here = job.matrix.probes_for(job.plan.cell)
     for index in range(runs_of(probes_here, job.matrix.repeats)):
         results: dict[str, ProbeRun] = {}
         due = [n for n in probes_here if index < max(job.matrix.repeats, probe_named(n).runs_at_least)]
@@ -256,7 +260,7 @@ def measure_group(
 ) -> None:
     """The serial schedule's way: one server for ``group``, its waiting probes,
     then those that need the CPU, then it stops."""
-    with launcher(job)() as front:
+    with launcher(job, group)() as front:
         if not job.runs and not results:  # the cell's first server
             first_contact(job, front)
         run_probes(job, waiting_probes(group) + cpu_probes(group), settings, front, results)
@@ -321,7 +325,8 @@ class GroupServers:
     def launch_all(self) -> None:
         for index in range(len(self.groups)):
             self.running[index] = ExitStack()
-            self.fronts.append(self.running[index].enter_context(launcher(self.job)()))
+            launch = launcher(self.job, self.groups[index])
+            self.fronts.append(self.running[index].enter_context(launch()))
 
     def waiting_on(self, index: int) -> None:
         group = self.groups[index]
@@ -402,9 +407,20 @@ def check_headline(job: CellJob) -> None:
 STEPS: tuple[Step, ...] = (check_plan, take_environment, check_server, measure, check_headline)
 
 
-def launcher(job: CellJob) -> Callable[[], AbstractContextManager[RunningServer]]:
+def launcher(job: CellJob, group: Sequence[str]) -> Callable[[], AbstractContextManager[RunningServer]]:
+    """How to start the server of a launch group: the column's, with the
+    time-outs its probes cannot outwait shortened (see runner.serving.launch)."""
     assert job.env is not None
-    return partial(launched, job.recipe, job.plan.cell.server, job.env, job.log_path, job.run_id)
+    settings = job.matrix.probes_for(job.plan.cell)
+    wanted = {
+        kind: int(settings[name][setting])
+        for name in group
+        for kind, setting in [probe_named(name).outwaits or ("", "")]
+        if kind
+    }
+    return partial(
+        launched, job.recipe, job.plan.cell.server, job.env, job.log_path, job.run_id, wanted=wanted
+    )
 
 
 def first_contact(job: CellJob, front: RunningServer) -> None:

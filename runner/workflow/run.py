@@ -195,7 +195,7 @@ def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
     cores; what it waits shares the machine with ``overlap`` cells."""
     if overlap <= 1:
         return shards.probe_cost(matrix, cell)
-    probes = matrix.probes_for(cell.row)
+    probes = matrix.probes_for(cell)
     alone = sum(
         s * shards.probe_runs(matrix, name)
         for name, s in shards.probe_costs(matrix, cell).items()

@@ -9,11 +9,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.measuring.probes import burst, concurrency, cpu, slow_client, throughput
+from runner.measuring.probes import (
+    backlog,
+    burst,
+    concurrency,
+    cpu,
+    crash,
+    hang,
+    idle_keepalive,
+    silent,
+    slow_client,
+    slow_reader,
+    slow_upload,
+    throughput,
+)
 from runner.measuring.probes.base import Probe
 
 PROBES: dict[str, Probe[Any]] = {
-    probe.PROBE.name: probe.PROBE for probe in (concurrency, cpu, throughput, burst, slow_client)
+    probe.PROBE.name: probe.PROBE
+    for probe in (
+        concurrency,
+        cpu,
+        throughput,
+        burst,
+        slow_client,
+        # the hostile connections and the faults a server exists for
+        silent,
+        slow_upload,
+        slow_reader,
+        idle_keepalive,
+        backlog,
+        crash,
+        hang,
+    )
 }
 
 

@@ -210,6 +210,10 @@ class Probe(Generic[R]):
     answer: Answer[R] | None = None
     ratio: Ratio | None = None
     outcome: Outcome[R] | None = None
+    # The server time-out the probe has to outwait (KEEP_ALIVE, IDLE or
+    # REQUEST of runner.serving.servers.base) and its setting that gives the
+    # seconds to set it to where the column's is longer than LONGEST_WAIT_S.
+    outwaits: tuple[str, str] | None = None
 
     @property
     def runs_at_least(self) -> int:

@@ -17,7 +17,7 @@ from runner.measuring import builtin, facts, wrk
 from runner.measuring.load import Throughput
 from runner.measuring.probes.base import Chart, Probe, RateAndSpan, Ratio, Setting, range_text
 from runner.measuring.stats import Spread
-from runner.serving.process import RunningServer
+from runner.serving.process import RunningServer, clients_beside
 
 # Why ``auto`` measures such a server with the built-in generator first.
 SILENT_CLOSE = (
@@ -110,13 +110,14 @@ def _obeys(result: Throughput) -> bool:
 
 
 def _run(server: RunningServer, settings: Mapping[str, Any]) -> Throughput:
-    return measure_throughput(
-        server.port,
-        connections=settings["connections"],
-        duration_s=settings["duration_s"],
-        warmup_s=settings["warmup_s"],
-        generator=settings["generator"],
-    )
+    with clients_beside(server):  # a column kept to some cores leaves the others to wrk
+        return measure_throughput(
+            server.port,
+            connections=settings["connections"],
+            duration_s=settings["duration_s"],
+            warmup_s=settings["warmup_s"],
+            generator=settings["generator"],
+        )
 
 
 def _text(result: Throughput, spread: Spread) -> str:

@@ -19,7 +19,24 @@ from typing import Any, Callable
 from runner.environments.envs import version_in
 from runner.wire import HOST
 
-__all__ = ["APP", "HOST", "Launch", "Option", "Python", "Recipe", "Role", "Versions", "before", "pins"]
+__all__ = [
+    "APP",
+    "HOST",
+    "IDLE",
+    "KEEP_ALIVE",
+    "LONGEST_WAIT_S",
+    "REQUEST",
+    "Launch",
+    "Option",
+    "Python",
+    "Recipe",
+    "Role",
+    "Timeout",
+    "Versions",
+    "before",
+    "pins",
+    "seconds",
+]
 
 APP = "target_app.app:app"
 Python = tuple[int, int]
@@ -64,12 +81,44 @@ class Option:
         return not self.choices or value in self.choices
 
 
+# The time-outs a server (or a proxy) may have, by what they end:
+KEEP_ALIVE = "keep_alive"  # an idle connection between two requests
+IDLE = "idle"  # a connection that sends nothing, or half a request
+REQUEST = "request"  # a request whose app code runs too long (the worker is freed)
+# A probe that would have to outwait a time-out longer than this sets the
+# column's option for it (and the record says so) rather than wait.
+LONGEST_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """One documented time-out: the ``option`` that sets it (in the column's
+    options; None where nothing does), its ``default`` seconds given the
+    column's options and the versions (None: there is none, it waits for
+    ever), and where it is documented."""
+
+    option: str | None
+    default: Callable[[Mapping[str, Any], Versions], float | None]
+    source: str
+
+    def seconds(self, options: Mapping[str, Any], versions: Versions) -> float | None:
+        if self.option is not None and self.option in options:
+            return float(options[self.option])
+        return self.default(options, versions)
+
+
+def seconds(value: float | None) -> Callable[[Mapping[str, Any], Versions], float | None]:
+    """A default that no release and no option changes."""
+    return lambda options, versions: value
+
+
 # What one cell may ask of the machine: each process loads its own copy of
 # the app (30 to 60 MB), each thread holds a stack, each connection a file
 # descriptor; beyond these a cell measures the machine, not the server.
 PROCESSES = Option(int, minimum=1, maximum=32)
 THREADS = Option(int, minimum=1, maximum=256)
 CONNECTIONS = Option(int, minimum=1, maximum=10_000)
+TIMEOUT_S = Option(int, minimum=1, maximum=3600)
 
 
 @dataclass(frozen=True)
@@ -156,3 +205,9 @@ class Recipe:
     # it makes the cell n/a (given the installed versions) rather than an error.
     needs_script: str | None = None
     script_missing: Callable[[Versions], str] | None = None
+    # Its documented time-outs, by what they end (KEEP_ALIVE, IDLE, REQUEST);
+    # one it does not name it does not have.
+    timeouts: Mapping[str, Timeout] = field(default_factory=dict)
+    # The processes that serve (workers) beside one that only manages them,
+    # whose death the server survives: None where one process does it all.
+    master: bool = False

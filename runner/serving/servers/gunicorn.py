@@ -12,16 +12,24 @@ from runner.serving.servers.base import (
     APP,
     CONNECTIONS,
     HOST,
+    IDLE,
+    KEEP_ALIVE,
     PROCESSES,
+    REQUEST,
     THREADS,
+    TIMEOUT_S,
     Launch,
     Option,
     Python,
     Recipe,
     Role,
+    Timeout,
     Versions,
+    before,
     pins,
 )
+
+DOCS = "https://docs.gunicorn.org/en/stable/settings.html"
 
 
 def _command(launch: Launch) -> list[str]:
@@ -39,6 +47,9 @@ def _command(launch: Launch) -> list[str]:
         argv += ["--threads", str(options["threads"])]
     if "worker_connections" in options:
         argv += ["--worker-connections", str(options["worker_connections"])]
+    for option, flag in (("timeout", "--timeout"), ("keepalive", "--keep-alive")):
+        if option in options:
+            argv += [flag, str(options[option])]
     return [*argv, APP]
 
 
@@ -61,6 +72,39 @@ def _unsupported(options: Mapping[str, Any], packages: Mapping[str, str]) -> str
     installed = version_in(packages, "gunicorn")
     if installed is not None and _worker_class(options) == "gthread" and Version(installed) < Version("19.0"):
         return f"gunicorn {installed} has no gthread worker (it arrived in 19.0)"
+    return None
+
+
+# gunicorn's defaults (config.py, the same from 19.0 to 23.0): timeout 30 s,
+# keepalive 2 s.  A worker that does not report to the arbiter for `timeout`
+# is killed and replaced: a sync or gthread worker stuck in app code.  A
+# gevent worker keeps reporting while a greenlet sleeps, so nothing ends it.
+def _request_timeout(options: Mapping[str, Any], versions: Versions) -> float | None:
+    return None if _worker_class(options) == "gevent" else 30.0
+
+
+def _keep_alive(options: Mapping[str, Any], versions: Versions) -> float | None:
+    """The sync worker has no keep-alive: it closes after each answer."""
+    return None if _worker_class(options) == "sync" else 2.0
+
+
+def _idle(options: Mapping[str, Any], versions: Versions) -> float | None:
+    """What ends a connection that sends nothing, as gunicorn's code reads:
+    a sync worker blocks in its read until the arbiter kills it (`timeout`);
+    a gevent worker reads under a keep-alive time-out; gthread changed with
+    its releases (a thread blocks with no limit in 20 and in 24 to 25.1; 21.0
+    and 21.1 close it after keepalive; 21.2 to 23 park it unthreaded with no
+    limit; 25.2 gives it 5 s, then keepalive)."""
+    worker_class = _worker_class(options)
+    if worker_class == "sync":
+        return float(options.get("timeout", 30))
+    keepalive = float(options.get("keepalive", 2))
+    if worker_class == "gevent":
+        return keepalive
+    if not before(versions, "gunicorn", (21, 0)) and before(versions, "gunicorn", (21, 2)):
+        return keepalive
+    if not before(versions, "gunicorn", (25, 2)) and version_in(versions, "gunicorn") is not None:
+        return 5.0 + keepalive
     return None
 
 
@@ -88,7 +132,17 @@ RECIPES = (
             # 1000 by default), so a burst may land unevenly; capping this at
             # `threads` makes each worker take only what it can serve.
             "worker_connections": CONNECTIONS,
+            # seconds a worker may stay silent before the arbiter kills it and
+            # starts another, and seconds an idle keep-alive connection waits
+            "timeout": TIMEOUT_S,
+            "keepalive": Option(int, minimum=0, maximum=3600),
         },
+        timeouts={
+            REQUEST: Timeout("timeout", _request_timeout, DOCS + "#timeout"),
+            KEEP_ALIVE: Timeout("keepalive", _keep_alive, DOCS + "#keepalive"),
+            IDLE: Timeout("timeout", _idle, "gunicorn/workers/sync.py, gthread.py"),
+        },
+        master=True,
         packages=_packages,
         unsupported=_unsupported,
         capacity=_capacity,

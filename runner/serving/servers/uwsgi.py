@@ -7,7 +7,23 @@ the uwsgi release of that day built from its source distribution, as
 
 from __future__ import annotations
 
-from runner.serving.servers.base import APP, HOST, PROCESSES, THREADS, Launch, Recipe, Role, pins
+from runner.serving.servers.base import (
+    APP,
+    HOST,
+    IDLE,
+    PROCESSES,
+    REQUEST,
+    THREADS,
+    TIMEOUT_S,
+    Launch,
+    Recipe,
+    Role,
+    Timeout,
+    pins,
+    seconds,
+)
+
+DOCS = "https://uwsgi-docs.readthedocs.io/en/latest/Options.html"
 
 
 def _command(launch: Launch) -> list[str]:
@@ -27,6 +43,7 @@ def _command(launch: Launch) -> list[str]:
         "--need-app",  # exit, rather than serve 500s, when the app does not load
         "--die-on-term",  # SIGTERM stops uWSGI (without it, older ones reload)
         "--disable-logging",
+        *(["--harakiri", str(options["harakiri"])] if "harakiri" in options else []),
     ]
 
 
@@ -36,7 +53,15 @@ RECIPES = (
         summary="uWSGI (the pyuwsgi wheels), a master with pre-forked processes x threads",
         role=Role.WSGI,
         command=_command,
-        options={"processes": PROCESSES, "threads": THREADS},
+        # harakiri: seconds a request may run before its worker is killed
+        # and replaced (off by default)
+        options={"processes": PROCESSES, "threads": THREADS, "harakiri": TIMEOUT_S},
+        timeouts={
+            REQUEST: Timeout("harakiri", seconds(None), DOCS + "#harakiri"),
+            # a read from a client that sends nothing gives up after this
+            IDLE: Timeout(None, seconds(4.0), DOCS + "#socket-timeout"),
+        },
+        master=True,
         packages=pins((None, "pyuwsgi")),
         binary_only=("pyuwsgi",),
         built_from_source={"pyuwsgi": "uwsgi"},
