@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.matrix.cells import Cell, MatrixError, check_version_spec, load, parse, requirement, slug
+from runner.measuring.probes import PROBES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -227,20 +228,24 @@ def test_load_reads_the_default_matrix():
     assert period == [("0.10.1", "3.6"), ("0.11.1", "3.6"), ("0.12.4", "3.6"), ("1.0.2", "3.6")]
     werkzeugs = [r.werkzeug for r in matrix.rows if r.flask == "1.0.4" and r.werkzeug]
     assert werkzeugs == ["0.14.1", "0.15.6", "0.16.1"]
-    assert [s.name for s in matrix.servers] == [
-        "flask-run",
-        "app-run",
-        "werkzeug",
-        "gunicorn-sync",
-        "gunicorn-gthread",
-        "waitress",
-        "nginx-flask-run",
-        "nginx-gunicorn-sync",
-        "uwsgi",
-        "gunicorn-gevent",
-    ]
-    assert len(matrix.cells()) == 14 * 10
-    assert set(matrix.probes) == {"concurrency", "cpu", "throughput", "burst", "slow_client"}
+    alone = ["flask-run", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent", "waitress", "uwsgi"]
+    names = [s.name for s in matrix.servers]
+    assert set(alone) < set(names)
+    # nginx in front of every kind, buffering, and once without it
+    assert {f"nginx-{name}" for name in alone} < set(names)
+    fronted = {s.name: s.proxy_options for s in matrix.servers if s.proxy == "nginx"}
+    assert fronted["nginx-unbuffered-gunicorn-sync"] == {"buffering": False}
+    assert {s.name: s.cpus for s in matrix.servers if s.cpus} == {
+        "flask-run-1cpu": 1,
+        "gunicorn-sync-1cpu": 1,
+    }
+    assert len(matrix.cells()) == 14 * len(names)
+    assert set(matrix.probes) == set(PROBES)
+    # the probes that measure speed do not multiply with the nginx columns
+    assert "nginx-gunicorn-gthread" not in (matrix.probes["throughput"].servers or names)
+    hostile = {"silent", "slow_upload", "slow_reader", "idle_keepalive", "backlog", "crash", "hang"}
+    for name in hostile:
+        assert matrix.probes[name].rows == ("flask-1.0.2-py3.6-period", "flask-3.1.x"), name
 
 
 def test_the_full_matrix_has_the_same_cells_and_every_probe_everywhere():
@@ -248,6 +253,7 @@ def test_the_full_matrix_has_the_same_cells_and_every_probe_everywhere():
     assert [c.name for c in full.cells()] == [c.name for c in load(REPO / "matrix.yaml").cells()]
     assert full.repeats == 3
     assert all(settings.rows is None for settings in full.probes.values())
+    assert all(settings.servers is None for settings in full.probes.values())
 
 
 def load_text(tmp_path, text):
