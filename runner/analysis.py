@@ -14,7 +14,7 @@ from typing import Any
 
 from runner.measuring.probes import PROBES
 from runner.records.record import CellRecord, RunMeta, machine_names
-from runner.serving.servers import RECIPES
+from runner.serving.servers import RECIPES, Role
 
 
 @dataclass
@@ -190,3 +190,42 @@ class Inputs:
             proxied=frozenset(proxied),
             machines=machine_names(records),
         )
+
+
+@dataclass(frozen=True)
+class Sides:
+    """The columns that serve with nothing in front, on one number of cores
+    (``cpus``; None: every core): the development server the others are
+    compared with, and the WSGI servers."""
+
+    cpus: int | None
+    dev: str
+    wsgi: tuple[str, ...]
+
+
+def proxied_columns(rows: Sequence[RowView], inputs: Inputs) -> set[str]:
+    """The columns with a proxy in front, from the matrix and the records."""
+    return set(inputs.proxied) | {c.server for row in rows for c in row.cells.values() if c.nginx}
+
+
+def dev_and_wsgi(rows: Sequence[RowView], inputs: Inputs) -> list[Sides]:
+    """For each number of cores the columns are kept to (every core first),
+    the first development server and the WSGI servers beside it."""
+    records = [c for row in rows for c in row.cells.values()]
+    kinds = {c.server: c.kind for c in records}
+    cores = {c.server: c.cpus for c in records}
+    proxied = proxied_columns(rows, inputs)
+    plain = [s for s in inputs.servers if s in kinds and s not in proxied]
+    sides = []
+    for cpus in sorted({cores[s] for s in plain}, key=lambda n: (n is not None, n or 0)):
+        these = [s for s in plain if cores[s] == cpus]
+        dev = next((s for s in these if _role(kinds[s]) is Role.DEV), None)
+        wsgi = tuple(s for s in these if _role(kinds[s]) is Role.WSGI)
+        if dev is not None and wsgi:
+            sides.append(Sides(cpus, dev, wsgi))
+    return sides
+
+
+def _role(kind: str) -> Role | None:
+    recipe = RECIPES.get(kind)
+    return recipe.role if recipe is not None else None

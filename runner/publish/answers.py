@@ -13,12 +13,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.analysis import Change, Inputs, RowView, changed, expected_peak, rows_of, versions_label
+from runner.analysis import (
+    Change,
+    Inputs,
+    RowView,
+    changed,
+    dev_and_wsgi,
+    expected_peak,
+    rows_of,
+    versions_label,
+)
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Answer, Ratio, figure_of
 from runner.publish.doc import Block, Bullets, Heading, Para
 from runner.records.record import CellRecord
-from runner.serving.servers import RECIPES, Role
 
 NOISE = 0.10  # run-to-run spread of a throughput figure measured once, as seen on this project's machines
 
@@ -167,7 +175,7 @@ class Pair:
 def nginx_pairs(rows: Sequence[RowView], inputs: Inputs) -> list[Pair]:
     """Columns that serve alike but for nginx in front of one of them."""
     proxied = inputs.proxied | {c.server for row in rows for c in row.cells.values() if c.nginx}
-    kinds = {c.server: (c.kind, dict(c.options)) for row in rows for c in row.cells.values()}
+    kinds = {c.server: (c.kind, dict(c.options), c.cpus) for row in rows for c in row.cells.values()}
     return [
         Pair(plain, front)
         for front in inputs.servers
@@ -288,17 +296,23 @@ def _ratio_line(
 
 
 def wsgi_over_dev(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
-    roles = {r.server: _role(r.kind) for row in rows for r in row.cells.values()}
-    proxied = inputs.proxied | {r.server for row in rows for r in row.cells.values() if r.nginx}
-    plain = [s for s in inputs.servers if s in roles and s not in proxied]
-    dev = next((s for s in plain if roles[s] is Role.DEV), None)
-    wsgi = [s for s in plain if roles[s] is Role.WSGI]
-    if dev is None or not wsgi:
-        return []
+    """Each WSGI server's ratio over the development server beside it, on
+    every core and where columns are kept to fewer; then each probe's
+    sentence over the columns of every core."""
+    sides = dev_and_wsgi(rows, inputs)
     lines = []
-    for server in wsgi:
-        both = [(r.cells[dev], r.cells[server]) for r in rows if dev in r.cells and server in r.cells]
-        lines += _ratio_lines(f"`{server}` over `{dev}`", both, inputs)
+    for side in sides:
+        kept = f" (kept to {side.cpus} core{'s' if side.cpus != 1 else ''} each)" if side.cpus else ""
+        for server in side.wsgi:
+            both = [
+                (r.cells[side.dev], r.cells[server])
+                for r in rows
+                if side.dev in r.cells and server in r.cells
+            ]
+            lines += _ratio_lines(f"`{server}` over `{side.dev}`{kept}", both, inputs)
+    if not sides or sides[0].cpus is not None:
+        return lines
+    dev, wsgi = sides[0].dev, sides[0].wsgi
     measured = [c for row in rows for c in row.cells.values() if c.server in (dev, *wsgi)]
     machines = sorted({inputs.machine(c) for c in measured})
     for name, probe in PROBES.items():
@@ -310,11 +324,6 @@ def wsgi_over_dev(rows: Sequence[RowView], inputs: Inputs) -> list[str]:
                 where = f"On {machine}: " if len(machines) > 1 else ""
                 lines.append(where + _answer_line(name, probe.answer, cells))
     return lines
-
-
-def _role(kind: str) -> Role | None:
-    recipe = RECIPES.get(kind)
-    return recipe.role if recipe is not None else None
 
 
 def _answer_line(name: str, answer: Answer[Any], cells: Sequence[CellRecord]) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from runner import analysis, settings
 from runner.files import write_bytes, write_json, write_text
-from runner.publish import answers, page, report, summary, tidy
+from runner.publish import answers, buys, page, report, summary, tidy
 from runner.publish.charts import ChartSpec, charts
 from runner.publish.doc import Finding, markdown
 from runner.records import store
@@ -61,7 +61,7 @@ def publish(run_path: Path) -> Published:
         charts=[c.name for c in drawn],
         bisected=bisected,
         answers=answered,
-        detail=answers.section(records, inputs),
+        detail=buys.section(analysis.rows_of(records), inputs) + answers.section(records, inputs),
     )
     images = write_charts(store.charts_path(run_path), drawn)
     text = settings.redact(markdown(blocks, images))

@@ -33,12 +33,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from runner.analysis import Change, Inputs, RowView, changed, rows_of
+from runner.analysis import Change, Inputs, RowView, Sides, changed, dev_and_wsgi, rows_of
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Probe, figure_of
+from runner.publish import buys
 from runner.publish.doc import Block, Finding, Findings, Heading, Para
 from runner.records.record import Asked, BisectAnswer, CellRecord
-from runner.serving.servers import RECIPES, Role
 
 MOST = 8
 HEADLINE_RANK = 0  # the headline's rules come first among equals
@@ -63,6 +63,8 @@ def findings(
     ranked += [_Ranked(True, HEADLINE_RANK, f) for f in change_findings(rows, inputs, bisected)]
     ranked += [_Ranked(False, HEADLINE_RANK, f) for f in steady_findings(rows, inputs)]
     ranked += [_Ranked(False, HEADLINE_RANK, f) for f in nginx_findings(rows, inputs)]
+    bought = buys.finding(rows, inputs, _outcomes_sure(records))
+    ranked += [_Ranked(False, HEADLINE_RANK, bought)] if bought is not None else []
     for order, (name, probe) in enumerate(PROBES.items(), 1):
         if name == HEADLINE or not any(r.probe(name) for r in records):
             continue
@@ -360,46 +362,65 @@ def _figure(record: CellRecord, probe: str, name: str) -> float | None:
 # --- ratio -------------------------------------------------------------------
 
 
-def _role(kind: str) -> Role | None:
-    recipe = RECIPES.get(kind)
-    return recipe.role if recipe is not None else None
-
-
 def ratio_finding(rows: Sequence[RowView], inputs: Inputs, name: str, probe: Probe[Any]) -> Finding | None:
-    """The WSGI servers' figure over the development server's, as a range of medians."""
+    """The WSGI servers' figure over the development server's, as a range of
+    medians; beside it, the same on one core each where columns are kept to
+    fewer cores, and how much of the gain that leaves."""
     assert probe.ratio is not None
-    kinds = {c.server: c.kind for row in rows for c in row.cells.values()}
-    proxied = inputs.proxied | {c.server for row in rows for c in row.cells.values() if c.nginx}
-    plain = [s for s in inputs.servers if s in kinds and s not in proxied]
-    dev = next((s for s in plain if _role(kinds[s]) is Role.DEV), None)
-    wsgi = [s for s in plain if _role(kinds[s]) is Role.WSGI]
-    if dev is None or not wsgi:
+    sides = dev_and_wsgi(rows, inputs)
+    measured = [(side, *_medians(rows, inputs, name, probe.ratio.figure, side)) for side in sides]
+    measured = [(side, medians, cells) for side, medians, cells in measured if medians]
+    if not measured or measured[0][0].cpus is not None:
         return None
+    side, medians, cells = measured[0]
+    cores = {c.machine.cores for c in cells if c.machine is not None and c.machine.cores}
+    on = f", on {cores.pop()} cores" if len(cores) == 1 else ""
+    said = _lowest_to_highest(medians)
+    text = f"A WSGI server gives {said} times the {probe.ratio.unit} of `{side.dev}`{on}"
+    for fewer, less, more_cells in measured[1:]:
+        twins = {s: _twin(s, side.wsgi, rows) for s in less}
+        kept = "; ".join(
+            f"`{s}` gives {_num(m)} times `{fewer.dev}`'s"
+            + (f" (`{twins[s]}`: {_num(medians[twins[s]])} on every core)" if twins[s] in medians else "")
+            for s, m in less.items()
+        )
+        cores_word = "one core" if fewer.cpus == 1 else f"{fewer.cpus} cores"
+        text += f"; kept to {cores_word} each, {kept}"
+        cells += more_cells
+    return Finding(
+        text=text + ".",
+        figure=f"median ratio over rows, {len(medians)} WSGI columns",
+        sure=_sure(cells, name),
+        cells=_cells(cells),
+    )
+
+
+def _medians(
+    rows: Sequence[RowView], inputs: Inputs, name: str, figure: str, side: Sides
+) -> tuple[dict[str, float], list[CellRecord]]:
+    """Each WSGI column's median ratio over the development server's, over the
+    rows where both were measured on one machine, and the cells it rests on."""
     medians: dict[str, float] = {}
     cells: list[CellRecord] = []
-    for server in wsgi:
+    for server in side.wsgi:
         ratios = []
         for row in rows:
-            a, b = row.cells.get(dev), row.cells.get(server)
+            a, b = row.cells.get(side.dev), row.cells.get(server)
             if a is None or b is None or inputs.machine(a) != inputs.machine(b):
                 continue
-            x, y = _figure(a, name, probe.ratio.figure), _figure(b, name, probe.ratio.figure)
+            x, y = _figure(a, name, figure), _figure(b, name, figure)
             if x and y is not None:
                 ratios.append(y / x)
                 cells += [a, b]
         if ratios:
             medians[server] = statistics.median(ratios)
-    if not medians:
-        return None
-    cores = {c.machine.cores for c in cells if c.machine is not None and c.machine.cores}
-    on = f", on {cores.pop()} cores" if len(cores) == 1 else ""
-    said = _lowest_to_highest(medians)
-    return Finding(
-        text=f"A WSGI server gives {said} times the {probe.ratio.unit} of `{dev}`{on}.",
-        figure=f"median ratio over rows, {len(medians)} WSGI columns",
-        sure=_sure(cells, name),
-        cells=_cells(cells),
-    )
+    return medians, cells
+
+
+def _twin(server: str, among: Sequence[str], rows: Sequence[RowView]) -> str:
+    """The column of ``among`` that serves as ``server`` does on every core."""
+    kinds = {c.server: (c.kind, dict(c.options)) for row in rows for c in row.cells.values()}
+    return next((s for s in among if kinds.get(s) == kinds.get(server)), "")
 
 
 # --- outcome -----------------------------------------------------------------
@@ -475,6 +496,14 @@ def _tallied(
                 column.no += 1
             column.unsettled += 0 if tally.settled else 1
     return seen, cells
+
+
+def _outcomes_sure(records: Sequence[CellRecord]) -> str:
+    """How sure a finding over every yes/no is: the runs of the one that ran most."""
+    runs = sorted(
+        {len(o.said) or 1 for c in records for n, p in buys.conditions() if (o := c.probe(n)) is not None}
+    )
+    return _runs_per_cell(runs) if runs else ""
 
 
 def _outcome_sure(cells: Sequence[CellRecord], name: str, probe: Probe[Any], unsettled: int) -> str:
