@@ -25,6 +25,7 @@ from runner.serving.process import RunningServer
 from runner.wire import HOST
 
 STEPS_PER_S = 10  # how often each upload sends its next piece
+ANSWER_S = 2.0  # how long the uploads' answers are awaited, once the bodies are sent
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def slow_upload(port: int, uploads: int, kb: int, seconds: float) -> SlowUpload:
         time.sleep(hostile.SETTLE_S)
         after = hostile.ordinary(port, wait_s)
         trickle.join(seconds + 5)
-        ends = [_ended(sock, i in cut) for i, sock in enumerate(socks)]
+        deadline = time.monotonic() + ANSWER_S  # one deadline for all: a held server costs it once
+        ends = [_ended(sock, i in cut, deadline) for i, sock in enumerate(socks)]
     counts = Counter(ends)
     return SlowUpload(
         uploads=uploads,
@@ -99,10 +101,10 @@ def _send(sock: socket.socket, data: bytes, index: int, cut: set[int]) -> None:
         cut.add(index)
 
 
-def _ended(sock: socket.socket, was_cut: bool) -> str:
-    """How one upload ended, from its answer (given two seconds)."""
+def _ended(sock: socket.socket, was_cut: bool, deadline: float) -> str:
+    """How one upload ended, from its answer by ``deadline``."""
     try:
-        answer = wire.read_response(sock, time.monotonic() + 2.0)
+        answer = wire.read_response(sock, max(deadline, time.monotonic() + 0.01))
     except (OSError, wire.WireError) as exc:
         return wire.failure_name(exc) if not was_cut else "cut"
     body = answer.json_object() or {}
@@ -161,7 +163,7 @@ PROBE = Probe(
         "taken": "uploads",
     },
     needs_cpu=False,
-    cost=lambda settings, capacity: float(settings["seconds"]) + 2.5,
+    cost=lambda settings, capacity: float(settings["seconds"]) + ANSWER_S / 2 + 0.5,
     charts=(
         Chart(
             "slow_upload",
