@@ -14,6 +14,51 @@ GOOD_SERVERS = "servers: {a: {kind: flask-run}}\n"
 GOOD_ROWS = 'versions: [{flask: "3.1.*"}]\n'
 
 CASES = {
+    # each new probe, and each new key, refused before anything is built
+    "silent connections out of range": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {silent: {connections: 0}}\n",
+        "probes.silent.connections (line 3): expected a whole number from 1 to 500, found 0",
+    ),
+    "slow upload over the app's limit": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {slow_upload: {kb: 100000}}\n",
+        "probes.slow_upload.kb (line 3): expected a whole number from 1 to 65536, found 100000",
+    ),
+    "slow reader answer that fits the buffers": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {slow_reader: {kb: 16}}\n",
+        "probes.slow_reader.kb (line 3): expected a whole number from 1024 to 8192, found 16",
+    ),
+    "idle keep-alive time-out too long to wait": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {idle_keepalive: {timeout_s: 75}}\n",
+        "probes.idle_keepalive.timeout_s (line 3): expected a whole number from 1 to 10, found 75",
+    ),
+    "backlog beyond the file descriptors": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {backlog: {connections: 100000}}\n",
+        "probes.backlog.connections (line 3): expected a whole number from 1 to 5000, found 100000",
+    ),
+    "crash wait as text": (
+        GOOD_ROWS + GOOD_SERVERS + 'probes: {crash: {wait_s: "5"}}\n',
+        "probes.crash.wait_s (line 3): expected a whole number from 1 to 60, found '5'",
+    ),
+    "hang without its limit": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {hang: {forever: true}}\n",
+        "probes.hang.forever (line 3): unknown setting 'forever'; expected one of connections, wait_s, timeout_s, rows, servers",
+    ),
+    "probe kept to a column that is not there": (
+        GOOD_ROWS + GOOD_SERVERS + "probes: {silent: {servers: [b]}}\n",
+        "probes.silent.servers (line 3): no column named 'b'; columns are a",
+    ),
+    "no cores": (
+        GOOD_ROWS + "servers: {a: {kind: flask-run, cpus: 0}}\n",
+        "servers.a.cpus (line 2): expected a whole number from 1 to 256 (cores for the server), found 0",
+    ),
+    "buffering as text": (
+        GOOD_ROWS + 'servers: {a: {kind: flask-run, proxy: {kind: nginx, buffering: "off"}}}\n',
+        "servers.a.proxy.buffering (line 2): expected true or false, found 'off'",
+    ),
+    "gunicorn time-out of zero": (
+        GOOD_ROWS + "servers: {a: {kind: gunicorn, timeout: 0}}\n",
+        "servers.a.timeout (line 2): expected a whole number from 1 to 3600, found 0",
+    ),
     "unknown top-level key": (
         GOOD_ROWS + GOOD_SERVERS + "colour: blue\n",
         "colour (line 3): unknown key 'colour'; expected one of python, versions, servers, probes",

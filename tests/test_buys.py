@@ -124,7 +124,28 @@ def test_nothing_bought_is_said_so() -> None:
     ]
     found = buys.finding(rows_of(same), inputs(), "6 runs per cell")
     assert found is not None
-    assert found.text == "It changes nothing measured under silent connections."
+    assert found.text == "nginx in front changes nothing measured under silent connections."
+
+
+def test_beyond_speed_says_who_comes_back_and_who_ends_a_hung_request() -> None:
+    crash = EVERY_PROBE["crash"]
+    down = dataclasses.replace(crash, idle_recovered=False, recovers=False, serving_recovered=None)
+    hang = EVERY_PROBE["hang"]
+    left = dataclasses.replace(hang, freed=0, frees=False)
+    records = [
+        record("flask-run", {"crash": outcome("crash", down), "hang": outcome("hang", left)}),
+        record("gunicorn-sync", {"crash": outcome("crash", crash), "hang": outcome("hang", hang)}),
+        # nginx in front is not the server alone: left out
+        record("nginx-gunicorn-sync", {"crash": outcome("crash", down), "hang": outcome("hang", left)}),
+    ]
+    found = buys.protections(rows_of(records), inputs(), "1 run per cell")
+    assert found is not None
+    assert found.text == (
+        "Beyond speed, alone: when the process that serves is killed, `gunicorn-sync` comes back; "
+        "`flask-run` stays down; and with 2 requests that never return, `gunicorn-sync` ends them; "
+        "`flask-run` lets them hang."
+    )
+    assert "flask-3.1.x--nginx-gunicorn-sync" not in found.cells
 
 
 def rps(value: float) -> ProbeOutcome:

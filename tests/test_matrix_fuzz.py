@@ -51,6 +51,7 @@ def test_arbitrary_bytes(tmp_path: Path, raw: bytes) -> None:
     outcome(path)
 
 
+HOSTILE = ["silent", "slow_upload", "slow_reader", "idle_keepalive", "backlog", "crash", "hang"]
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -79,6 +80,24 @@ VALUES = st.recursive(
                     "resolve",
                     "name",
                     "proxy",
+                    # the hostile probes, their settings, and the keys they brought
+                    "servers",
+                    "cpus",
+                    "buffering",
+                    "keepalive",
+                    "keepalive_timeout",
+                    "timeout",
+                    "channel_timeout",
+                    "harakiri",
+                    *HOSTILE,
+                    "connections",
+                    "wait_s",
+                    "kb",
+                    "seconds",
+                    "rate_kbps",
+                    "idle_s",
+                    "timeout_s",
+                    "connect_ms",
                 ]
             ),
             inner,
@@ -92,6 +111,42 @@ VALUES = st.recursive(
 @FUZZ
 @given(document=st.dictionaries(st.sampled_from([*TOP_KEYS, "other"]), VALUES, max_size=5))
 def test_generated_documents(tmp_path: Path, document: dict[str, object]) -> None:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    outcome(path)
+
+
+@FUZZ
+@given(
+    probes=st.dictionaries(
+        st.sampled_from(HOSTILE),
+        st.none()
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    *("connections", "wait_s", "kb", "seconds", "rate_kbps", "idle_s", "timeout_s"),
+                    *("connect_ms", "rows", "servers", "other"),
+                ]
+            ),
+            SCALARS | st.lists(st.sampled_from(["a", "b", "flask-3.1.x", "x"]), max_size=3),
+            max_size=4,
+        ),
+        max_size=4,
+    ),
+    column=st.dictionaries(
+        st.sampled_from(["cpus", "timeout", "keepalive", "proxy"]),
+        SCALARS | st.fixed_dictionaries({"kind": st.just("nginx")}, optional={"buffering": SCALARS}),
+        max_size=3,
+    ),
+)
+def test_settings_of_the_hostile_probes_and_their_keys(
+    tmp_path: Path, probes: dict[str, object], column: dict[str, object]
+) -> None:
+    document = {
+        "versions": [{"flask": "3.1.*"}],
+        "servers": {"a": {"kind": "gunicorn", **column}, "b": {"kind": "waitress"}},
+        "probes": probes,
+    }
     path = tmp_path / "matrix.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     outcome(path)

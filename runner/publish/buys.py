@@ -126,7 +126,7 @@ def finding(rows: Sequence[RowView], inputs: Inputs, sure: str) -> Finding | Non
     buffering does, what it makes worse, and the conditions it leaves alone."""
     helped: dict[str, list[str]] = {}
     buffering: dict[str, list[str]] = {}
-    hurt: dict[str, list[str]] = {}
+    hurt: dict[str, list[str]] = {}  # "{title}: {yes} alone, {no} behind nginx" -> servers
     alike: list[str] = []
     cells: list[CellRecord] = []
     for name, probe in conditions():
@@ -143,7 +143,9 @@ def finding(rows: Sequence[RowView], inputs: Inputs, sure: str) -> Finding | Non
                     buffering.setdefault(title, []).append(front.alone)
                 differs = True
             elif alone[0] == YES and behind[0] in (NO, VARIES):
-                hurt.setdefault(title, []).append(front.alone)
+                assert probe.outcome is not None
+                turned = f"{title}: {probe.outcome.yes} alone, {behind[1]} behind nginx"
+                hurt.setdefault(turned, []).append(front.alone)
                 differs = True
             elif alone[0] != behind[0]:
                 differs = True
@@ -157,14 +159,13 @@ def finding(rows: Sequence[RowView], inputs: Inputs, sure: str) -> Finding | Non
     if buffering:
         parts.append("its buffering is what does it under " + _listed(buffering))
     if hurt:
-        parts.append("it does worse than the server alone under " + _listed(hurt))
+        parts.append("the other way round under " + _listed(hurt))
     if alike:
-        parts.append("it changes nothing measured under " + _and(alike))
+        parts.append(("it" if parts else "nginx in front") + " changes nothing measured under " + _and(alike))
     if not parts:
         return None
-    text = "; ".join(parts) + "."
     return Finding(
-        text=text[0].upper() + text[1:],
+        text="; ".join(parts) + ".",
         figure=f"{len(fronts(rows, inputs))} servers, alone and behind nginx",
         sure=sure,
         cells=tuple(sorted({c.cell for c in cells})),
@@ -177,3 +178,46 @@ def _listed(by_title: dict[str, list[str]]) -> str:
 
 def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# The faults a server protects against beyond speed: the registry's names.
+PROTECTIONS = ("crash", "hang")
+
+
+def protections(rows: Sequence[RowView], inputs: Inputs, sure: str) -> Finding | None:
+    """What a server alone does after a crash and with a hung request, in one
+    sentence: the recovery and time-outs a WSGI server buys."""
+    from runner.analysis import proxied_columns
+
+    proxied = proxied_columns(rows, inputs)
+    plain = [s for s in inputs.servers if s not in proxied]
+    parts, cells = [], []
+    for name in PROTECTIONS:
+        probe = PROBES[name]
+        if probe.outcome is None:
+            continue
+        answers = {s: said(rows, s, name, probe) for s in plain}
+        measured = {s: a for s, a in answers.items() if a[0]}
+        if not measured:
+            continue
+        cells += [c for a in measured.values() for c in a[2]]
+        by = {value: [s for s, a in measured.items() if a[0] == value] for value in (YES, NO, VARIES)}
+        said_here = []
+        for value, phrase in ((YES, probe.outcome.yes_phrase), (NO, probe.outcome.no_phrase)):
+            if by[value]:
+                said_here.append(f"{_names(by[value])} {phrase[len(by[value]) > 1]}")
+        said_here += [f"`{s}` varies" for s in by[VARIES]]
+        lead = probe.outcome.lead(inputs.probe_settings.get(name) or probe.defaults())
+        parts.append(lead[0].lower() + lead[1:] + ", " + "; ".join(said_here))
+    if not parts:
+        return None
+    return Finding(
+        text="Beyond speed, alone: " + "; and ".join(parts) + ".",
+        figure="crashes and hung requests, each server alone",
+        sure=sure,
+        cells=tuple(sorted({c.cell for c in cells})),
+    )
+
+
+def _names(servers: Sequence[str]) -> str:
+    return _and([f"`{s}`" for s in servers])

@@ -77,7 +77,10 @@ def table(
     *,
     skip_empty: bool = False,
 ) -> Table:
-    """Rows of versions, a column per server, each cell ``text(record)``."""
+    """Rows of versions, a column per server, each cell ``text(record)``;
+    ``skip_empty`` leaves out the rows and the columns with nothing to show."""
+    if skip_empty:
+        servers = [s for s in servers if any(text(row.cells.get(s)) for row in rows)]
     body, links = [], []
     for row in rows:
         cells = [text(row.cells.get(server)) for server in servers]

@@ -19,10 +19,12 @@ rules below, which docs/report.md states for readers:
   which it is yes in every row, no in every row, or varies, with counts.
 - **figure**: each remaining probe: the range of its key figure.
 
-Ranking: changes first, then by the number of cells a finding rests on,
-most first, then in registry order (the headline's rules before the other
-probes', in the order the registry lists them).  The first
-:data:`MOST` are kept.
+Ranking: changes first; then the headline's and the ratios' findings, then
+those over several probes (what nginx buys, beyond speed), then each
+probe's own; within each, by the number of cells a finding rests on, most
+first, then in registry order (the headline's rules before the other
+probes', in the order the registry lists them).  The first :data:`MOST` are
+kept.
 """
 
 from __future__ import annotations
@@ -44,14 +46,20 @@ MOST = 8
 HEADLINE_RANK = 0  # the headline's rules come first among equals
 
 
+# The tiers of the ranking after the changes: the headline's and the
+# ratios' findings, those over several probes, each probe's own.
+MAIN, OVER_PROBES, ONE_PROBE = 0, 1, 2
+
+
 @dataclass(frozen=True)
 class _Ranked:
     change: bool
     order: int  # the registry position of the probe the rule reads
     finding: Finding
+    tier: int = MAIN
 
-    def key(self) -> tuple[int, int, int]:
-        return (0 if self.change else 1, -len(self.finding.cells), self.order)
+    def key(self) -> tuple[int, int, int, int]:
+        return (0 if self.change else 1, self.tier, -len(self.finding.cells), self.order)
 
 
 def findings(
@@ -63,20 +71,22 @@ def findings(
     ranked += [_Ranked(True, HEADLINE_RANK, f) for f in change_findings(rows, inputs, bisected)]
     ranked += [_Ranked(False, HEADLINE_RANK, f) for f in steady_findings(rows, inputs)]
     ranked += [_Ranked(False, HEADLINE_RANK, f) for f in nginx_findings(rows, inputs)]
-    bought = buys.finding(rows, inputs, _outcomes_sure(records))
-    ranked += [_Ranked(False, HEADLINE_RANK, bought)] if bought is not None else []
+    for said in (buys.finding, buys.protections):
+        found_here = said(rows, inputs, _outcomes_sure(records))
+        ranked += [_Ranked(False, HEADLINE_RANK, found_here, OVER_PROBES)] if found_here is not None else []
     for order, (name, probe) in enumerate(PROBES.items(), 1):
         if name == HEADLINE or not any(r.probe(name) for r in records):
             continue
         found: Finding | None
+        tier = ONE_PROBE
         if probe.ratio is not None:
-            found = ratio_finding(rows, inputs, name, probe)
+            found, tier = ratio_finding(rows, inputs, name, probe), MAIN
         elif probe.outcome is not None:
             found = outcome_finding(rows, inputs, name, probe)
         else:
             found = figure_finding(rows, inputs, name, probe)
         if found is not None:
-            ranked.append(_Ranked(False, order, found))
+            ranked.append(_Ranked(False, order, found, tier))
     ranked.sort(key=_Ranked.key)
     return [r.finding for r in ranked[:MOST]]
 
