@@ -23,6 +23,7 @@ from runner.matrix.cells import parse
 from runner.measuring.probes import PROBES
 from runner.records.record import CellRecord, Status
 from runner.workflow.run import run_cells
+from runner.workflow.schedule import overlap_bound
 
 pytestmark = pytest.mark.slow
 
@@ -158,6 +159,7 @@ def measured(
         results=tmp_path_factory.mktemp("results"),
         env_root=DEFAULT_ENVS,
         progress=lambda line: None,
+        overlap=overlap_bound(),  # as `nox -s matrix` runs it
     )
     no_leftovers(outcome.run.id)  # the servers the probes killed, stopped or hung included
     records = {r.server: r for r in outcome.records}
