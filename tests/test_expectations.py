@@ -22,7 +22,7 @@ from runner.cli import DEFAULT_ENVS
 from runner.matrix.cells import parse
 from runner.measuring.probes import PROBES
 from runner.records.record import CellRecord, Status
-from runner.workflow.run import run_cells
+from runner.workflow.run import Outcome, run_cells
 from runner.workflow.schedule import overlap_bound
 
 pytestmark = pytest.mark.slow
@@ -148,9 +148,7 @@ BACKLOG = {"flask-run": 129, "gunicorn-sync": 2049, "gunicorn-gthread": 2049, "w
 
 
 @pytest.fixture(scope="module")
-def measured(
-    tmp_path_factory: pytest.TempPathFactory, no_leftovers: Callable[[str], None]
-) -> dict[str, CellRecord]:
+def run(tmp_path_factory: pytest.TempPathFactory, no_leftovers: Callable[[str], None]) -> Outcome:
     probes: dict[str, Any] = {"repeats": 1, "concurrency": {"requests": 4, "delay_ms": 200}, **SETTINGS}
     matrix = parse({"versions": [{"flask": "3.1.*"}], "servers": SERVERS, "probes": probes})
     outcome = run_cells(
@@ -162,10 +160,14 @@ def measured(
         overlap=overlap_bound(),  # as `nox -s matrix` runs it
     )
     no_leftovers(outcome.run.id)  # the servers the probes killed, stopped or hung included
-    records = {r.server: r for r in outcome.records}
-    for record in records.values():
+    for record in outcome.records:
         assert record.status is Status.OK, (record.cell, record.reason, record.log_tail)
-    return records
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def measured(run: Outcome) -> dict[str, CellRecord]:
+    return {r.server: r for r in run.records}
 
 
 def said(record: CellRecord, name: str) -> str | None:
@@ -236,3 +238,38 @@ def test_the_slow_reader_outgrows_both_buffers(measured: dict[str, CellRecord]) 
         found = result(measured, server, "slow_reader")
         assert found.exceeds_buffers, (server, found)
         assert found.client_buffer <= 32 * 1024
+
+
+def test_the_page_draws_a_chart_for_each_condition_and_says_what_nginx_buys(run: Outcome) -> None:
+    from tests.test_page_browser import INSTALL, chromium
+
+    binary = chromium()
+    if binary is None:
+        pytest.skip(f"no chromium to open the page with: {INSTALL}")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the test group installs playwright")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=["--no-sandbox"])
+        try:
+            shown = browser.new_context(offline=True).new_page()
+            shown.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            shown.on("pageerror", lambda e: errors.append(str(e)))
+            shown.goto((run.run.path / "report.html").as_uri())
+            shown.wait_for_function(
+                "[...document.querySelectorAll('.chart')].every(c => c.dataset.drawn === 'yes')",
+                timeout=30_000,
+            )
+            drawn = dict(
+                shown.eval_on_selector_all(
+                    ".chart",
+                    "cs => cs.map(c => [c.dataset.chart, c.querySelectorAll('svg .role-mark').length])",
+                )
+            )
+            text = shown.inner_text("body")
+        finally:
+            browser.close()
+    for name in (*EXPECTED, "backlog"):
+        assert drawn.get(name, 0) > 0, (name, drawn)
+    assert errors == []
+    assert "What nginx buys, condition by condition" in text
+    assert "nginx in front keeps serving where the server alone did not" in text

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +29,40 @@ from runner.wire import HOST
 # How long the server is given to take up the hostile connections before the
 # ordinary request, as it would in life.
 SETTLE_S = 0.3
+
+
+class Descriptors:
+    """The runner's open files, shared by the probes that hold thousands of
+    connections at once (the backlog's), which run side by side with other
+    cells: half the soft limit is theirs, the rest is left to every other
+    cell in flight (its connections, its servers' logs)."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._taken = 0
+
+    @staticmethod
+    def budget() -> int:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return max(64, (soft if soft != resource.RLIM_INFINITY else 65536) // 2)
+
+    @contextmanager
+    def taken(self, wanted: int) -> Iterator[int]:
+        """Up to ``wanted`` descriptors, once they are free (waiting for other
+        probes to give theirs back); yields how many were granted."""
+        granted = min(wanted, self.budget())
+        with self._free:
+            self._free.wait_for(lambda: self._taken + granted <= self.budget() or self._taken == 0)
+            self._taken += granted
+        try:
+            yield granted
+        finally:
+            with self._free:
+                self._taken -= granted
+                self._free.notify_all()
+
+
+DESCRIPTORS = Descriptors()
 
 
 @dataclass(frozen=True)

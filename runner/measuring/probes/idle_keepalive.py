@@ -110,7 +110,9 @@ PROBE = Probe(
         "A keep-alive connection carries one request, sits idle {idle_s} s past the keep-alive "
         "time-out the client meets (a time-out over 10 s is set to {timeout_s} s for the probe), "
         "then carries another, as a load balancer's pool would: answered, closed cleanly "
-        "beforehand, or lost."
+        "beforehand, or lost. Behind nginx the connection reused is nginx's own: nginx opens a "
+        "connection to the app for each request (unless its `keepalive` option is set), so the "
+        "race cannot happen between nginx and the app."
     ),
     text=_text,
     leaves_clean=False,

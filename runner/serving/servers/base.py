@@ -208,6 +208,3 @@ class Recipe:
     # Its documented time-outs, by what they end (KEEP_ALIVE, IDLE, REQUEST);
     # one it does not name it does not have.
     timeouts: Mapping[str, Timeout] = field(default_factory=dict)
-    # The processes that serve (workers) beside one that only manages them,
-    # whose death the server survives: None where one process does it all.
-    master: bool = False

@@ -142,7 +142,6 @@ RECIPES = (
             KEEP_ALIVE: Timeout("keepalive", _keep_alive, DOCS + "#keepalive"),
             IDLE: Timeout("timeout", _idle, "gunicorn/workers/sync.py, gthread.py"),
         },
-        master=True,
         packages=_packages,
         unsupported=_unsupported,
         capacity=_capacity,

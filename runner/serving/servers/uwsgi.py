@@ -61,7 +61,6 @@ RECIPES = (
             # a read from a client that sends nothing gives up after this
             IDLE: Timeout(None, seconds(4.0), DOCS + "#socket-timeout"),
         },
-        master=True,
         packages=pins((None, "pyuwsgi")),
         binary_only=("pyuwsgi",),
         built_from_source={"pyuwsgi": "uwsgi"},
