@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner import wire
-from runner.serving.process import RunningServer
+from runner.serving.process import RunningServer, group_processes
 from runner.wire import HOST
 
 # How long the server is given to take up the hostile connections before the
@@ -112,16 +112,7 @@ def app_group(server: RunningServer) -> int:
 
 def group_members(pgid: int) -> list[int]:
     """The live processes of a group, the leader first."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
+    members = [pid for pid, state in group_processes(pgid) or [] if state not in ("Z", "X")]
     return sorted(members, key=lambda pid: (pid != pgid, pid))
 
 

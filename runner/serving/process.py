@@ -295,10 +295,17 @@ def _group_alive(pgid: int) -> bool:
 
 def _group_states(pgid: int) -> list[str] | None:
     """The states (R, S, Z, ...) of the group's processes, from /proc; None without /proc."""
+    members = group_processes(pgid)
+    return None if members is None else [state for _, state in members]
+
+
+def group_processes(pgid: int) -> list[tuple[int, str]] | None:
+    """Each process of the group and its state (R, S, Z, ...), from /proc;
+    None without /proc."""
     proc = Path("/proc")
     if not proc.is_dir():
         return None
-    states = []
+    members = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -307,8 +314,8 @@ def _group_states(pgid: int) -> list[str] | None:
         except (OSError, IndexError):
             continue
         if int(fields[2]) == pgid:
-            states.append(fields[0])
-    return states
+            members.append((int(entry.name), fields[0]))
+    return members
 
 
 def _wait_ready(

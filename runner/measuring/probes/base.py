@@ -42,6 +42,9 @@ __all__ = [
     "Steps",
     "figure_of",
     "range_text",
+    "served_chart",
+    "served_outcome",
+    "waited_text",
 ]
 
 SettingValue = Union[int, str]
@@ -237,6 +240,50 @@ def figure_of(result: Result, path: str) -> Any:
     if key:
         return value.get(key) if isinstance(value, Mapping) else None
     return value
+
+
+# --- what the probes that ask whether an ordinary request is served share ---
+
+
+def waited_text(served: bool, waited_s: float, limit_s: float, spread: Spread, how: str = "timeout") -> str:
+    """A table cell of a probe that asks whether an ordinary request was served."""
+    if served:
+        return f"served in {waited_s:.2f} s{range_text(spread, '{:.2f}')}"
+    if how != "timeout":
+        return f"failed: {how}"
+    return f"blocked > {limit_s:g} s"
+
+
+def served_chart(name: str, title: str, tips: tuple[tuple[str, str], ...]) -> Chart:
+    """The chart of such a probe: how long the ordinary request waited, coloured by whether it was served."""
+    return Chart(
+        name,
+        title,
+        "waited_s",
+        Bars(
+            "waited_s",
+            "seconds the ordinary request waited",
+            by="served",
+            by_title="ordinary request",
+            labels=(("served", "#1b9e77"), ("blocked", "#d95f02")),
+            tips=tips,
+        ),
+    )
+
+
+def served_outcome(lead: Callable[[Mapping[str, Any]], str], held: str = "blocked") -> Outcome[Any]:
+    """The yes/no of such a probe: served or not, left to chance where
+    workers share the connections (which gthread worker took which one)."""
+    return Outcome(
+        name="served",
+        of=lambda r: bool(r.served),
+        yes="served",
+        no="blocked",
+        chance=True,
+        lead=lead,
+        yes_phrase=("keeps serving", "keep serving"),
+        no_phrase=(f"is {held}", f"are {held}"),
+    )
 
 
 def range_text(spread: Spread, fmt: str = "{:g}") -> str:

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.measuring import hostile
-from runner.measuring.probes.base import Answer, Bars, Chart, Outcome, Probe, Result, Setting, range_text
+from runner.measuring.probes.base import (
+    Answer,
+    Probe,
+    Result,
+    Setting,
+    served_chart,
+    served_outcome,
+    waited_text,
+)
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 
@@ -40,11 +48,7 @@ def _run(server: RunningServer, settings: Mapping[str, Any]) -> Silent:
 
 
 def _text(result: Silent, spread: Spread) -> str:
-    if result.served:
-        return f"served in {result.waited_s:.2f} s{range_text(spread, '{:.2f}')}"
-    if result.how != "timeout":
-        return f"failed: {result.how}"
-    return f"blocked > {result.wait_limit_s:g} s"
+    return waited_text(result.served, result.waited_s, result.wait_limit_s, spread, result.how)
 
 
 def _each(result: Silent) -> str:
@@ -70,34 +74,15 @@ PROBE = Probe(
     needs_cpu=False,
     cost=lambda settings, capacity: float(settings["wait_s"]) / 2 + 0.5,
     charts=(
-        Chart(
+        served_chart(
             "silent",
             "Silent connections: was an ordinary request served?",
-            "waited_s",
-            Bars(
-                "waited_s",
-                "seconds the ordinary request waited",
-                by="served",
-                by_title="ordinary request",
-                labels=(("served", "#1b9e77"), ("blocked", "#d95f02")),
-                tips=(("connections", "silent connections"), ("waited_s", "waited (s)")),
-            ),
+            (("connections", "silent connections"), ("waited_s", "waited (s)")),
         ),
     ),
     answer=Answer(
         opening=lambda r: f"With {r.connections} connections open that sent nothing, an ordinary request: ",
         each=_each,
     ),
-    # Chance decides it where workers share the silent connections: each of
-    # gthread's workers takes what it accepts, whatever its threads.
-    outcome=Outcome(
-        name="served",
-        of=lambda r: r.served,
-        yes="served",
-        no="blocked",
-        chance=True,
-        lead=lambda s: f"With {s['connections']} silent connections",
-        yes_phrase=("keeps serving", "keep serving"),
-        no_phrase=("is blocked", "are blocked"),
-    ),
+    outcome=served_outcome(lambda s: f"With {s['connections']} silent connections"),
 )

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import wire
-from runner.measuring.probes.base import Answer, Bars, Chart, Outcome, Probe, Result, Setting, range_text
+from runner.measuring.probes.base import (
+    Answer,
+    Probe,
+    Result,
+    Setting,
+    served_chart,
+    served_outcome,
+    waited_text,
+)
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 from runner.wire import HOST
@@ -70,9 +78,7 @@ def _each(result: SlowClient) -> str:
 
 
 def _text(result: SlowClient, spread: Spread) -> str:
-    if result.served:
-        return f"served in {result.waited_s:.2f} s{range_text(spread, '{:.2f}')}"
-    return f"blocked > {result.wait_limit_s:g} s"
+    return waited_text(result.served, result.waited_s, result.wait_limit_s, spread)
 
 
 PROBE = Probe(
@@ -93,21 +99,13 @@ PROBE = Probe(
     # a server that blocks makes the probe wait its limit out
     cost=lambda settings, capacity: float(settings["wait_s"]) / 2 + 0.5,
     charts=(
-        Chart(
+        served_chart(
             "slow_client",
             "Slow clients: was an ordinary request served?",
-            "waited_s",
-            Bars(
-                "waited_s",
-                "seconds the ordinary request waited",
-                by="served",
-                by_title="ordinary request",
-                labels=(("served", "#1b9e77"), ("blocked", "#d95f02")),
-                tips=(
-                    ("stalled", "stalled connections"),
-                    ("waited_s", "waited (s)"),
-                    ("wait_limit_s", "gave up after (s)"),
-                ),
+            (
+                ("stalled", "stalled connections"),
+                ("waited_s", "waited (s)"),
+                ("wait_limit_s", "gave up after (s)"),
             ),
         ),
     ),
@@ -122,14 +120,5 @@ PROBE = Probe(
     # served only if it lands on a worker with a free thread.  No number of
     # stalled connections makes that certain, as a worker accepts up to its
     # worker_connections (1000) whatever its threads.
-    outcome=Outcome(
-        name="served",
-        of=lambda r: r.served,
-        yes="served",
-        no="blocked",
-        chance=True,
-        lead=lambda s: f"With {s['connections']} stalled clients",
-        yes_phrase=("keeps serving", "keep serving"),
-        no_phrase=("is blocked", "are blocked"),
-    ),
+    outcome=served_outcome(lambda s: f"With {s['connections']} stalled clients"),
 )

@@ -20,7 +20,15 @@ from typing import Any
 
 from runner import wire
 from runner.measuring import hostile
-from runner.measuring.probes.base import Answer, Bars, Chart, Outcome, Probe, Result, Setting, range_text
+from runner.measuring.probes.base import (
+    Answer,
+    Probe,
+    Result,
+    Setting,
+    served_chart,
+    served_outcome,
+    waited_text,
+)
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 
@@ -95,12 +103,7 @@ def _run(server: RunningServer, settings: Mapping[str, Any]) -> SlowReader:
 
 
 def _text(result: SlowReader, spread: Spread) -> str:
-    if result.served:
-        text = f"served in {result.waited_s:.2f} s{range_text(spread, '{:.2f}')}"
-    elif result.how != "timeout":
-        text = f"failed: {result.how}"
-    else:
-        text = f"blocked > {result.wait_limit_s:g} s"
+    text = waited_text(result.served, result.waited_s, result.wait_limit_s, spread, result.how)
     if result.exceeds_buffers is False:
         text += " (the buffers held the answer: not a slow reader)"
     return text
@@ -144,21 +147,13 @@ PROBE = Probe(
     needs_cpu=False,
     cost=lambda settings, capacity: float(settings["wait_s"]) / 2 + 1.0,
     charts=(
-        Chart(
+        served_chart(
             "slow_reader",
             "Slow readers: was an ordinary request served while they read?",
-            "waited_s",
-            Bars(
-                "waited_s",
-                "seconds the ordinary request waited",
-                by="served",
-                by_title="ordinary request",
-                labels=(("served", "#1b9e77"), ("blocked", "#d95f02")),
-                tips=(
-                    ("readers", "slow readers"),
-                    ("read_kb", "KiB each had read"),
-                    ("server_buffer", "server's send buffer (bytes)"),
-                ),
+            (
+                ("readers", "slow readers"),
+                ("read_kb", "KiB each had read"),
+                ("server_buffer", "server's send buffer (bytes)"),
             ),
         ),
     ),
@@ -168,15 +163,5 @@ PROBE = Probe(
         ),
         each=_each,
     ),
-    # As with slow uploads: which worker took which reader decides it under gthread.
-    outcome=Outcome(
-        name="served",
-        of=lambda r: r.served,
-        yes="served",
-        no="blocked",
-        chance=True,
-        lead=lambda s: f"With {s['connections']} slow readers",
-        yes_phrase=("keeps serving", "keep serving"),
-        no_phrase=("is held", "are held"),
-    ),
+    outcome=served_outcome(lambda s: f"With {s['connections']} slow readers", held="held"),
 )

@@ -19,7 +19,15 @@ from typing import Any
 
 from runner import wire
 from runner.measuring import hostile
-from runner.measuring.probes.base import Answer, Bars, Chart, Outcome, Probe, Result, Setting, range_text
+from runner.measuring.probes.base import (
+    Answer,
+    Probe,
+    Result,
+    Setting,
+    served_chart,
+    served_outcome,
+    waited_text,
+)
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 from runner.wire import HOST
@@ -118,17 +126,9 @@ def _run(server: RunningServer, settings: Mapping[str, Any]) -> SlowUpload:
 
 
 def _text(result: SlowUpload, spread: Spread) -> str:
-    if result.served:
-        text = f"served in {result.waited_s:.2f} s{range_text(spread, '{:.2f}')}"
-    elif result.how != "timeout":
-        text = f"failed: {result.how}"
-    else:
-        text = f"blocked > {result.wait_limit_s:g} s"
-    return (
-        text
-        + f"; uploads {result.taken}/{result.uploads} taken"
-        + (f" ({result.upload_ended})" if result.taken < result.uploads else "")
-    )
+    text = waited_text(result.served, result.waited_s, result.wait_limit_s, spread, result.how)
+    taken = f"; uploads {result.taken}/{result.uploads} taken"
+    return text + taken + (f" ({result.upload_ended})" if result.taken < result.uploads else "")
 
 
 def _each(result: SlowUpload) -> str:
@@ -165,18 +165,10 @@ PROBE = Probe(
     needs_cpu=False,
     cost=lambda settings, capacity: float(settings["seconds"]) + ANSWER_S / 2 + 0.5,
     charts=(
-        Chart(
+        served_chart(
             "slow_upload",
             "Slow uploads: was an ordinary request served meanwhile?",
-            "waited_s",
-            Bars(
-                "waited_s",
-                "seconds the ordinary request waited",
-                by="served",
-                by_title="ordinary request",
-                labels=(("served", "#1b9e77"), ("blocked", "#d95f02")),
-                tips=(("uploads", "slow uploads"), ("taken", "uploads taken whole")),
-            ),
+            (("uploads", "slow uploads"), ("taken", "uploads taken whole")),
         ),
     ),
     answer=Answer(
@@ -185,16 +177,5 @@ PROBE = Probe(
         ),
         each=_each,
     ),
-    # Where workers share the uploads (gthread), which worker accepts which
-    # upload decides whether one is left free.
-    outcome=Outcome(
-        name="served",
-        of=lambda r: r.served,
-        yes="served",
-        no="blocked",
-        chance=True,
-        lead=lambda s: f"With {s['connections']} slow uploads",
-        yes_phrase=("keeps serving", "keep serving"),
-        no_phrase=("is held", "are held"),
-    ),
+    outcome=served_outcome(lambda s: f"With {s['connections']} slow uploads", held="held"),
 )
