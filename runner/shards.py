@@ -72,16 +72,22 @@ def probe_cost(matrix: Matrix, cell: Cell) -> float:
     """Seconds the cell's server and probes are estimated to take, repeats
     included: a server per round, and one more for each further run of a
     probe that chance can decide (it runs alone in a fresh server)."""
-    runs = {name: probe_runs(matrix, name) for name in matrix.probes_for(cell)}
+    runs = {name: probe_runs(matrix, name, cell) for name in matrix.probes_for(cell)}
     extra = sum(n - matrix.repeats for n in runs.values())
     probes = sum(cost * runs[name] for name, cost in probe_costs(matrix, cell).items())
     return START_S * (matrix.repeats + extra) + probes
 
 
-def probe_runs(matrix: Matrix, name: str) -> int:
-    """How many times each cell runs the probe: ``repeats``, or more for a
-    yes/no that chance can decide (see :data:`runner.measuring.probes.base.CHANCE_RUNS`)."""
-    return max(matrix.repeats, probe_named(name).runs_at_least)
+def probe_runs(matrix: Matrix, name: str, cell: Cell) -> int:
+    """How many times the cell runs the probe: ``repeats``, or more for a
+    yes/no that chance can decide on its column (see
+    :data:`runner.measuring.probes.base.CHANCE_RUNS`)."""
+    return max(matrix.repeats, probe_named(name).runs_on(shares_connections(cell)))
+
+
+def shares_connections(cell: Cell) -> bool:
+    """Whether the cell's server shares connections among workers unevenly."""
+    return recipe_for(cell.server.kind).shares_connections(cell.server.options)
 
 
 def probe_costs(matrix: Matrix, cell: Cell) -> dict[str, float]:

@@ -22,6 +22,7 @@ from runner.measuring.probes.base import CHANCE_RUNS
 from runner.publish import report
 from runner.records.record import ProbeOutcome, Status, Tally
 from runner.serving import servers
+from runner.serving.servers import recipe_for
 from runner.serving.servers.base import HOST, Launch, Recipe, Role
 from runner.workflow import run
 
@@ -49,6 +50,8 @@ def alternating(counter: Path) -> Recipe:
         role=Role.WSGI,
         command=command,
         capacity=lambda options, versions: None,
+        # which launch it is decides, as which worker took a connection would
+        shares_connections=lambda options: True,
     )
 
 
@@ -66,6 +69,33 @@ def test_the_repeat_rule_makes_a_coin_agree_by_chance_under_5_percent() -> None:
     assert PROBES["slow_client"].runs_at_least == CHANCE_RUNS
     assert PROBES["burst"].runs_at_least == CHANCE_RUNS
     assert PROBES["concurrency"].runs_at_least == 1  # not left to chance (see its declaration)
+
+
+def test_chance_of_which_worker_took_a_connection_counts_only_where_workers_share_them() -> None:
+    shares = {
+        name: recipe_for(spec["kind"]).shares_connections({k: v for k, v in spec.items() if k != "kind"})
+        for name, spec in {
+            "flask-run": {"kind": "flask-run"},
+            "sync": {"kind": "gunicorn", "workers": 2},
+            "gthread": {"kind": "gunicorn", "workers": 2, "threads": 4},
+            "one-gthread": {"kind": "gunicorn", "workers": 1, "threads": 4},
+            "gevent": {"kind": "gunicorn", "workers": 2, "worker_class": "gevent"},
+            "waitress": {"kind": "waitress"},
+            "uwsgi": {"kind": "uwsgi", "processes": 2, "threads": 2},
+        }.items()
+    }
+    assert {n for n, s in shares.items() if s} == {"gthread", "gevent"}
+    for name in ("slow_client", "silent", "slow_upload", "slow_reader"):
+        assert PROBES[name].runs_on(shares_connections=True) == CHANCE_RUNS, name
+        assert PROBES[name].runs_on(shares_connections=False) == 1, name
+    # a race of timings can decide a burst on any column
+    assert PROBES["burst"].runs_on(shares_connections=False) == CHANCE_RUNS
+    # one run where chance cannot decide it is a plain answer
+    probe = PROBES["silent"]
+    once = ProbeOutcome.of_runs(probe, [probe.result(4, False, 2.0, 2.0, "timeout")], chance=False)
+    again = ProbeOutcome.from_dict("silent", once.to_dict())
+    assert again.tally(probe) == Tally(yes=0, no=1, chance=False)
+    assert again.tally(probe).settled
 
 
 def test_a_record_keeps_every_runs_answer() -> None:

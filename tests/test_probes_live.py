@@ -16,6 +16,7 @@ from runner.measuring.probes.burst import Burst
 from runner.measuring.probes.cpu import CpuResult
 from runner.measuring.probes.slow_client import SlowClient
 from runner.records.record import CellRecord, Status
+from runner.serving.servers import recipe_for
 from runner.workflow.run import run_cells
 
 pytestmark = pytest.mark.slow
@@ -116,7 +117,8 @@ def test_every_probe_reports_its_repeats_and_spread(suite: dict[str, CellRecord]
         assert set(record.probes) == {"concurrency", "cpu", "throughput", "slow_client"}
         for name, outcome in record.probes.items():
             repeats = outcome.repeats
-            runs = max(2, PROBES[name].runs_at_least)  # probes.repeats is 2; a chance-decided yes/no runs 6
+            # probes.repeats is 2; a yes/no chance can decide on the column runs 6
+            runs = max(2, PROBES[name].runs_on(recipe_for(record.kind).shares_connections(record.options)))
             assert repeats.n == runs, name
             assert len(repeats.values) == runs
             assert repeats.min is not None

@@ -213,9 +213,15 @@ def _runs_note(probe: Probe[Any], repeats: int) -> str:
     if probe.outcome is None or not probe.outcome.chance:
         return ""
     runs = max(repeats, probe.runs_at_least)
+    where = (
+        " where a server's workers share connections unevenly (gunicorn's gthread and gevent with "
+        "several workers), which worker took which connection"
+        if probe.outcome.by_workers
+        else ""
+    )
     return (
-        f" Chance can decide whether it is {probe.outcome.yes} or {probe.outcome.no}, so each cell "
-        f"ran it {runs} times, each in a fresh server; a cell says `varies` with its counts "
+        f" Chance can decide whether it is {probe.outcome.yes} or {probe.outcome.no}{where}, so each "
+        f"such cell ran it {runs} times, each in a fresh server; a cell says `varies` with its counts "
         "where the runs did not all agree."
     )
 

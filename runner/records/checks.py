@@ -138,6 +138,7 @@ def _spread(repeats: Any, where: str) -> None:
     values = _typed(repeats, "values", (list,), where=where) or []
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise RecordError(f"{where}.values: expected a list of numbers")
+    _typed(repeats, "chance", (bool,), where=where)
     said = _typed(repeats, "outcomes", (list,), where=where) or []
     if not all(v is None or isinstance(v, bool) for v in said):
         raise RecordError(f"{where}.outcomes: expected a list of true, false or null")

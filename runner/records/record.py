@@ -121,9 +121,12 @@ class ProbeOutcome:
     error: str | None
     repeats: Spread
     said: tuple[bool | None, ...] = ()
+    # Whether chance could decide the yes/no on this cell's column (None: as
+    # the probe declares, for records written before columns differed in it).
+    chance: bool | None = None
 
     @classmethod
-    def of_runs(cls, probe: Probe[Any], runs: Sequence[ProbeRun]) -> ProbeOutcome:
+    def of_runs(cls, probe: Probe[Any], runs: Sequence[ProbeRun], chance: bool | None = None) -> ProbeOutcome:
         """The run at the median of the key figure, with the spread of every run."""
         measured = [(i, probe.figure(r)) for i, r in enumerate(runs) if isinstance(r, Result)]
         indexed = [(i, value) for i, value in measured if value is not None]
@@ -132,8 +135,8 @@ class ProbeOutcome:
         # ``shown`` counts in ``values``, which holds only the runs that gave a figure.
         run = runs[indexed[spread.shown][0]] if indexed else runs[0]
         if isinstance(run, ProbeFailed):
-            return cls(result=None, error=run.error, repeats=spread, said=said)
-        return cls(result=run, error=None, repeats=spread, said=said)
+            return cls(result=None, error=run.error, repeats=spread, said=said, chance=chance)
+        return cls(result=run, error=None, repeats=spread, said=said, chance=chance)
 
     def tally(self, probe: Probe[Any]) -> Tally | None:
         """The yes/no over the runs; a record from before runs were kept counts its one run."""
@@ -145,7 +148,7 @@ class ProbeOutcome:
         return Tally(
             yes=sum(1 for v in said if v is True),
             no=sum(1 for v in said if v is False),
-            chance=probe.outcome.chance,
+            chance=probe.outcome.chance if self.chance is None else self.chance,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,6 +156,8 @@ class ProbeOutcome:
         repeats = self.repeats.to_dict()
         if self.said:
             repeats["outcomes"] = list(self.said)
+        if self.chance is not None:
+            repeats["chance"] = self.chance
         return {**figures, "repeats": repeats}
 
     @classmethod
@@ -160,13 +165,14 @@ class ProbeOutcome:
         probe = probe_named(name)
         repeats = Spread.from_dict(data.get("repeats") or {})
         said = tuple((data.get("repeats") or {}).get("outcomes") or ())
+        chance = (data.get("repeats") or {}).get("chance")
         if data.get("error"):
-            return cls(result=None, error=str(data["error"]), repeats=repeats, said=said)
+            return cls(result=None, error=str(data["error"]), repeats=repeats, said=said, chance=chance)
         try:
             result = probe.result.from_dict(data)
         except TypeError as exc:
             raise RecordError(f"probes.{name}: {exc}") from None
-        return cls(result=result, error=None, repeats=repeats, said=said)
+        return cls(result=result, error=None, repeats=repeats, said=said, chance=chance)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any, Callable, Union
 
 from packaging.requirements import Requirement
 
+from runner import shards
 from runner.environments import envs, interpreters
 from runner.errors import CellError, CellNotApplicable
 from runner.matrix.cells import Cell, Matrix
@@ -230,10 +231,11 @@ def measure(job: CellJob) -> None:
     """Every probe of the row, ``repeats`` times, each group in a fresh server;
     a probe whose yes/no chance can decide, at least ``CHANCE_RUNS`` times
     (the later runs measure only those probes)."""
-    probes_here = job.matrix.probes_for(job.plan.cell)
-    for index in range(runs_of(probes_here, job.matrix.repeats)):
+    cell = job.plan.cell
+    probes_here = job.matrix.probes_for(cell)
+    for index in range(runs_of(probes_here, job.matrix.repeats, cell)):
         results: dict[str, ProbeRun] = {}
-        due = [n for n in probes_here if index < max(job.matrix.repeats, probe_named(n).runs_at_least)]
+        due = [n for n in probes_here if index < shards.probe_runs(job.matrix, n, cell)]
         groups = launch_groups(due)
         if isinstance(job.gate, NoGate):
             for group in groups:
@@ -244,12 +246,13 @@ def measure(job: CellJob) -> None:
     job.timings["probe_s"] = round(
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
-    job.update(probes=summarise(job.runs))
+    job.update(probes=summarise(job.runs, shards.shares_connections(cell)))
 
 
-def runs_of(probes: Iterable[str], repeats: int) -> int:
+def runs_of(probes: Iterable[str], repeats: int, cell: Cell) -> int:
     """How many rounds of fresh servers a cell's probes take."""
-    return max([repeats, *(probe_named(n).runs_at_least for n in probes)])
+    shares = shards.shares_connections(cell)
+    return max([repeats, *(probe_named(n).runs_on(shares) for n in probes)])
 
 
 def measure_group(
@@ -451,16 +454,20 @@ def run_probe(name: str, settings: Mapping[str, Any], front: RunningServer) -> P
         return ProbeFailed(error=f"{type(exc).__name__}: {exc}")
 
 
-def summarise(runs: Sequence[Mapping[str, ProbeRun]]) -> dict[str, ProbeOutcome]:
-    """Per probe: the run at the median of its key figure, with the spread of all runs."""
-    return (
-        {
-            name: ProbeOutcome.of_runs(probe_named(name), [run[name] for run in runs if name in run])
-            for name in runs[0]
-        }
-        if runs
-        else {}
-    )
+def summarise(runs: Sequence[Mapping[str, ProbeRun]], shares: bool = True) -> dict[str, ProbeOutcome]:
+    """Per probe: the run at the median of its key figure, with the spread of
+    all runs, and whether chance could decide its yes/no on a column that
+    does (``shares``) or does not share connections among workers."""
+    if not runs:
+        return {}
+    return {
+        name: ProbeOutcome.of_runs(
+            probe_named(name),
+            [run[name] for run in runs if name in run],
+            chance=probe_named(name).chance_on(shares) if probe_named(name).outcome else None,
+        )
+        for name in runs[0]
+    }
 
 
 def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | None:

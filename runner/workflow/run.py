@@ -186,7 +186,9 @@ def probe_cells(
 def waiting_cost(matrix: Matrix, cell: Cell) -> float:
     """Seconds the cell's waiting probes are estimated to take."""
     costs = shards.probe_costs(matrix, cell)
-    return sum(s * shards.probe_runs(matrix, name) for name, s in costs.items() if not PROBES[name].needs_cpu)
+    return sum(
+        s * shards.probe_runs(matrix, name, cell) for name, s in costs.items() if not PROBES[name].needs_cpu
+    )
 
 
 def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
@@ -197,13 +199,14 @@ def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
         return shards.probe_cost(matrix, cell)
     probes = matrix.probes_for(cell)
     alone = sum(
-        s * shards.probe_runs(matrix, name)
+        s * shards.probe_runs(matrix, name, cell)
         for name, s in shards.probe_costs(matrix, cell).items()
         if PROBES[name].needs_cpu
     )
-    rounds = runs_of(probes, matrix.repeats)
+    rounds = runs_of(probes, matrix.repeats, cell)
     servers = sum(
-        len(launch_groups([n for n in probes if i < shards.probe_runs(matrix, n)])) for i in range(rounds)
+        len(launch_groups([n for n in probes if i < shards.probe_runs(matrix, n, cell)]))
+        for i in range(rounds)
     )
     starts = servers * shards.START_CPU_S / (os.cpu_count() or 1)
     return alone + starts + waiting_cost(matrix, cell) / overlap

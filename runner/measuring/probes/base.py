@@ -176,6 +176,11 @@ class Outcome(Generic[R]):
     lead: Callable[[Mapping[str, Any]], str]
     yes_phrase: tuple[str, str]
     no_phrase: tuple[str, str]
+    # Where chance comes from which worker accepted which connection, it can
+    # decide only on a column whose server shares connections among workers
+    # unevenly (its recipe's ``shares_connections``); elsewhere (a race of
+    # timings) on every column.
+    by_workers: bool = False
 
 
 def _two_seconds(settings: Mapping[str, Any], capacity: int | None) -> float:
@@ -220,8 +225,19 @@ class Probe(Generic[R]):
 
     @property
     def runs_at_least(self) -> int:
-        """How many runs a cell needs of this probe whatever ``repeats`` says."""
+        """How many runs a cell needs of this probe whatever ``repeats`` says,
+        where chance can decide it."""
         return CHANCE_RUNS if self.outcome is not None and self.outcome.chance else 1
+
+    def chance_on(self, shares_connections: bool) -> bool:
+        """Whether chance can decide the yes/no on a column whose server does
+        (or does not) share connections among workers unevenly."""
+        outcome = self.outcome
+        return outcome is not None and outcome.chance and (shares_connections or not outcome.by_workers)
+
+    def runs_on(self, shares_connections: bool) -> int:
+        """How many runs a cell of such a column needs whatever ``repeats`` says."""
+        return CHANCE_RUNS if self.chance_on(shares_connections) else 1
 
     def defaults(self) -> dict[str, Any]:
         return {key: setting.default for key, setting in self.settings.items()}
@@ -273,7 +289,9 @@ def served_chart(name: str, title: str, tips: tuple[tuple[str, str], ...]) -> Ch
 
 def served_outcome(lead: Callable[[Mapping[str, Any]], str], held: str = "blocked") -> Outcome[Any]:
     """The yes/no of such a probe: served or not, left to chance where
-    workers share the connections (which gthread worker took which one)."""
+    workers share the connections unevenly (which gthread worker took which
+    one); where each worker or thread holds one connection at a time, or one
+    process takes them all, the same connections give the same answer."""
     return Outcome(
         name="served",
         of=lambda r: bool(r.served),
@@ -283,6 +301,7 @@ def served_outcome(lead: Callable[[Mapping[str, Any]], str], held: str = "blocke
         lead=lead,
         yes_phrase=("keeps serving", "keep serving"),
         no_phrase=(f"is {held}", f"are {held}"),
+        by_workers=True,
     )
 
 

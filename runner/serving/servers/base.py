@@ -208,3 +208,8 @@ class Recipe:
     # Its documented time-outs, by what they end (KEEP_ALIVE, IDLE, REQUEST);
     # one it does not name it does not have.
     timeouts: Mapping[str, Timeout] = field(default_factory=dict)
+    # Whether its workers each accept more connections than they serve at once,
+    # so that which worker took which connection (chance) decides what a
+    # client meets: a yes/no that chance decides that way is measured
+    # CHANCE_RUNS times on such a column only.
+    shares_connections: Callable[[Mapping[str, Any]], bool] = lambda options: False

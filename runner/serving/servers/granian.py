@@ -28,6 +28,8 @@ RECIPES = (
         min_python=(3, 9),
         capacity=lambda options, versions: int(options.get("workers", 1)) * int(options.get("threads", 1)),
         loaded_by=lambda options: int(options.get("workers", 1)),
+        # its workers' event loops accept beyond their blocking threads
+        shares_connections=lambda options: int(options.get("workers", 1)) > 1,
         needs_script="granian",
     ),
 )

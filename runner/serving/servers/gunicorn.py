@@ -145,6 +145,11 @@ RECIPES = (
         packages=_packages,
         unsupported=_unsupported,
         capacity=_capacity,
+        # gthread and gevent workers accept beyond what they serve (up to
+        # worker_connections): with two or more, the split is chance
+        shares_connections=lambda options: (
+            _worker_class(options) != "sync" and int(options.get("workers", 1)) > 1
+        ),
         loaded_by=lambda options: int(options.get("workers", 1)),
         needs_script="gunicorn",
     ),
