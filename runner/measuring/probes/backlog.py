@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.measuring import hostile
-from runner.measuring.probes.base import Bars, Chart, Probe, Result, Setting
+from runner.measuring.probes.base import Answer, Bars, Chart, Probe, Result, Setting
 from runner.measuring.stats import Spread
 from runner.serving.process import RunningServer
 from runner.wire import HOST
@@ -114,6 +114,12 @@ def _text(result: Backlog, spread: Spread) -> str:
     return text
 
 
+def _each(result: Backlog) -> str:
+    queued = f"{'at least ' if result.limit_reached else ''}{result.queued}"
+    seen = f" (ss: backlog {result.ss_backlog})" if result.ss_backlog is not None else ""
+    return f"queued {queued}{seen}"
+
+
 PROBE = Probe(
     name="backlog",
     title="Past the backlog",
@@ -151,6 +157,15 @@ PROBE = Probe(
                 "connections queued with nothing accepting",
                 tips=(("ss_backlog", "backlog ss shows"), ("dropped", "dropped after")),
             ),
+        ),
+    ),
+    answer=Answer(
+        opening=lambda r: "With the server stopped, connections that completed their handshake: ",
+        each=_each,
+        closing=lambda results: (
+            "; the rest got no answer (Linux drops their SYNs: the client retries after 1 s, 3 s, ...)"
+            if any(r.dropped for r in results)
+            else ""
         ),
     ),
 )
