@@ -129,28 +129,27 @@ def finding(rows: Sequence[RowView], inputs: Inputs, sure: str) -> Finding | Non
     hurt: dict[str, list[str]] = {}  # "{title}: {yes} alone, {no} behind nginx" -> servers
     alike: list[str] = []
     cells: list[CellRecord] = []
+    found = fronts(rows, inputs)
     for name, probe in conditions():
-        differs = False
-        for front in fronts(rows, inputs):
+        assert probe.outcome is not None
+        title = probe.title[0].lower() + probe.title[1:]
+        differs, measured = False, False
+        for front in found:
             alone, behind, bare = (said(rows, c, name, probe) if c else ("", "", []) for c in _of(front))
             if not alone[0] or not behind[0]:
                 continue
+            measured = True
             cells += alone[2] + behind[2] + bare[2]
-            title = probe.title[0].lower() + probe.title[1:]
             if alone[0] == NO and behind[0] == YES:
                 helped.setdefault(title, []).append(front.alone)
                 if bare[0] in (NO, VARIES):
                     buffering.setdefault(title, []).append(front.alone)
-                differs = True
             elif alone[0] == YES and behind[0] in (NO, VARIES):
-                assert probe.outcome is not None
                 turned = f"{title}: {probe.outcome.yes} alone, {behind[1]} behind nginx"
                 hurt.setdefault(turned, []).append(front.alone)
-                differs = True
-            elif alone[0] != behind[0]:
-                differs = True
-        if not differs and any(said(rows, f.alone, name, probe)[0] for f in fronts(rows, inputs)):
-            alike.append(probe.title[0].lower() + probe.title[1:])
+            differs = differs or alone[0] != behind[0]
+        if measured and not differs:
+            alike.append(title)
     if not cells:
         return None
     parts = []
@@ -166,7 +165,7 @@ def finding(rows: Sequence[RowView], inputs: Inputs, sure: str) -> Finding | Non
         return None
     return Finding(
         text="; ".join(parts) + ".",
-        figure=f"{len(fronts(rows, inputs))} servers, alone and behind nginx",
+        figure=f"{len(found)} servers, alone and behind nginx",
         sure=sure,
         cells=tuple(sorted({c.cell for c in cells})),
     )

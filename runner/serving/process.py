@@ -225,7 +225,7 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float | None = None) -> bool:
     Returns whether anything had to be killed.
     """
     timeout_s = STOP_TIMEOUT_S if timeout_s is None else timeout_s
-    _signal_group(proc.pid, signal.SIGTERM)
+    signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     try:
         proc.wait(timeout=timeout_s)
@@ -235,7 +235,7 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float | None = None) -> bool:
     except subprocess.TimeoutExpired:
         pass
     killed = _group_alive(proc.pid)
-    _signal_group(proc.pid, signal.SIGKILL)
+    signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
     watchdog.forget(proc.pid)
     return killed
@@ -274,10 +274,11 @@ def kill_now(server: RunningServer) -> None:
     clients) is of no use and a graceful stop would only drain it; the
     server's own stop then finds nothing left to wait for."""
     for pgid in server.groups:
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
 
 
-def _signal_group(pgid: int, sig: int) -> None:
+def signal_group(pgid: int, sig: int) -> None:
+    """``sig`` to every process of the group, if it is still there."""
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 

@@ -13,18 +13,16 @@ queue alone, not how fast a server drains it.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from runner.measuring import hostile
 from runner.measuring.probes.base import Answer, Bars, Chart, Probe, Result, Setting
 from runner.measuring.stats import Spread
-from runner.serving.process import RunningServer
+from runner.serving.process import RunningServer, signal_group
 from runner.wire import HOST
 
 MISSES_TO_STOP = 3  # dropped in a row: the queue is full
@@ -46,7 +44,7 @@ def backlog(server: RunningServer, attempts: int, connect_ms: int) -> Backlog:
     group = hostile.app_group(server)
     counts = {"queued": 0, "dropped": 0, "refused": 0, "reset": 0}
     opened: list[socket.socket] = []
-    _signal(group, signal.SIGSTOP)
+    signal_group(group, signal.SIGSTOP)
     try:
         misses = 0
         while sum(counts.values()) < attempts and misses < MISSES_TO_STOP:
@@ -57,7 +55,7 @@ def backlog(server: RunningServer, attempts: int, connect_ms: int) -> Backlog:
     finally:
         for sock in opened:
             sock.close()
-        _signal(group, signal.SIGCONT)
+        signal_group(group, signal.SIGCONT)
     return Backlog(
         attempts=sum(counts.values()),
         queued=counts["queued"],
@@ -86,11 +84,6 @@ def _connect(port: int, timeout_s: float, opened: list[socket.socket]) -> str:
         return "reset"
     opened.append(sock)
     return "queued"
-
-
-def _signal(pgid: int, sig: int) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _run(server: RunningServer, settings: Mapping[str, Any]) -> Backlog:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import wire
+from runner.measuring import hostile
 from runner.measuring.probes.base import (
     Answer,
     Probe,
@@ -41,12 +42,9 @@ def slow_client(port: int, stalled: int, wait_s: float, settle_s: float = 0.3) -
     would in life."""
     whole = wire.request("/hello", port, close=True)
     partial = whole[: whole.index(b"Connection:")]  # the head without its blank line: never ends
-    sockets = []
-    try:
-        for _ in range(stalled):
-            sock = socket.create_connection((HOST, port), timeout=5)
+    with hostile.connections(port, stalled) as sockets:
+        for sock in sockets:
             sock.sendall(partial)
-            sockets.append(sock)
         time.sleep(settle_s)
         started = time.perf_counter()
         try:
@@ -59,9 +57,6 @@ def slow_client(port: int, stalled: int, wait_s: float, settle_s: float = 0.3) -
         except (OSError, wire.WireError):
             served = False
         waited = time.perf_counter() - started
-    finally:
-        for sock in sockets:
-            sock.close()
     return SlowClient(
         stalled=stalled, served=served, waited_s=round(min(waited, wait_s), 3), wait_limit_s=wait_s
     )
