@@ -94,10 +94,10 @@ def with_timeouts(
             met[kind] = (None, "")
             continue
         now = timeout.seconds(into, versions)
-        settable = kind in wanted and timeout.option and timeout.option not in into
-        if settable and timeout.option and now is not None and now > LONGEST_WAIT_S:
-            into[timeout.option] = wanted[kind]
-            met[kind] = (float(wanted[kind]), f"{timeout.option}: {wanted[kind]} (was {now:g} s)")
+        option = timeout.option
+        if kind in wanted and option and option not in into and now is not None and now > LONGEST_WAIT_S:
+            into[option] = wanted[kind]
+            met[kind] = (float(wanted[kind]), f"{option}: {wanted[kind]} (was {now:g} s)")
             continue
         met[kind] = (now, "")
     changed = dataclasses.replace(server, options=Options(options), proxy_options=Options(proxy_options))

@@ -233,7 +233,7 @@ def measure(job: CellJob) -> None:
     (the later runs measure only those probes)."""
     cell = job.plan.cell
     probes_here = job.matrix.probes_for(cell)
-    for index in range(runs_of(probes_here, job.matrix.repeats, cell)):
+    for index in range(runs_of(job.matrix, probes_here, cell)):
         results: dict[str, ProbeRun] = {}
         due = [n for n in probes_here if index < shards.probe_runs(job.matrix, n, cell)]
         groups = launch_groups(due)
@@ -249,10 +249,9 @@ def measure(job: CellJob) -> None:
     job.update(probes=summarise(job.runs, shards.shares_connections(cell)))
 
 
-def runs_of(probes: Iterable[str], repeats: int, cell: Cell) -> int:
-    """How many rounds of fresh servers a cell's probes take."""
-    shares = shards.shares_connections(cell)
-    return max([repeats, *(probe_named(n).runs_on(shares) for n in probes)])
+def runs_of(matrix: Matrix, probes: Iterable[str], cell: Cell) -> int:
+    """How many rounds of fresh servers a cell's probes take: the most runs any of them needs."""
+    return max([matrix.repeats, *(shards.probe_runs(matrix, n, cell) for n in probes)])
 
 
 def measure_group(

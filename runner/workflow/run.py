@@ -203,7 +203,7 @@ def cell_cost(matrix: Matrix, cell: Cell, overlap: int) -> float:
         for name, s in shards.probe_costs(matrix, cell).items()
         if PROBES[name].needs_cpu
     )
-    rounds = runs_of(probes, matrix.repeats, cell)
+    rounds = runs_of(matrix, probes, cell)
     servers = sum(
         len(launch_groups([n for n in probes if i < shards.probe_runs(matrix, n, cell)]))
         for i in range(rounds)
