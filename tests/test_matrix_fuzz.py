@@ -188,6 +188,11 @@ def test_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     assert "line 2: is not UTF-8 text (byte 0xff" in message
 
 
+def test_a_key_made_of_control_characters_is_named_escaped(tmp_path: Path) -> None:
+    message = refusal(tmp_path, 'versions: [{"\\n\\t": null}]\n')
+    assert "versions[0].\\n\\t (line 1): unknown key '\\n\\t'" in message
+
+
 def test_aliases_that_expand_into_millions_of_values(tmp_path: Path) -> None:
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10**9 values

@@ -92,6 +92,9 @@ class ProbeSettings(Options):
 
 class MatrixError(UserError):
     def __init__(self, source: str, where: str, message: str, line: int | None = None) -> None:
+        # a key of the file is part of the place; one made of control
+        # characters is shown escaped, so that the refusal stays one line
+        where = where.encode("unicode_escape").decode("ascii") if not where.isprintable() else where
         place = where + (f" (line {line})" if line and where else f"line {line}" if line else "")
         super().__init__(f"{source}: {place}: {message}" if place else f"{source}: {message}")
 
