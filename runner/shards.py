@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from runner.errors import UserError
 from runner.matrix.cells import Cell, Matrix
 from runner.measuring.probes import probe_named
+from runner.measuring.probes.base import Column
 from runner.serving.servers import recipe_for
 
 START_S = 0.6  # launching a server and waiting for it
@@ -82,12 +83,18 @@ def probe_runs(matrix: Matrix, name: str, cell: Cell) -> int:
     """How many times the cell runs the probe: ``repeats``, or more for a
     yes/no that chance can decide on its column (see
     :data:`runner.measuring.probes.base.CHANCE_RUNS`)."""
-    return max(matrix.repeats, probe_named(name).runs_on(shares_connections(cell)))
+    return max(matrix.repeats, probe_named(name).runs_on(column(cell), matrix.probes_for(cell)[name]))
 
 
-def shares_connections(cell: Cell) -> bool:
-    """Whether the cell's server shares connections among workers unevenly."""
-    return recipe_for(cell.server.kind).shares_connections(cell.server.options)
+def chance_on(matrix: Matrix, name: str, cell: Cell) -> bool:
+    """Whether chance can decide the probe's yes/no in the cell."""
+    return probe_named(name).chance_on(column(cell), matrix.probes_for(cell)[name])
+
+
+def column(cell: Cell) -> Column:
+    """What the cell's column tells of chance before any run."""
+    shares = recipe_for(cell.server.kind).shares_connections(cell.server.options)
+    return Column(shares_connections=shares, capacity=planned_capacity(cell))
 
 
 def probe_costs(matrix: Matrix, cell: Cell) -> dict[str, float]:

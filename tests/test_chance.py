@@ -18,7 +18,7 @@ import pytest
 from runner.cli import DEFAULT_ENVS
 from runner.matrix.cells import parse
 from runner.measuring.probes import PROBES
-from runner.measuring.probes.base import CHANCE_RUNS
+from runner.measuring.probes.base import CHANCE_RUNS, Column
 from runner.publish import report
 from runner.records.record import ProbeOutcome, Status, Tally
 from runner.serving import servers
@@ -86,16 +86,36 @@ def test_chance_of_which_worker_took_a_connection_counts_only_where_workers_shar
     }
     assert {n for n, s in shares.items() if s} == {"gthread", "gevent"}
     for name in ("slow_client", "silent", "slow_upload", "slow_reader"):
-        assert PROBES[name].runs_on(shares_connections=True) == CHANCE_RUNS, name
-        assert PROBES[name].runs_on(shares_connections=False) == 1, name
-    # a race of timings can decide a burst on any column
-    assert PROBES["burst"].runs_on(shares_connections=False) == CHANCE_RUNS
+        defaults = PROBES[name].defaults()
+        assert PROBES[name].runs_on(Column(shares_connections=True, capacity=8), defaults) == CHANCE_RUNS, (
+            name
+        )
+        assert PROBES[name].runs_on(Column(shares_connections=False, capacity=8), defaults) == 1, name
+    # a race of timings can decide a burst on any column that could answer it all in time
+    assert PROBES["burst"].runs_on(Column(False, None), PROBES["burst"].defaults()) == CHANCE_RUNS
     # one run where chance cannot decide it is a plain answer
     probe = PROBES["silent"]
     once = ProbeOutcome.of_runs(probe, [probe.result(4, False, 2.0, 2.0, "timeout")], chance=False)
     again = ProbeOutcome.from_dict("silent", once.to_dict())
     assert again.tally(probe) == Tally(yes=0, no=1, chance=False)
     assert again.tally(probe).settled
+
+
+def test_a_burst_beyond_what_the_server_can_answer_in_time_is_not_left_to_chance() -> None:
+    burst = PROBES["burst"]
+    settings = {"requests": 500, "delay_ms": 100, "timeout_s": 3}
+    # 8 at once, 30 each in 3 s: at most 240 of the 500
+    assert not burst.chance_on(Column(shares_connections=True, capacity=8), settings)
+    # 20 at once: 600 could be answered, so the race decides
+    assert burst.runs_on(Column(shares_connections=False, capacity=20), settings) == CHANCE_RUNS
+    # just enough: 17 x 30 = 510
+    assert burst.chance_on(Column(False, 17), settings)
+    assert not burst.chance_on(Column(False, 16), settings)
+    # no bound known, or a page that takes no time: chance decides
+    assert burst.chance_on(Column(False, None), settings)
+    assert burst.chance_on(Column(False, 1), {**settings, "delay_ms": 0})
+    # a sub-multiple time-out is floored: 2 at once, 2.5 s of 1 s pages is 4 of 5
+    assert not burst.chance_on(Column(False, 2), {"requests": 5, "delay_ms": 1000, "timeout_s": 2.5})
 
 
 def test_a_record_keeps_every_runs_answer() -> None:

@@ -12,6 +12,7 @@ from runner.matrix.cells import parse
 from runner.measuring import wrk
 from runner.measuring.load import Throughput
 from runner.measuring.probes import PROBES
+from runner.measuring.probes.base import Column
 from runner.measuring.probes.burst import Burst
 from runner.measuring.probes.cpu import CpuResult
 from runner.measuring.probes.slow_client import SlowClient
@@ -64,14 +65,16 @@ def suite(tmp_path_factory: pytest.TempPathFactory, no_leftovers: Check) -> dict
                 "gunicorn-sync": {"kind": "gunicorn", "workers": 2},
                 "nginx-gunicorn-sync": {"kind": "gunicorn", "workers": 2, "proxy": "nginx"},
             },
-            "probes": {
-                "repeats": 2,
-                "cpu": {"requests": 4, "iterations": 2_000_000},
-                "throughput": {"connections": 4, "duration_s": 1, "warmup_s": 0, "generator": "builtin"},
-                "slow_client": {"connections": 6, "wait_s": 3},
-            },
+            "probes": {"repeats": 2, **SUITE_PROBES},
         },
     )
+
+
+SUITE_PROBES: dict[str, dict[str, Any]] = {
+    "cpu": {"requests": 4, "iterations": 2_000_000},
+    "throughput": {"connections": 4, "duration_s": 1, "warmup_s": 0, "generator": "builtin"},
+    "slow_client": {"connections": 6, "wait_s": 3},
+}
 
 
 def test_threads_overlap_but_do_not_run_python_in_parallel(suite: dict[str, CellRecord]) -> None:
@@ -118,7 +121,10 @@ def test_every_probe_reports_its_repeats_and_spread(suite: dict[str, CellRecord]
         for name, outcome in record.probes.items():
             repeats = outcome.repeats
             # probes.repeats is 2; a yes/no chance can decide on the column runs 6
-            runs = max(2, PROBES[name].runs_on(recipe_for(record.kind).shares_connections(record.options)))
+            shares = recipe_for(record.kind).shares_connections(record.options)
+            column = Column(shares_connections=shares, capacity=record.capacity)
+            settings = {**PROBES[name].defaults(), **SUITE_PROBES.get(name, {})}
+            runs = max(2, PROBES[name].runs_on(column, settings))
             assert repeats.n == runs, name
             assert len(repeats.values) == runs
             assert repeats.min is not None

@@ -246,7 +246,8 @@ def measure(job: CellJob) -> None:
     job.timings["probe_s"] = round(
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
-    job.update(probes=summarise(job.runs, shards.shares_connections(cell)))
+    chance = {name: shards.chance_on(job.matrix, name, cell) for name in probes_here}
+    job.update(probes=summarise(job.runs, chance))
 
 
 def runs_of(matrix: Matrix, probes: Iterable[str], cell: Cell) -> int:
@@ -453,17 +454,16 @@ def run_probe(name: str, settings: Mapping[str, Any], front: RunningServer) -> P
         return ProbeFailed(error=f"{type(exc).__name__}: {exc}")
 
 
-def summarise(runs: Sequence[Mapping[str, ProbeRun]], shares: bool = True) -> dict[str, ProbeOutcome]:
+def summarise(runs: Sequence[Mapping[str, ProbeRun]], chance: Mapping[str, bool]) -> dict[str, ProbeOutcome]:
     """Per probe: the run at the median of its key figure, with the spread of
-    all runs, and whether chance could decide its yes/no on a column that
-    does (``shares``) or does not share connections among workers."""
+    all runs, and whether chance could decide its yes/no in the cell."""
     if not runs:
         return {}
     return {
         name: ProbeOutcome.of_runs(
             probe_named(name),
             [run[name] for run in runs if name in run],
-            chance=probe_named(name).chance_on(shares) if probe_named(name).outcome else None,
+            chance=chance[name] if probe_named(name).outcome else None,
         )
         for name in runs[0]
     }

@@ -181,6 +181,20 @@ class Outcome(Generic[R]):
     # unevenly (its recipe's ``shares_connections``); elsewhere (a race of
     # timings) on every column.
     by_workers: bool = False
+    # Whether the settings and the column's capacity settle the yes/no by
+    # arithmetic, before any run (a server that takes two requests at once
+    # cannot answer 500 slow ones within the time-out): chance cannot decide it.
+    settled: Callable[[Mapping[str, Any], int | None], bool] = lambda settings, capacity: False
+
+
+@dataclass(frozen=True)
+class Column:
+    """What a column tells of chance before any run: whether its server shares
+    connections among workers unevenly (its recipe's ``shares_connections``),
+    and how many requests it takes at once (None: no bound known)."""
+
+    shares_connections: bool
+    capacity: int | None
 
 
 def _two_seconds(settings: Mapping[str, Any], capacity: int | None) -> float:
@@ -229,15 +243,16 @@ class Probe(Generic[R]):
         where chance can decide it."""
         return CHANCE_RUNS if self.outcome is not None and self.outcome.chance else 1
 
-    def chance_on(self, shares_connections: bool) -> bool:
-        """Whether chance can decide the yes/no on a column whose server does
-        (or does not) share connections among workers unevenly."""
+    def chance_on(self, column: Column, settings: Mapping[str, Any]) -> bool:
+        """Whether chance can decide the yes/no on such a column with these settings."""
         outcome = self.outcome
-        return outcome is not None and outcome.chance and (shares_connections or not outcome.by_workers)
+        if outcome is None or not outcome.chance or outcome.settled(settings, column.capacity):
+            return False
+        return column.shares_connections or not outcome.by_workers
 
-    def runs_on(self, shares_connections: bool) -> int:
+    def runs_on(self, column: Column, settings: Mapping[str, Any]) -> int:
         """How many runs a cell of such a column needs whatever ``repeats`` says."""
-        return CHANCE_RUNS if self.chance_on(shares_connections) else 1
+        return CHANCE_RUNS if self.chance_on(column, settings) else 1
 
     def defaults(self) -> dict[str, Any]:
         return {key: setting.default for key, setting in self.settings.items()}

@@ -138,6 +138,17 @@ def _text(result: Burst, spread: Spread) -> str:
     return text + (", " + ", ".join(lost) if lost else "")
 
 
+def _beyond_capacity(settings: Mapping[str, Any], capacity: int | None) -> bool:
+    """Whether the server cannot answer the whole burst in time however the race
+    falls: each of its ``capacity`` requests at once takes ``delay_ms`` at
+    least, so it finishes at most capacity x floor(timeout / delay) of them."""
+    delay_ms = int(settings["delay_ms"])
+    if capacity is None or delay_ms <= 0:
+        return False
+    at_most = capacity * math.floor(float(settings["timeout_s"]) * 1000 / delay_ms)
+    return at_most < int(settings["requests"])
+
+
 PROBE = Probe(
     name="burst",
     title="Burst",
@@ -194,6 +205,7 @@ PROBE = Probe(
         yes="all completed",
         no="lost some",
         chance=True,
+        settled=_beyond_capacity,
         lead=lambda s: f"Of a burst of {s['requests']} connections at once",
         yes_phrase=("answers every one", "answer every one"),
         no_phrase=("loses some", "lose some"),
