@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
-from runner.measuring.probes import PROBES
+from runner.measuring.probes import HEADLINE, PROBES
 from runner.records.record import CellRecord, RunMeta, machine_names
 from runner.serving.servers import RECIPES, Role
 
@@ -74,23 +75,28 @@ def capacity(record: CellRecord) -> int | None:
 
 @dataclass(frozen=True)
 class Change:
-    """A column whose verdict differs between two neighbouring rows."""
+    """A column whose answer differs between two neighbouring rows: its
+    concurrency verdict, or the yes/no of another probe (``probe``)."""
 
     server: str
     before: RowView
     after: RowView
     was: str
     now: str
+    probe: str = HEADLINE
 
     def line(self) -> str:
+        what = "" if self.probe == HEADLINE else f" ({PROBES[self.probe].title.lower()})"
+        old, new = self.before.cells.get(self.server), self.after.cells.get(self.server)
         return (
-            f"{self.server}: {self.was} in {versions_label(self.before, self.after)} -> "
-            f"{self.now} in {versions_label(self.after, self.before)}"
+            f"{self.server}{what}: {self.was} in {versions_label(self.before, self.after, old, new)} -> "
+            f"{self.now} in {versions_label(self.after, self.before, new, old)}"
         )
 
 
 def changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[str]:
-    return [change.line() for change in changed(rows, servers)]
+    """Every change between neighbouring rows: of verdict, then of each yes/no the registry declares."""
+    return [change.line() for change in changed(rows, servers) + outcome_changes(rows, servers)]
 
 
 def changed(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
@@ -102,29 +108,71 @@ def changed(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
     cause.  A row whose cell did not run is passed over: the pair is the
     nearest rows on either side of it that have a verdict.
     """
+    return _along(rows, servers, HEADLINE, _verdict)
+
+
+def outcome_changes(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
+    """The same for the yes/no of every other probe that declares one: a
+    stable answer that differs, or one that becomes "varies" (an answer that
+    too few runs left to chance is passed over)."""
+    found = []
+    for name, probe in PROBES.items():
+        if name != HEADLINE and probe.outcome is not None:
+            found += _along(rows, servers, name, partial(answer_of, name))
+    return found
+
+
+def _verdict(record: CellRecord) -> str | None:
+    probe = record.concurrency
+    return probe.verdict if probe is not None else None
+
+
+def answer_of(name: str, record: CellRecord) -> str | None:
+    """A probe's yes/no in a cell as words (``varies`` where its runs differ);
+    None where it did not run, or too few runs leave it to chance."""
+    probe, outcome = PROBES[name], record.probe(name)
+    tally = outcome.tally(probe) if outcome is not None and outcome.result is not None else None
+    if tally is None or probe.outcome is None or tally.n == 0:
+        return None
+    if tally.varies:
+        return "varies"
+    if not tally.settled:
+        return None
+    return probe.outcome.yes if tally.value else probe.outcome.no
+
+
+def _along(
+    rows: Sequence[RowView], servers: Sequence[str], name: str, answer: Callable[[CellRecord], str | None]
+) -> list[Change]:
     found = []
     for server in servers:
         previous: tuple[RowView, str] | None = None
         for row in rows:
             cell = row.cells.get(server)
-            probe = cell.concurrency if cell is not None else None
-            if probe is None or probe.verdict is None:
+            now = answer(cell) if cell is not None else None
+            if now is None:
                 continue
             if previous is not None and previous[0].group != row.group:
                 previous = None
-            if previous is not None and previous[1] != probe.verdict:
-                found.append(Change(server, previous[0], row, previous[1], probe.verdict))
-            previous = (row, probe.verdict)
+            if previous is not None and previous[1] != now:
+                found.append(Change(server, previous[0], row, previous[1], now, name))
+            previous = (row, now)
     return found
 
 
-def versions_label(row: RowView, other: RowView) -> str:
-    """Flask always; Werkzeug and Python too where they differ from ``other``."""
+def versions_label(
+    row: RowView, other: RowView, cell: CellRecord | None = None, beside: CellRecord | None = None
+) -> str:
+    """Flask always; Werkzeug and Python too where they differ from ``other``,
+    and the server's own package where the two cells installed different ones
+    (``gunicorn 23.0.0``)."""
     parts = [f"Flask {row.flask}"]
     if row.werkzeug != other.werkzeug:
         parts.append(f"Werkzeug {row.werkzeug}")
     if row.python != other.python:
         parts.append(f"Python {row.python}")
+    if cell is not None and beside is not None and cell.server_version != beside.server_version:
+        parts.append(f"{cell.server_package or cell.kind} {cell.server_version or '?'}")
     return ", ".join(parts)
 
 

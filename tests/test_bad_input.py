@@ -65,7 +65,7 @@ CASES = {
     ),
     "unknown server key": (
         GOOD_ROWS + "servers: {a: {kind: waitress, workers: 2}}\n",
-        "servers.a.workers (line 2): unknown key for kind waitress 'workers'; expected one of kind, proxy, cpus, threads, channel_timeout",
+        "servers.a.workers (line 2): unknown key for kind waitress 'workers'; expected one of kind, proxy, cpus, version, threads, channel_timeout",
     ),
     "unknown server kind": (
         GOOD_ROWS + "servers: {a: {kind: tornado}}\n",

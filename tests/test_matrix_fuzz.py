@@ -58,7 +58,9 @@ SCALARS = st.one_of(
     st.integers(-(10**6), 10**6),
     st.floats(allow_nan=False),
     st.text(max_size=20),
-    st.sampled_from(["3.1.*", "0.12.5", "3.11", "gunicorn", "flask-run", "period", "nginx", ">=2,<3"]),
+    st.sampled_from(
+        ["3.1.*", "0.12.5", "3.11", "gunicorn", "flask-run", "period", "nginx", ">=2,<3", "23.0.0", "18.0"]
+    ),
 )
 VALUES = st.recursive(
     SCALARS,
@@ -98,6 +100,10 @@ VALUES = st.recursive(
                     "idle_s",
                     "timeout_s",
                     "connect_ms",
+                    # a column's server version and a row's server pins
+                    "version",
+                    "gunicorn",
+                    "pyuwsgi",
                 ]
             ),
             inner,

@@ -42,6 +42,7 @@ BUILD_STOP_TIMEOUT_S = 2.0  # an installer told to stop has this long before SIG
 _SITE_PACKAGES = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 
 BACKENDS = ("uv", "virtualenv")
+_ADDED = ("apart", "build_env")
 _live: set[subprocess.Popen[bytes]] = set()  # builds under way, for stop_builds()
 
 
@@ -53,6 +54,11 @@ def default_backend() -> str:
     return "uv" if uv_binary() else "virtualenv"
 
 
+def backend_for(interpreter: Interpreter) -> str:
+    """How an environment for ``interpreter`` is built (see :func:`default_backend`)."""
+    return default_backend()
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     interpreter: Interpreter
@@ -62,9 +68,18 @@ class EnvSpec:
     build_tools_newer: str | None = None
     backend: str = "uv"
     binary_only: tuple[str, ...] = ()  # never built from source
+    # Packages resolved apart from ``exclude_newer``, each up to a cut-off of
+    # its own (a server version a column pins on a period row).
+    apart: tuple[tuple[str, str], ...] = ()
+    # Variables the install runs with, for the builds of old sources (see
+    # :mod:`runner.environments.workarounds`).
+    build_env: tuple[tuple[str, str], ...] = ()
 
     def key(self) -> str:
-        blob = json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)
+        # a field added since environments were first keyed counts only where
+        # it is set, so that the environments built before it keep their keys
+        fields = {k: v for k, v in asdict(self).items() if k not in _ADDED or v}
+        blob = json.dumps({"format": FORMAT, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def dirname(self) -> str:
@@ -195,7 +210,9 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
                 cmd += ["--exclude-newer-package", f"{tool}={spec.build_tools_newer}"]
         for package in spec.binary_only:
             cmd += ["--only-binary", package]
-        _step(cmd + list(spec.requirements), log, "install")
+        for package, day in spec.apart:
+            cmd += ["--exclude-newer-package", f"{package}={day}"]
+        _step(cmd + list(spec.requirements), log, "install", dict(spec.build_env))
         return "uv"
     _step(
         [sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path, str(path)],
@@ -211,12 +228,14 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
         [python, "-m", "pip", "install", "--disable-pip-version-check", *binary, *spec.requirements],
         log,
         "install",
+        dict(spec.build_env),
     )
     return "virtualenv"
 
 
-def _step(argv: list[str], log: TextIO, what: str) -> None:
-    log.write("$ " + " ".join(argv) + "\n")
+def _step(argv: list[str], log: TextIO, what: str, extra: Mapping[str, str] | None = None) -> None:
+    shown = " ".join(f"{k}={v}" for k, v in (extra or {}).items())
+    log.write("$ " + (shown + " " if shown else "") + " ".join(argv) + "\n")
     log.flush()
     start = log.tell()
     proc = subprocess.Popen(
@@ -224,7 +243,7 @@ def _step(argv: list[str], log: TextIO, what: str) -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=scrubbed_environ(),
+        env=scrubbed_environ(**(extra or {})),
         start_new_session=True,
     )
     _live.add(proc)

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -107,6 +108,25 @@ def _upload_times(package: str) -> dict[str, str]:
         if isinstance(uploaded, str) and _UPLOAD_TIME.fullmatch(uploaded):
             times[entry["filename"]] = uploaded
     return times
+
+
+_releases: dict[str, set[Version]] = {}
+
+
+def releases(package: str) -> set[Version]:
+    """Every version of ``package`` with a file on the index (asked once per run)."""
+    key = _key(canonicalize_name(package))
+    if key not in _releases:
+        found = {file_version(name) for name in _upload_times(package)}
+        _releases[key] = {v for v in found if v is not None}
+    return _releases[key]
+
+
+def newest(package: str, spec: str) -> Version | None:
+    """The newest release of ``package`` that ``spec`` (``23.0.0``, ``>=23,<24``) allows."""
+    allowed = SpecifierSet(f"=={spec}" if spec[:1].isdigit() else spec)
+    matching = [v for v in releases(package) if allowed.contains(v, prereleases=False)]
+    return max(matching, default=None)
 
 
 def first_upload(package: str, version: str) -> str:

@@ -21,10 +21,11 @@ from runner.errors import UserError
 from runner.matrix import yamlfile
 from runner.measuring.probes import PROBES
 from runner.serving.proxies import PROXIES
-from runner.serving.servers import RECIPES, Option
+from runner.serving.servers import RECIPES, Option, Recipe
+from runner.serving.servers.base import requirement
 
 TOP_KEYS = ("python", "versions", "servers", "probes")
-ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "name")
+ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "servers", "name")
 RESOLVE_MODES = ("latest", "period")
 MAX_REPEATS = 20
 Fail = Callable[[str, str], "MatrixError"]
@@ -109,6 +110,13 @@ class Row:
     python: str
     pins: tuple[str, ...] = ()
     resolve: str = "latest"
+    # Server packages the row pins (package -> version or specifier): a block
+    # of such rows follows one server through its releases.
+    servers: tuple[tuple[str, str], ...] = ()
+
+    def server_pin(self, package: str | None) -> str | None:
+        """What the row asks of a server package, if it pins it."""
+        return next((spec for name, spec in self.servers if name == package), None)
 
     def requirements(self) -> tuple[str, ...]:
         reqs = [requirement("flask", self.flask)]
@@ -127,6 +135,7 @@ class Row:
         text = f"Flask {self.flask}"
         if self.werkzeug:
             text += f", Werkzeug {self.werkzeug}"
+        text += "".join(f", {name} {spec}" for name, spec in self.servers)
         return text + f" on Python {self.python}" + (" (period)" if self.resolve == "period" else "")
 
 
@@ -140,6 +149,7 @@ class Server:
     proxy: str | None = None  # the proxy registry's name of what stands in front
     proxy_options: Options = field(default_factory=Options)
     cpus: int | None = None  # the cores its processes (a proxy's too) are kept to; None: all
+    version: str | None = None  # the server package's version or specifier; None: what resolves
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,14 @@ class Cell:
     @property
     def name(self) -> str:
         return f"{self.row.name}--{self.server.name}"
+
+    @property
+    def server_pin(self) -> str | None:
+        """The version asked of the cell's server package: the column's own,
+        else the row's (a row's ``servers:``), else none."""
+        if self.server.version is not None:
+            return self.server.version
+        return self.row.server_pin(RECIPES[self.server.kind].package)
 
 
 @dataclass(frozen=True)
@@ -196,14 +214,6 @@ def _same_ignoring_case(names: list[str]) -> tuple[int, int] | None:
     return None
 
 
-def requirement(package: str, spec: str) -> str:
-    """``"0.12.5"`` -> ``flask==0.12.5``; ``"3.1.*"`` -> ``flask==3.1.*``."""
-    spec = spec.strip()
-    if spec[:1].isdigit():
-        return f"{package}=={spec}"
-    return f"{package}{spec}"
-
-
 def check_version_spec(spec: str) -> bool:
     """An exact version, ``X.Y.*``, or a specifier set such as ``>=1,<2``; not
     arbitrary equality (``===``), which takes any string at all for a version."""
@@ -243,10 +253,17 @@ def slug(spec: str) -> str:
     return out
 
 
-def row_name(flask: str, werkzeug: str | None, python: str | None, resolve: str) -> str:
+def row_name(
+    flask: str,
+    werkzeug: str | None,
+    python: str | None,
+    resolve: str,
+    servers: tuple[tuple[str, str], ...] = (),
+) -> str:
     name = f"flask-{slug(flask)}"
     if werkzeug:
         name += f"-werkzeug-{slug(werkzeug)}"
+    name += "".join(f"-{package}-{slug(spec)}" for package, spec in servers)
     if python:
         name += f"-py{python}"
     if resolve == "period":
@@ -363,6 +380,7 @@ def _row(entry: Any, where: str, default_python: str, fail: Fail) -> Row:
     werkzeug = _version(entry["werkzeug"], f"{where}.werkzeug", fail) if "werkzeug" in entry else None
     python = _python(entry["python"], f"{where}.python", fail) if "python" in entry else None
     pins = _pins(entry.get("pins", []), f"{where}.pins", fail)
+    servers = _row_servers(entry.get("servers", {}), f"{where}.servers", fail)
     resolve = entry.get("resolve", "latest")
     if resolve not in RESOLVE_MODES:
         raise fail(
@@ -374,14 +392,14 @@ def _row(entry: Any, where: str, default_python: str, fail: Fail) -> Row:
             f'period resolution needs an exact Flask version such as "0.12.4", found {flask!r}',
         )
     name = entry.get("name")
-    if name is None and not valid_name(row_name(flask, werkzeug, python, resolve)):
+    default_name = row_name(flask, werkzeug, python, resolve, servers)
+    if name is None and not valid_name(default_name):
         raise fail(
             where,
-            f"its name would be {row_name(flask, werkzeug, python, resolve)!r}, "
-            f"over {MAX_NAME} characters; give the row a shorter 'name'",
+            f"its name would be {default_name!r}, over {MAX_NAME} characters; give the row a shorter 'name'",
         )
     if name is None:
-        name = row_name(flask, werkzeug, python, resolve)
+        name = default_name
     elif not isinstance(name, str) or not valid_name(name):
         raise fail(f"{where}.name", f"expected {NAME_RULE} (it names files and sessions), found {name!r}")
     return Row(
@@ -391,7 +409,37 @@ def _row(entry: Any, where: str, default_python: str, fail: Fail) -> Row:
         python=python or default_python,
         pins=pins,
         resolve=resolve,
+        servers=servers,
     )
+
+
+def server_packages() -> dict[str, str]:
+    """Each server package a row or a column may pin, and the kinds it serves."""
+    found: dict[str, list[str]] = {}
+    for kind, recipe in RECIPES.items():
+        if recipe.package is not None:
+            found.setdefault(recipe.package, []).append(kind)
+    return {package: ", ".join(kinds) for package, kinds in found.items()}
+
+
+def _row_servers(value: Any, where: str, fail: Fail) -> tuple[tuple[str, str], ...]:
+    """``servers: {gunicorn: "23.0.0"}``: the server packages a row pins."""
+    known = server_packages()
+    if not isinstance(value, dict):
+        raise fail(
+            where,
+            'expected a mapping of server package to version such as {gunicorn: "23.0.0"}, found '
+            + _type_name(value),
+        )
+    pinned = []
+    for package, spec in value.items():
+        if package not in known:
+            raise fail(
+                f"{where}.{package}",
+                f"{package!r} is not a server package; expected one of " + ", ".join(sorted(known)),
+            )
+        pinned.append((str(package), _version(spec, f"{where}.{package}", fail)))
+    return tuple(pinned)
 
 
 def _pins(pins: Any, where: str, fail: Fail) -> tuple[str, ...]:
@@ -425,14 +473,44 @@ def _server(name: Any, spec: Any, fail: Fail) -> Server:
             raise fail(where, f"has no kind; expected one of {known}")
         raise fail(f"{where}.kind", f"{kind!r} is not a known server kind; expected one of {known}")
     recipe = RECIPES[kind]
-    allowed = ("kind", "proxy", "cpus", *recipe.options)
+    allowed = ("kind", "proxy", "cpus", *(("version",) if recipe.package else ()), *recipe.options)
+    if "version" in spec and recipe.package is None:
+        raise fail(
+            f"{where}.version",
+            f"{kind} has no package of its own to pin: its version is the row's Flask "
+            "or Werkzeug; pin those in the row",
+        )
     _no_unknown_keys(spec, allowed, where, fail, what=f"key for kind {kind}")
     options = _options(spec, recipe.options, where, fail)
+    version = _server_version(spec, recipe, options, where, fail)
     proxy, proxy_options = _proxy(spec.get("proxy"), f"{where}.proxy", fail)
     cpus = spec.get("cpus")
     if cpus is not None and not CPUS.accepts(cpus):
         raise fail(f"{where}.cpus", f"expected {CPUS.describe()} (cores for the server), found {cpus!r}")
-    return Server(name=name, kind=kind, options=options, proxy=proxy, proxy_options=proxy_options, cpus=cpus)
+    return Server(
+        name=name,
+        kind=kind,
+        options=options,
+        proxy=proxy,
+        proxy_options=proxy_options,
+        cpus=cpus,
+        version=version,
+    )
+
+
+def _server_version(
+    spec: Mapping[str, Any], recipe: Recipe, options: Options, where: str, fail: Fail
+) -> str | None:
+    """A column's ``version``, checked as a version and against what the
+    recipe says that release cannot do with the options (an exact one)."""
+    if "version" not in spec:
+        return None
+    version = _version(spec["version"], f"{where}.version", fail)
+    if recipe.package and version[:1].isdigit() and "*" not in version:
+        why_not = recipe.unsupported(options, {recipe.package: version})
+        if why_not:
+            raise fail(f"{where}.version", f"{why_not}; choose a later version or other options")
+    return version
 
 
 # A column's cores: as a container would limit them, so that the load

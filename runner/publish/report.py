@@ -81,14 +81,45 @@ def table(
     ``skip_empty`` leaves out the rows and the columns with nothing to show."""
     if skip_empty:
         servers = [s for s in servers if any(text(row.cells.get(s)) for row in rows)]
+    shown = [row for row in rows if not skip_empty or any(text(row.cells.get(s)) for s in servers)]
+    versions = {server: server_versions(shown, server) for server in servers}
     body, links = [], []
+    for row in shown:
+        cells = [
+            with_version(text(row.cells.get(server)), row.cells.get(server), len(versions[server]) > 1)
+            for server in servers
+        ]
+        body.append((row.flask, row.werkzeug, row.python, *cells))
+        named = (r.cell if (r := row.cells.get(server)) is not None else "" for server in servers)
+        links.append(("", "", "", *named))
+    headers = tuple(server_header(server, versions[server]) for server in servers)
+    return Table(headers=("Flask", "Werkzeug", "Python", *headers), rows=tuple(body), links=tuple(links))
+
+
+def server_versions(rows: Sequence[RowView], server: str) -> list[str]:
+    """The server package's versions a column installed along the rows: ``gunicorn 23.0.0``."""
+    found = []
     for row in rows:
-        cells = [text(row.cells.get(server)) for server in servers]
-        if any(cells) or not skip_empty:
-            body.append((row.flask, row.werkzeug, row.python, *cells))
-            named = (r.cell if (r := row.cells.get(server)) is not None else "" for server in servers)
-            links.append(("", "", "", *named))
-    return Table(headers=("Flask", "Werkzeug", "Python", *servers), rows=tuple(body), links=tuple(links))
+        record = row.cells.get(server)
+        if record is not None and record.server_version:
+            named = f"{record.server_package or record.kind} {record.server_version}"
+            if named not in found:
+                found.append(named)
+    return found
+
+
+def server_header(server: str, versions: Sequence[str]) -> str:
+    """A column's name, with the version of its server where one was installed
+    throughout (differing versions are given in each cell)."""
+    if len(versions) == 1:
+        return f"{server} ({versions[0]})"
+    return f"{server} (by row)" if versions else server
+
+
+def with_version(text: str, record: CellRecord | None, differ: bool) -> str:
+    if not differ or not text or record is None or not record.server_version:
+        return text
+    return f"{text} [{record.server_version}]"
 
 
 def blocks_of(rows: Sequence[RowView]) -> list[tuple[tuple[str, str], list[RowView]]]:

@@ -31,6 +31,8 @@ COLUMNS = (
     "python",
     "resolve",
     "pins",
+    "server_package",
+    "server_version",
     "probe",
     "figure",
     "value",
@@ -73,6 +75,8 @@ def _cell_columns(run: str, record: CellRecord) -> dict[str, Any]:
         "python": record.python or "",
         "resolve": record.asked.resolve,
         "pins": " ".join(record.asked.pins),
+        "server_package": record.server_package or "",
+        "server_version": record.server_version or "",
         "machine": record.machine.describe() if record.machine else "",
     }
 

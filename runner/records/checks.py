@@ -73,7 +73,7 @@ def name(data: Mapping[str, Any], key: str) -> str:
 
 # The fields of a record that hold mappings.
 MAPPINGS: tuple[str, ...] = ("probes", "options", "proxy_options", "packages", "timings", "schedule")
-MAPPINGS += ("asked", "http", "machine", "env")
+MAPPINGS += ("asked", "http", "machine", "env", "resolved_apart")
 
 
 def cell_record(data: Mapping[str, Any]) -> None:
@@ -84,14 +84,14 @@ def cell_record(data: Mapping[str, Any]) -> None:
         raise RecordError(
             f"cell: {str(data['cell'])[:80]!r} is not <row>--<server> of its own row and server"
         )
-    for key in ("reason", "kind", "dev_server_warning", "nginx", "resolved_as_of"):
+    for key in ("reason", "kind", "dev_server_warning", "nginx", "resolved_as_of", "server_package"):
         _typed(data, key, (str,))
-    for key in ("flask", "werkzeug", "python"):
+    for key in ("flask", "werkzeug", "python", "server_version"):
         version = _typed(data, key, (str,))
         if version is not None and not VERSION.fullmatch(version):
             raise RecordError(f"{key}: {version[:80]!r} is not a version")
     asked = _typed(data, "asked", (dict,)) or {}
-    for key in ("flask", "werkzeug"):
+    for key in ("flask", "werkzeug", "server"):
         spec = asked.get(key)
         if spec is not None and (not isinstance(spec, str) or not check_version_spec(spec)):
             raise RecordError(f"asked.{key}: {str(spec)[:80]!r} is not a version or specifier")
@@ -106,8 +106,9 @@ def cell_record(data: Mapping[str, Any]) -> None:
         raise RecordError(f"log: {log[:80]!r} is not a log inside the run's logs/")
     for key in MAPPINGS:
         _typed(data, key, (dict,))
-    if not all(isinstance(v, str) for v in (data.get("packages") or {}).values()):
-        raise RecordError("packages: every version must be a string")
+    for key in ("packages", "resolved_apart"):
+        if not all(isinstance(v, str) for v in (data.get(key) or {}).values()):
+            raise RecordError(f"{key}: every value must be a string")
     if not all(isinstance(v, dict) for v in (data.get("probes") or {}).values()):
         raise RecordError("probes: every probe's figures must be a mapping")
     for probe, figures in (data.get("probes") or {}).items():

@@ -49,9 +49,13 @@ class Asked:
     python: str
     pins: tuple[str, ...] = ()
     resolve: str = "latest"
+    server: str | None = None  # the version the column or the row pins its server package to
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "pins": list(self.pins)}
+        data = {**dataclasses.asdict(self), "pins": list(self.pins)}
+        if self.server is None:
+            del data["server"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Asked:
@@ -61,6 +65,7 @@ class Asked:
             python=str(data.get("python", "?")),
             pins=tuple(data.get("pins") or ()),
             resolve=str(data.get("resolve") or "latest"),
+            server=data.get("server"),
         )
 
 
@@ -313,6 +318,13 @@ class CellRecord:
     proxy_options: Mapping[str, Any] = field(default_factory=dict)  # buffering, keep-alive
     cpus: int | None = None  # the cores the column keeps its server to (None: all)
     resolved_as_of: str | None = None
+    # The server's own package and the version installed (None for the
+    # development servers, whose version is the row's Flask or Werkzeug).
+    server_package: str | None = None
+    server_version: str | None = None
+    # Packages a period row resolved apart from its day, each with its own
+    # cut-off: a server version the column or row pins (package -> cut-off).
+    resolved_apart: Mapping[str, str] = field(default_factory=dict)
     env: EnvInfo | None = None
     packages: Mapping[str, str] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
@@ -355,6 +367,7 @@ class CellRecord:
             http=self.http.to_dict() if self.http else None,
             env=dataclasses.asdict(self.env) if self.env else None,
             packages=dict(self.packages),
+            resolved_apart=dict(self.resolved_apart),
             timings=self.timings.to_dict(),
             log_tail=list(self.log_tail),
             machine=self.machine.to_dict() if self.machine else None,
@@ -411,6 +424,9 @@ class CellRecord:
             proxy_options=dict(data.get("proxy_options") or {}),
             cpus=data.get("cpus"),
             resolved_as_of=data.get("resolved_as_of"),
+            server_package=data.get("server_package"),
+            server_version=data.get("server_version"),
+            resolved_apart=dict(data.get("resolved_apart") or {}),
             env=EnvInfo(str(env["path"]), str(env["backend"]), bool(env["reused"])) if env else None,
             packages=dict(data.get("packages") or {}),
             timings=Timings.from_dict(data.get("timings") or {}),

@@ -142,8 +142,14 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
         proxy_options=dict(server.proxy_options),
         cpus=server.cpus,
         asked=Asked(
-            flask=row.flask, werkzeug=row.werkzeug, python=row.python, pins=row.pins, resolve=row.resolve
+            flask=row.flask,
+            werkzeug=row.werkzeug,
+            python=row.python,
+            pins=row.pins,
+            resolve=row.resolve,
+            server=cell.server_pin,
         ),
+        server_package=recipe_for(server.kind).package,
         status=Status.OK,
         python=plan.interpreter.version if plan.interpreter else None,
         capacity=recipe_for(server.kind).capacity(server.options, row.versions()),
@@ -171,7 +177,7 @@ def check_plan(job: CellJob) -> None:
         raise job.plan.problem
     assert job.plan.spec is not None
     if job.plan.spec.exclude_newer:
-        job.update(resolved_as_of=job.plan.spec.exclude_newer)
+        job.update(resolved_as_of=job.plan.spec.exclude_newer, resolved_apart=dict(job.plan.spec.apart))
 
 
 def take_environment(job: CellJob) -> None:
@@ -185,10 +191,13 @@ def take_environment(job: CellJob) -> None:
         raise period_server_not_applicable(job.plan, env) or env
     job.env = env
     job.timings["build_s"] = env.build_s
+    own = job.recipe.installed(env.packages)
     job.update(
         env=EnvInfo(str(env.path), env.backend, env.reused),
         capacity=job.recipe.capacity(job.plan.cell.server.options, env.packages),
         packages=dict(env.packages),
+        server_package=own[0] if own else job.record.server_package,
+        server_version=own[1] if own else None,
         flask=env.version_of("flask"),
         werkzeug=env.version_of("werkzeug"),
     )
@@ -470,19 +479,37 @@ def summarise(runs: Sequence[Mapping[str, ProbeRun]], chance: Mapping[str, bool]
 
 
 def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | None:
-    """On a period row, a server release of the day that does not install on
-    the row's Python makes the cell n/a, not an error: the combination did not
-    exist (gevent of June 2013 predates its Python 3 support)."""
-    spec, server = plan.spec, plan.cell.server
-    if spec is None or not spec.exclude_newer or plan.interpreter is None:
+    """A server release that does not install on the row's Python makes the
+    cell n/a, not an error: on a period row the release of the day (gevent of
+    June 2013 predates its Python 3 support), elsewhere the one the column or
+    the row pins (gunicorn 23 needs Python 3.7)."""
+    spec, cell = plan.spec, plan.cell
+    pin = cell.server_pin
+    if spec is None or plan.interpreter is None or not (spec.exclude_newer or pin):
         return None
-    recipe = recipe_for(server.kind)
-    names = [Requirement(p).name.lower() for p in recipe.packages(server.options, plan.interpreter.minor)]
-    names += [name.lower() for name in recipe.built_from_source.values()]
-    culprit = next((n for n in names if f"`{n}==" in failure.reason.lower()), None)
+    recipe = recipe_for(cell.server.kind)
+    names = [Requirement(p).name.lower() for p in spec.requirements]
+    names = [n for n in names if n in _server_names(recipe, plan.interpreter.minor, cell)]
+    culprit = next(
+        (n for n in names if f"`{n}==" in failure.reason.lower() or f"{n}==" in failure.reason.lower()), None
+    )
     if culprit is None:
         return None
-    return CellNotApplicable(
-        f"{culprit} as of {spec.exclude_newer[:10]} does not install on "
-        f"Python {plan.interpreter.version}: {failure.reason}"
+    which = (
+        f"{culprit} {pin}"
+        if pin and culprit in _own_names(recipe)
+        else f"{culprit} as of {str(spec.exclude_newer)[:10]}"
     )
+    return CellNotApplicable(
+        f"{which} does not install on Python {plan.interpreter.version}: {failure.reason}"
+    )
+
+
+def _own_names(recipe: Recipe) -> tuple[str, ...]:
+    own = recipe.package or ""
+    return tuple(n.lower() for n in (own, recipe.built_from_source.get(own, "")) if n)
+
+
+def _server_names(recipe: Recipe, python: tuple[int, int], cell: Cell) -> set[str]:
+    names = {Requirement(p).name.lower() for p in recipe.packages(cell.server.options, python)}
+    return names | {name.lower() for name in recipe.built_from_source.values()} | set(_own_names(recipe))

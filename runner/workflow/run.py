@@ -43,6 +43,7 @@ from runner.serving.launch import RUN_MARK
 from runner.serving.process import signals_as_interrupt
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
+from runner.serving.servers.base import requirement
 from runner.workflow import machine_lock, schedule
 from runner.workflow.cell import Built, Plan, launch_groups, run_cell, runs_of, starts_no_server
 from runner.workflow.schedule import Gate, overlap_bound
@@ -254,61 +255,126 @@ def close_run(
 
 
 def plan_cell(cell: Cell, env_root: Path) -> Plan:
-    row = cell.row
     plan = Plan(cell=cell)
     try:
-        interpreter = interpreters.find(row.python)
-        if interpreter is None:
-            raise CellSkipped(
-                f"no Python {row.python} on PATH, under pyenv or from uv; "
-                + interpreters.how_to_get(row.python)
-            )
-        plan.interpreter = interpreter
-        recipe = recipe_for(cell.server.kind)
-        python = interpreter.minor
-        if recipe.min_python and python < recipe.min_python:
-            raise CellNotApplicable(
-                f"{cell.server.kind} needs Python {'.'.join(map(str, recipe.min_python))} or later; "
-                f"this row runs {interpreter.version}"
-            )
-        if cell.server.proxy is not None:
-            PROXIES[cell.server.proxy].require()
-        exclude_newer = build_tools = None
-        server_packages, binary_only = recipe.packages(cell.server.options, python), recipe.binary_only
-        seeded: tuple[str, ...] = ()
-        if row.resolve == "period":
-            dates = env_root / "upload-dates.json"
-            exclude_newer = period.cutoff("flask", row.flask, dates)
-            build_tools = period.build_tools_cutoff(exclude_newer)
-            seeded = period.SEEDED
-            server_packages, binary_only = packages_of_the_day(recipe, server_packages, exclude_newer, dates)
-        plan.spec = envs.EnvSpec(
-            interpreter=interpreter,
-            requirements=row.requirements() + server_packages + seeded,
-            exclude_newer=exclude_newer,
-            build_tools_newer=build_tools,
-            backend=envs.default_backend(),
-            binary_only=binary_only,
-        )
+        plan.interpreter = usable_interpreter(cell)
+        plan.spec = env_spec(cell, plan.interpreter, env_root)
     except CellError as exc:
         plan.problem = exc
     return plan
 
 
+def usable_interpreter(cell: Cell) -> interpreters.Interpreter:
+    """The row's Python, where the cell's server runs on it and its proxy is installed."""
+    row = cell.row
+    interpreter = interpreters.find(row.python)
+    if interpreter is None:
+        raise CellSkipped(
+            f"no Python {row.python} on PATH, under pyenv or from uv; " + interpreters.how_to_get(row.python)
+        )
+    recipe = recipe_for(cell.server.kind)
+    if recipe.min_python and interpreter.minor < recipe.min_python:
+        raise CellNotApplicable(
+            f"{cell.server.kind} needs Python {'.'.join(map(str, recipe.min_python))} or later; "
+            f"this row runs {interpreter.version}"
+        )
+    if cell.server.proxy is not None:
+        PROXIES[cell.server.proxy].require()
+    return interpreter
+
+
+def env_spec(cell: Cell, interpreter: interpreters.Interpreter, env_root: Path) -> envs.EnvSpec:
+    """What the cell's environment is built from: the row's requirements, the
+    server's packages (pinned, of the row's day), and how to build them."""
+    row, recipe = cell.row, recipe_for(cell.server.kind)
+    exclude_newer = build_tools = None
+    dates = env_root / "upload-dates.json"
+    server_packages, binary_only = pinned_packages(cell, interpreter.minor)
+    seeded: tuple[str, ...] = ()
+    apart: tuple[tuple[str, str], ...] = ()
+    if row.resolve == "period":
+        exclude_newer = period.cutoff("flask", row.flask, dates)
+        build_tools = period.build_tools_cutoff(exclude_newer)
+        seeded = period.SEEDED
+        apart = held_apart(cell, server_packages, dates)
+        server_packages, binary_only = packages_of_the_day(
+            recipe, server_packages, exclude_newer, dates, apart=[name for name, _ in apart]
+        )
+    from_source = set(recipe.built_from_source.values())
+    build_env: tuple[tuple[str, str], ...] = ()
+    if recipe.source_build_env and any(Requirement(p).name in from_source for p in server_packages):
+        build_env = recipe.source_build_env(env_root)
+    return envs.EnvSpec(
+        interpreter=interpreter,
+        requirements=row.requirements() + server_packages + seeded,
+        exclude_newer=exclude_newer,
+        build_tools_newer=build_tools,
+        backend=envs.backend_for(interpreter),
+        binary_only=binary_only,
+        apart=apart,
+        build_env=build_env,
+    )
+
+
+def pinned_packages(cell: Cell, python: tuple[int, int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The cell's server packages with the version its column or row pins, and
+    those that must come as wheels.  A pinned release that the wheels' package
+    never had (pyuwsgi began at uWSGI 2.0.18) is built from the package the
+    recipe names for it (uwsgi), as ``pip install uwsgi==X`` would."""
+    recipe = recipe_for(cell.server.kind)
+    pin = cell.server_pin
+    packages = recipe.pinned(cell.server.options, python, pin)
+    instead = recipe.built_from_source.get(recipe.package or "")
+    if pin is None or instead is None or recipe.package is None or period.newest(recipe.package, pin):
+        return packages, recipe.binary_only
+    swapped = tuple(
+        requirement(instead, pin) if p == requirement(recipe.package, pin) else p for p in packages
+    )
+    return swapped, tuple(b for b in recipe.binary_only if b != recipe.package)
+
+
+def held_apart(cell: Cell, packages: Sequence[str], dates: Path) -> tuple[tuple[str, str], ...]:
+    """On a period row, the pinned server package is held to its own release's
+    day, not the row's: the version asked is installed, its dependencies as of
+    the row's day.  None matching on the index makes the cell n/a."""
+    pin = cell.server_pin
+    if pin is None:
+        return ()
+    wanted = set(_own_names(cell))
+    apart = []
+    for package in (Requirement(p).name for p in packages if Requirement(p).name in wanted):
+        release = period.newest(package, pin)
+        if release is None:
+            raise CellNotApplicable(f"{package} has no release {pin} on the index")
+        apart.append((package, period.cutoff(package, str(release), dates)))
+    return tuple(apart)
+
+
+def _own_names(cell: Cell) -> tuple[str, ...]:
+    recipe = recipe_for(cell.server.kind)
+    if recipe.package is None:
+        return ()
+    return (recipe.package, *(v for k, v in recipe.built_from_source.items() if k == recipe.package))
+
+
 def packages_of_the_day(
-    recipe: Recipe, packages: tuple[str, ...], day: str, dates: Path
+    recipe: Recipe, packages: tuple[str, ...], day: str, dates: Path, apart: Sequence[str] = ()
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A period row's server packages, and those that must come as wheels.
 
     A package with no release by the row's day makes the cell n/a, unless the
     recipe names one to build from source instead (uWSGI from its source
     distribution, as people installed it before the pyuwsgi wheels existed).
+    A package held ``apart`` (pinned, with a day of its own) is kept as asked.
     """
     chosen, binary_only = [], list(recipe.binary_only)
-    for requirement in packages:
-        name = Requirement(requirement).name
+    for asked in packages:
+        name = Requirement(asked).name
+        if name in apart:
+            chosen.append(asked)
+            continue
         if period.released_by(name, day, dates):
-            chosen.append(requirement)
+            chosen.append(asked)
             continue
         instead = recipe.built_from_source.get(name)
         if instead is None or not period.released_by(instead, day, dates):

@@ -16,6 +16,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from runner.environments.envs import version_in
 from runner.wire import HOST
 
@@ -35,6 +38,7 @@ __all__ = [
     "Versions",
     "before",
     "pins",
+    "requirement",
     "seconds",
 ]
 
@@ -158,6 +162,15 @@ def before(versions: Versions, package: str, release: tuple[int, int]) -> bool:
     return len(numbers) >= 1 and tuple(int(n) for n in numbers[:2]) < release
 
 
+def requirement(package: str, spec: str) -> str:
+    """``"0.12.5"`` -> ``flask==0.12.5``; ``"3.1.*"`` -> ``flask==3.1.*``;
+    ``">=23,<24"`` -> ``gunicorn>=23,<24``."""
+    spec = spec.strip()
+    if spec[:1].isdigit():
+        return f"{package}=={spec}"
+    return f"{package}{spec}"
+
+
 def _no_packages(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
     return ()
 
@@ -183,11 +196,18 @@ class Recipe:
     options: Mapping[str, Option] = field(default_factory=dict)
     # Packages beside Flask, for the options and the row's Python.
     packages: Callable[[Mapping[str, Any], Python], tuple[str, ...]] = _no_packages
+    # The server's own package: the one a column's ``version`` (or a row's
+    # ``servers:``) pins, and whose installed version the record and the tables
+    # give.  None for the development servers, whose version is the row's.
+    package: str | None = None
     # Packages that must come as wheels: nothing is compiled for a cell...
     binary_only: tuple[str, ...] = ()
     # ...except where a period row's day has no such wheel: then the package
     # named here is built from its source distribution, as it was that day.
     built_from_source: Mapping[str, str] = field(default_factory=dict)
+    # The variables such a build runs with, given the environments' folder
+    # to keep their files in (a compiler wrapper, a build profile).
+    source_build_env: Callable[[Path], tuple[tuple[str, str], ...]] | None = None
     # The oldest Python the server runs on; older rows are n/a.
     min_python: Python | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -213,3 +233,23 @@ class Recipe:
     # client meets: a yes/no that chance decides that way is measured
     # CHANCE_RUNS times on such a column only.
     shares_connections: Callable[[Mapping[str, Any]], bool] = lambda options: False
+
+    def installed(self, packages: Mapping[str, str]) -> tuple[str, str] | None:
+        """The server's own package in an environment and its version (or the
+        package it is built from on a period row: uwsgi for pyuwsgi)."""
+        for name in (self.package, self.built_from_source.get(self.package or "")):
+            found = version_in(packages, name) if name else None
+            if name and found is not None:
+                return name, found
+        return None
+
+    def pinned(self, options: Mapping[str, Any], python: Python, spec: str | None) -> tuple[str, ...]:
+        """The packages for the options and the row's Python, the server's own
+        package pinned to ``spec`` where one is given (it replaces the
+        recipe's rule for that Python)."""
+        packages = self.packages(options, python)
+        if spec is None or self.package is None:
+            return packages
+        own = canonicalize_name(self.package)
+        kept = tuple(p for p in packages if canonicalize_name(Requirement(p).name) != own)
+        return (requirement(self.package, spec), *kept)

@@ -21,6 +21,7 @@ RECIPES = (
         ],
         options={"threads": THREADS},
         packages=pins((None, "cheroot")),
+        package="cheroot",
         capacity=lambda options, versions: int(options.get("threads", 10)),
         needs_script="cheroot",
     ),

@@ -25,6 +25,7 @@ RECIPES = (
         ],
         options={"workers": PROCESSES, "threads": THREADS},
         packages=pins((None, "granian")),
+        package="granian",
         min_python=(3, 9),
         capacity=lambda options, versions: int(options.get("workers", 1)) * int(options.get("threads", 1)),
         loaded_by=lambda options: int(options.get("workers", 1)),

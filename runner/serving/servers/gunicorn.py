@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from packaging.version import Version
-
 from runner.environments.envs import version_in
 from runner.serving.servers.base import (
     APP,
@@ -70,7 +68,8 @@ def _worker_class(options: Mapping[str, Any]) -> str:
 
 def _unsupported(options: Mapping[str, Any], packages: Mapping[str, str]) -> str | None:
     installed = version_in(packages, "gunicorn")
-    if installed is not None and _worker_class(options) == "gthread" and Version(installed) < Version("19.0"):
+    gthread = _worker_class(options) == "gthread"
+    if installed is not None and gthread and before(packages, "gunicorn", (19, 0)):
         return f"gunicorn {installed} has no gthread worker (it arrived in 19.0)"
     return None
 
@@ -143,6 +142,7 @@ RECIPES = (
             IDLE: Timeout("timeout", _idle, "gunicorn/workers/sync.py, gthread.py"),
         },
         packages=_packages,
+        package="gunicorn",
         unsupported=_unsupported,
         capacity=_capacity,
         # gthread and gevent workers accept beyond what they serve (up to

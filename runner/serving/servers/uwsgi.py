@@ -7,6 +7,7 @@ the uwsgi release of that day built from its source distribution, as
 
 from __future__ import annotations
 
+from runner.environments.workarounds import uwsgi_source_build
 from runner.serving.servers.base import (
     APP,
     HOST,
@@ -62,8 +63,10 @@ RECIPES = (
             IDLE: Timeout(None, seconds(4.0), DOCS + "#socket-timeout"),
         },
         packages=pins((None, "pyuwsgi")),
+        package="pyuwsgi",
         binary_only=("pyuwsgi",),
         built_from_source={"pyuwsgi": "uwsgi"},
+        source_build_env=uwsgi_source_build,
         capacity=lambda options, versions: int(options.get("processes", 1)) * int(options.get("threads", 1)),
         loaded_by=lambda options: int(options.get("processes", 1)),
         needs_script="uwsgi",

@@ -46,6 +46,7 @@ RECIPES = (
         options={"threads": THREADS, "channel_timeout": TIMEOUT_S},
         timeouts={KEEP_ALIVE: _CHANNEL, IDLE: _CHANNEL},
         packages=pins(((3, 7), "waitress<2.1"), ((3, 8), "waitress<3"), (None, "waitress")),
+        package="waitress",
         capacity=lambda options, versions: int(options.get("threads", 4)),
         needs_script="waitress-serve",
     ),
