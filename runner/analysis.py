@@ -26,7 +26,8 @@ class RowView:
     python: str
     cells: dict[str, CellRecord] = field(default_factory=dict)
     installed: bool = False  # versions read from a built environment
-    group: tuple[str, str] = ("", "")  # rows are compared only within a group
+    group: tuple[str, str] = ("", "")  # rows are compared only within a group (Python, resolution)...
+    follows: tuple[str, ...] = ()  # ...and among rows that pin the same server packages
 
 
 def rows_of(records: Iterable[CellRecord]) -> list[RowView]:
@@ -42,6 +43,7 @@ def rows_of(records: Iterable[CellRecord]) -> list[RowView]:
                 werkzeug=asked.werkzeug or "",
                 python=asked.python,
                 group=(asked.python, asked.resolve),
+                follows=asked.follows,
             )
         if record.flask and not view.installed:
             view.flask = record.flask
@@ -85,6 +87,12 @@ class Change:
     now: str
     probe: str = HEADLINE
 
+    @property
+    def field(self) -> str:
+        """The record's field that changed: ``probes.<probe>.<its yes/no>``."""
+        outcome = PROBES[self.probe].outcome
+        return f"probes.{self.probe}.{outcome.name if outcome is not None else 'verdict'}"
+
     def line(self) -> str:
         what = "" if self.probe == HEADLINE else f" ({PROBES[self.probe].title.lower()})"
         old, new = self.before.cells.get(self.server), self.after.cells.get(self.server)
@@ -103,7 +111,9 @@ def changed(rows: Sequence[RowView], servers: Sequence[str]) -> list[Change]:
     """For each column, each neighbouring pair of measured rows whose verdict differs.
 
     Neighbours are compared only when they run on the same Python with the
-    same resolution mode (their ``group``): a step from a period row on
+    same resolution mode (their ``group``), and pin the same server packages
+    (a block that follows gunicorn through its releases is compared within
+    itself, not with the row before it): a step from a period row on
     Python 3.6 to a today's row on 3.11 changes too much at once to name a
     cause.  A row whose cell did not run is passed over: the pair is the
     nearest rows on either side of it that have a verdict.
@@ -152,7 +162,7 @@ def _along(
             now = answer(cell) if cell is not None else None
             if now is None:
                 continue
-            if previous is not None and previous[0].group != row.group:
+            if previous is not None and (previous[0].group, previous[0].follows) != (row.group, row.follows):
                 previous = None
             if previous is not None and previous[1] != now:
                 found.append(Change(server, previous[0], row, previous[1], now, name))

@@ -263,7 +263,11 @@ def bisect(argv: Sequence[str]) -> int:
         description="Bisect the changes of a stored run (default: every change line of results/latest).",
     )
     parser.add_argument("column", nargs="?", help="one column to bisect (with --package, --from and --to)")
-    parser.add_argument("--package", choices=driver.PACKAGES, help="the package whose releases are searched")
+    parser.add_argument(
+        "--package",
+        help="the package whose releases are searched: any of the cell's environment "
+        "(flask, werkzeug, gunicorn, waitress, pyuwsgi, uwsgi, gevent, ...)",
+    )
     parser.add_argument("--from", dest="low", help="the older release, where the field has its first value")
     parser.add_argument("--to", dest="high", help="the newer release, where it has changed")
     parser.add_argument("--on", dest="field", default=driver.DEFAULT_FIELD, help="a field of the cell record")
@@ -284,8 +288,8 @@ def bisect(argv: Sequence[str]) -> int:
         driver.check_field(run, questions[0])
     elif args.field != driver.DEFAULT_FIELD:
         raise UserError(
-            "--on needs a named change (COLUMN --package P --from A --to B): the run's change lines "
-            "are changes of the verdict"
+            "--on needs a named change (COLUMN --package P --from A --to B): each of the run's change "
+            "lines is bisected on the field that changed"
         )
     else:
         questions, unanswerable = driver.changes_of(run, args.field)

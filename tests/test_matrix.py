@@ -249,8 +249,17 @@ def test_load_reads_the_default_matrix():
 
 
 def test_the_full_matrix_has_the_same_cells_and_every_probe_everywhere():
-    full = load(REPO / "matrix-full.yaml")
-    assert [c.name for c in full.cells()] == [c.name for c in load(REPO / "matrix.yaml").cells()]
+    full, default = load(REPO / "matrix-full.yaml"), load(REPO / "matrix.yaml")
+    # the default's cells, one gthread worker beside them, and a block that
+    # follows gunicorn from 20.x to the newest
+    assert [r.name for r in full.rows if not r.servers] == [r.name for r in default.rows]
+    assert [s.name for s in full.servers if s.name != "gunicorn-gthread-1x4"] == [
+        s.name for s in default.servers
+    ]
+    block = [dict(r.servers)["gunicorn"] for r in full.rows if r.servers]
+    assert block[0].startswith("20.")
+    assert len(block) >= 8
+    assert all(r.flask == "3.1.*" for r in full.rows if r.servers)
     assert full.repeats == 3
     assert all(settings.rows is None for settings in full.probes.values())
     assert all(settings.servers is None for settings in full.probes.values())

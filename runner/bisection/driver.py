@@ -1,11 +1,14 @@
 """Bisect a change of a stored run to the release that made it, for real.
 
-A question is a column, a package (``flask`` or ``werkzeug``), the two
-versions at its ends and a field of the cell record.  The candidates are the
-package's releases strictly between the ends, read from the package index
-the environments are built from.  Each candidate becomes a row like the
-left end's (its Python, pins, the other package and the resolution mode
-kept; a period row resolves as of the candidate's own upload day) and its
+A question is a column, a package of the cell's environment (Flask,
+Werkzeug, the server's own package or any other), the two versions at its
+ends and a field of the cell record.  The candidates are the package's
+releases strictly between the ends, read from the package index the
+environments are built from.  Each candidate becomes a row like the left
+end's (its Python, pins, the other packages and the resolution mode kept; a
+period row resolves as of the candidate's own upload day) with the package
+pinned where the row pins it: Flask and Werkzeug as the row's own fields, a
+server package in the row's ``servers:``, anything else among its pins.  Its
 cell runs through the matrix's own code path (:func:`runner.workflow.run.run_cells`),
 so a probed candidate is a cell record like any other.  Records are kept
 under ``results/bisect/`` and found again by what they measured, so asking
@@ -21,20 +24,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from runner.analysis import changed, rows_of
+from runner.analysis import Change, answer_of, changed, outcome_changes, rows_of
 from runner.bisection.search import Answer, Probed, budget, search
 from runner.environments import period
 from runner.errors import CellError, UserError
 from runner.files import read_json, write_json
 from runner.matrix.cells import Matrix, Row, Server, parse, row_name
-from runner.measuring.probes import HEADLINE
+from runner.measuring.probes import HEADLINE, PROBES
 from runner.records.record import BisectAnswer, CellRecord, Status, load_cell
 from runner.records.store import read_run
+from runner.serving.servers import RECIPES
 
 DEFAULT_FIELD = f"probes.{HEADLINE}.verdict"
-PACKAGES = ("flask", "werkzeug")
+ROW_FIELDS = ("flask", "werkzeug")  # the packages a row names as fields of its own
 Progress = Callable[[str], None]
 
 
@@ -49,8 +55,62 @@ class Question:
     field: str = DEFAULT_FIELD
 
     def describe(self) -> str:
-        name = self.package.capitalize()
+        name = display(self.package)
         return f"{self.server}: {self.field} from {name} {self.start_version} to {self.end_version}"
+
+
+def display(package: str) -> str:
+    """``Flask``, ``Werkzeug``, as the rows name them; any other package as the index does."""
+    return package.capitalize() if package in ROW_FIELDS else package
+
+
+def pinned_as(package: str) -> str | None:
+    """The server package a row's ``servers:`` pins for ``package`` (``uwsgi``
+    is pinned as ``pyuwsgi``, whose recipe builds it where no wheel exists); None
+    for a package that is no server's."""
+    wanted = canonicalize_name(package)
+    for recipe in RECIPES.values():
+        own = recipe.package
+        if own is not None and wanted in {
+            canonicalize_name(own),
+            *(canonicalize_name(v) for k, v in recipe.built_from_source.items() if k == own),
+        }:
+            return own
+    return None
+
+
+def _pin_names(pin: str, package: str) -> bool:
+    try:
+        return canonicalize_name(Requirement(pin).name) == canonicalize_name(package)
+    except InvalidRequirement:
+        return False
+
+
+def row_version(row: Row, package: str) -> str | None:
+    """What ``row`` asks of ``package``: a field, a server pin or a ``name==X`` pin."""
+    if package in ROW_FIELDS:
+        return str(getattr(row, package) or "") or None
+    server = pinned_as(package)
+    if server is not None:
+        return row.server_pin(server)
+    for pin in row.pins:
+        if _pin_names(pin, package):
+            return pin.split("==", 1)[1] if "==" in pin else pin
+    return None
+
+
+def installed_version(record: CellRecord, package: str) -> str | None:
+    """The version of ``package`` (or of the package built in its place) in a cell's environment."""
+    if package in ROW_FIELDS:
+        return str(getattr(record, package) or "") or None
+    names = {canonicalize_name(package)}
+    own = record.server_package
+    if own is not None and pinned_as(package) is not None and pinned_as(own) == pinned_as(package):
+        names.add(canonicalize_name(own))
+    for name, version in record.packages.items():
+        if canonicalize_name(name) in names:
+            return version
+    return None
 
 
 @dataclass(frozen=True)
@@ -79,11 +139,23 @@ def releases_between(package: str, low: str, high: str, *, pre: bool = False) ->
 
 
 def candidate_row(base: Row, package: str, version: str) -> Row:
-    """``base`` with ``package`` (one of :data:`PACKAGES`, a field of the row) at
-    ``version``, everything else kept."""
-    changed: dict[str, Any] = {package: version}
-    row = replace(base, **changed)
-    return replace(row, name=row_name(row.flask, row.werkzeug, row.python, row.resolve))
+    """``base`` with ``package`` at ``version``, everything else kept: a field
+    of the row, a server pin of its ``servers:``, or a pin among its ``pins``."""
+    server = pinned_as(package) if package not in ROW_FIELDS else None
+    if package in ROW_FIELDS:
+        changed: dict[str, Any] = {package: version}
+        row = replace(base, **changed)
+    elif server is not None:
+        pins = dict(base.servers)
+        pins[server] = version
+        row = replace(base, servers=tuple(pins.items()))
+    else:
+        kept = tuple(p for p in base.pins if not _pin_names(p, package))
+        row = replace(base, pins=(*kept, f"{package}=={version}"))
+    # a package among the pins is named in the row's name as a server pin is
+    named = ((canonicalize_name(package), version),) if package not in ROW_FIELDS and server is None else ()
+    name = row_name(row.flask, row.werkzeug, row.python, row.resolve, (*row.servers, *named))
+    return replace(row, name=name)
 
 
 # --- questions from a run ----------------------------------------------------
@@ -110,47 +182,77 @@ class StoredRun:
 
 
 def changes_of(run: StoredRun, field: str = DEFAULT_FIELD) -> tuple[list[Question], list[str]]:
-    """A question for every change line of the run, and why some lines have none."""
+    """A question for every change line of the run (``field`` for the verdict's,
+    each probe's own yes/no for the others'), and why some lines have none."""
     views = rows_of(run.records)
+    servers = [s.name for s in run.matrix.servers]
     questions, unanswerable = [], []
-    for change in changed(views, [s.name for s in run.matrix.servers]):
-        before, after = change.before, change.after
-        package = (
-            "flask"
-            if before.flask != after.flask
-            else "werkzeug"
-            if before.werkzeug != after.werkzeug
-            else None
-        )
-        if package is None:
-            unanswerable.append(f"{change.line()}: the rows differ in no package version, nothing to bisect")
+    for change in changed(views, servers) + outcome_changes(views, servers):
+        differs = differing(change)
+        if isinstance(differs, str):
+            unanswerable.append(f"{change.line()}: {differs}")
             continue
+        package, low, high = differs
         questions.append(
             Question(
                 server=change.server,
                 package=package,
-                start=run.row(before.name),
-                end=run.row(after.name),
-                start_version=getattr(before, package),
-                end_version=getattr(after, package),
-                field=field,
+                start=run.row(change.before.name),
+                end=run.row(change.after.name),
+                start_version=low,
+                end_version=high,
+                field=field if change.probe == HEADLINE else change.field,
             )
         )
     return questions, unanswerable
 
 
-def named(
-    run: StoredRun, server: str, package: str, low: str, high: str, field: str, row: str | None
-) -> Question:
-    """One question from the command line; the left end's row is ``row``, or the
-    first row of the run whose cell of ``server`` installed ``package`` at ``low``."""
-    if package not in PACKAGES:
-        raise UserError(f"--package {package!r}: bisect works on one of " + ", ".join(PACKAGES))
-    if server not in {s.name for s in run.matrix.servers}:
+def differing(change: Change) -> tuple[str, str, str] | str:
+    """The one package whose version the change's two cells differ in, with
+    both versions: Flask, else Werkzeug, else the server's own package, else
+    the only other; or why there is none to bisect."""
+    before, after = change.before, change.after
+    for package in ROW_FIELDS:
+        if getattr(before, package) != getattr(after, package):
+            return package, getattr(before, package), getattr(after, package)
+    old, new = before.cells[change.server], after.cells[change.server]
+    if old.server_package and old.server_version and new.server_version != old.server_version:
+        return old.server_package, old.server_version, str(new.server_version)
+    others = sorted(
+        name for name, version in old.packages.items() if installed_version(new, name) not in (None, version)
+    )
+    if len(others) == 1:
+        return others[0], old.packages[others[0]], str(installed_version(new, others[0]))
+    if others:
+        return "the rows differ in " + ", ".join(others) + ": bisect one with --package"
+    return "the rows differ in no package version, nothing to bisect"
+
+
+def _column_of(run: StoredRun, server: str) -> Server:
+    for column in run.matrix.servers:
+        if column.name == server:
+            return column
+    raise UserError(
+        f"no column named {server!r} in {run.path}; columns are "
+        + ", ".join(s.name for s in run.matrix.servers)
+    )
+
+
+def _package_name(package: str) -> str:
+    try:
+        name = Requirement(package).name
+    except InvalidRequirement:
+        name = ""
+    if not name or name != package.strip():
         raise UserError(
-            f"no column named {server!r} in {run.path}; columns are "
-            + ", ".join(s.name for s in run.matrix.servers)
+            f"--package {package!r}: give a package's name as the index spells it "
+            "(flask, werkzeug, gunicorn, waitress, pyuwsgi, gevent, ...)"
         )
+    canonical = canonicalize_name(name)
+    return canonical if canonical in ROW_FIELDS else name
+
+
+def _versions_checked(low: str, high: str) -> None:
     for text in (low, high):
         try:
             Version(text)
@@ -160,11 +262,34 @@ def named(
             ) from None
     if Version(low) >= Version(high):
         raise UserError(f"--from {low} is not below --to {high}; give the older release first")
+
+
+def named(
+    run: StoredRun, server: str, package: str, low: str, high: str, field: str, row: str | None
+) -> Question:
+    """One question from the command line; the left end's row is ``row``, or the
+    first row of the run whose cell of ``server`` installed ``package`` at ``low``."""
+    column, package = _column_of(run, server), _package_name(package)
+    _versions_checked(low, high)
+    own = RECIPES[column.kind].package
+    if column.version is not None and own is not None and pinned_as(package) == own:
+        raise UserError(
+            f"column {server!r} pins {own} {column.version} itself, so no row can change it; "
+            "bisect a column without `version`"
+        )
     if row is None:
-        found = next((r for r in run.records if r.server == server and getattr(r, package) == low), None)
+        cells = [r for r in run.records if r.server == server]
+        found = next((r for r in cells if installed_version(r, package) == low), None)
         if found is None:
+            ran = sorted({v for r in cells if (v := installed_version(r, package)) is not None})
             raise UserError(
-                f"no cell of {server!r} in {run.path} ran {package} {low}; name the row with --row"
+                f"no cell of {server!r} in {run.path} ran {display(package)} {low}"
+                + (
+                    f" (its cells ran {', '.join(ran)})"
+                    if ran
+                    else f" ({display(package)} is in none of them)"
+                )
+                + "; name the row with --row"
             )
         row = found.row
     start = run.row(row)
@@ -204,6 +329,10 @@ def probe_matrix(run: StoredRun, row: Row, server: Server, field: str) -> Matrix
     }
     if row.werkzeug:
         version["werkzeug"] = row.werkzeug
+    if row.servers:
+        version["servers"] = dict(row.servers)
+    if row.name != row_name(row.flask, row.werkzeug, row.python, row.resolve, row.servers):
+        version["name"] = row.name  # a package pinned among the pins, named
     raw = {
         "python": row.python,
         "versions": [version],
@@ -219,6 +348,9 @@ def value_of(record: CellRecord, field: str) -> Probed:
         return Probed(skipped=f"{record.status.value}: {record.reason or 'no reason recorded'}")
     if field == "dev_server_warning":
         return Probed(value="warns" if record.dev_server_warning else "no warning")
+    outcome = _outcome_named(field)
+    if outcome is not None:
+        return _answer(record, outcome)
     value: Any = record.to_dict()
     for part in field.split("."):
         if not isinstance(value, Mapping) or part not in value:
@@ -227,6 +359,38 @@ def value_of(record: CellRecord, field: str) -> Probed:
     if field == DEFAULT_FIELD and value is None:
         return Probed(value="no answer")
     return Probed(value=value)
+
+
+def _outcome_named(field: str) -> str | None:
+    """The probe whose declared yes/no ``field`` is (``probes.silent.served``), but the verdict's."""
+    parts = field.split(".")
+    if len(parts) != 3 or parts[0] != "probes" or parts[1] == HEADLINE or parts[1] not in PROBES:
+        return None
+    outcome = PROBES[parts[1]].outcome
+    return parts[1] if outcome is not None and outcome.name == parts[2] else None
+
+
+def by_chance(field: str, server: Server | None) -> bool:
+    """Whether ``field`` is a yes/no that chance can decide on the column
+    ``server`` (where it is measured under the repeat rule)."""
+    name = _outcome_named(field)
+    outcome = PROBES[name].outcome if name is not None else None
+    if outcome is None or not outcome.chance:
+        return False
+    return server is None or not outcome.by_workers or RECIPES[server.kind].shares_connections(server.options)
+
+
+def _answer(record: CellRecord, name: str) -> Probed:
+    """A yes/no as the report gives it: its word, ``varies`` where the runs
+    differ; none where the probe did not run or too few runs leave it to chance."""
+    ran = record.probe(name)
+    if ran is None or ran.result is None:
+        why = ran.error if ran is not None and ran.error else "the probe did not run on this cell"
+        return Probed(skipped=f"the record has no probes.{name} ({why})")
+    said = answer_of(name, record)
+    if said is None:
+        return Probed(skipped=f"{len(ran.said) or 1} run(s) leave probes.{name} to chance")
+    return Probed(value=said)
 
 
 def classify(probed: Probed, ends: tuple[object, object] | None) -> Probed:
@@ -271,7 +435,7 @@ class Prober:
         key = hashlib.sha256(json.dumps(dict(matrix.raw), sort_keys=True).encode()).hexdigest()[:20]
         index_path = self.store / "index.json"
         index = read_json(index_path) if index_path.exists() else {}
-        version = getattr(row, self.question.package) or "?"
+        version = row_version(row, self.question.package) or "?"
         again = key in index and (self.store / index[key]).exists()
         if again and self.retry_errors:  # an error may not recur: a busy port, a Python installed since
             again = load_cell(read_json(self.store / index[key])).status not in (Status.ERROR, Status.SKIPPED)
@@ -307,7 +471,7 @@ class Prober:
 
 def bisect(question: Question, releases: Sequence[Release], probe: Prober) -> BisectAnswer:
     """Search, and the answer as a line and as data (``bisect.json``)."""
-    package, name = question.package, question.package.capitalize()
+    package, name = question.package, display(question.package)
     # Both ends as the left row with only the package changed, at the exact
     # releases the run installed: a change that comes with the rows' other
     # differences (pins, the other package) then shows as not reproduced.
@@ -323,11 +487,17 @@ def bisect(question: Question, releases: Sequence[Release], probe: Prober) -> Bi
         if left.skipped or right.skipped:
             which = question.start_version if left.skipped else question.end_version
             why = f"{name} {which} could not be measured: {left.skipped or right.skipped}"
+        elif by_chance(question.field, getattr(probe, "server", None)):
+            why = (
+                f"measured again, both {name} {question.start_version} and {question.end_version} gave "
+                f"{left.value!r}: chance can decide {question.field} (which worker takes which "
+                "connection), so the change between the rows may be chance's"
+            )
         else:
             why = (
                 f"with the left row's other settings both {name} {question.start_version} and "
                 f"{question.end_version} gave {left.value!r}: the change between the rows comes with "
-                "their other differences (pins, the other package)"
+                "their other differences (pins, the other packages)"
             )
         answer: Answer[Row] = Answer(kind="not reproduced", candidates=len(candidates))
         return _data(
@@ -347,7 +517,7 @@ def _line(
     left: Probed,
     right: Probed,
 ) -> str:
-    name = question.package.capitalize()
+    name = display(question.package)
     probed = f"{answer.tried} of {answer.candidates} releases between them probed"
     if answer.kind == "contradiction":
         seen = "; ".join(f"{name} {rows[row.name]} gave {value!r}" for row, value in answer.seen)

@@ -212,7 +212,11 @@ def _versions(row: RowView, other: RowView) -> str:
 def answer_for(change: Change, bisected: Sequence[BisectAnswer]) -> BisectAnswer | None:
     """Bisect's answer to where ``change`` happened, if it has been asked."""
     for answer in bisected:
-        if answer.server == change.server and answer.row in (change.before.name, change.after.name):
+        if (
+            answer.server == change.server
+            and answer.field == change.field
+            and answer.row in (change.before.name, change.after.name)
+        ):
             return answer
     return None
 

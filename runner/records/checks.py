@@ -90,11 +90,7 @@ def cell_record(data: Mapping[str, Any]) -> None:
         version = _typed(data, key, (str,))
         if version is not None and not VERSION.fullmatch(version):
             raise RecordError(f"{key}: {version[:80]!r} is not a version")
-    asked = _typed(data, "asked", (dict,)) or {}
-    for key in ("flask", "werkzeug", "server"):
-        spec = asked.get(key)
-        if spec is not None and (not isinstance(spec, str) or not check_version_spec(spec)):
-            raise RecordError(f"asked.{key}: {str(spec)[:80]!r} is not a version or specifier")
+    _asked(_typed(data, "asked", (dict,)) or {})
     for key in ("row_index", "server_index", "capacity", "cpus"):
         number = _typed(data, key, (int,))
         if number is not None and number < 0:
@@ -171,6 +167,16 @@ def run_meta(data: Mapping[str, Any]) -> None:
         raise RecordError("cells: every cell must be named <row>--<server> as the matrix allows")
     for key in ("run", "started", "ended"):
         _typed(data, key, (str,))
+
+
+def _asked(asked: Mapping[str, Any]) -> None:
+    for key in ("flask", "werkzeug", "server"):
+        spec = asked.get(key)
+        if spec is not None and (not isinstance(spec, str) or not check_version_spec(spec)):
+            raise RecordError(f"asked.{key}: {str(spec)[:80]!r} is not a version or specifier")
+    follows = asked.get("follows") or []
+    if not isinstance(follows, list) or not all(isinstance(p, str) and valid_name(p) for p in follows):
+        raise RecordError(f"asked.follows: {str(follows)[:80]!r} is not a list of package names")
 
 
 def valid_name_of_cell(cell: str) -> bool:

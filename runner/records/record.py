@@ -50,11 +50,13 @@ class Asked:
     pins: tuple[str, ...] = ()
     resolve: str = "latest"
     server: str | None = None  # the version the column or the row pins its server package to
+    follows: tuple[str, ...] = ()  # the server packages the row pins (its ``servers:``)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {**dataclasses.asdict(self), "pins": list(self.pins)}
-        if self.server is None:
-            del data["server"]
+        data = {**dataclasses.asdict(self), "pins": list(self.pins), "follows": list(self.follows)}
+        for key in ("server", "follows"):
+            if not data[key]:
+                del data[key]
         return data
 
     @classmethod
@@ -66,6 +68,7 @@ class Asked:
             pins=tuple(data.get("pins") or ()),
             resolve=str(data.get("resolve") or "latest"),
             server=data.get("server"),
+            follows=tuple(data.get("follows") or ()),
         )
 
 

@@ -148,6 +148,7 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
             pins=row.pins,
             resolve=row.resolve,
             server=cell.server_pin,
+            follows=tuple(package for package, _ in row.servers),
         ),
         server_package=recipe_for(server.kind).package,
         status=Status.OK,

@@ -257,11 +257,27 @@ def close_run(
 def plan_cell(cell: Cell, env_root: Path) -> Plan:
     plan = Plan(cell=cell)
     try:
+        follows_its_servers(cell)
         plan.interpreter = usable_interpreter(cell)
         plan.spec = env_spec(cell, plan.interpreter, env_root)
     except CellError as exc:
         plan.problem = exc
     return plan
+
+
+def follows_its_servers(cell: Cell) -> None:
+    """A row that pins server packages follows them through their releases: a
+    column that runs none of them (or pins its own) would measure again what
+    the rows that pin nothing measure, so it is n/a there."""
+    row, own = cell.row, recipe_for(cell.server.kind).package
+    if not row.servers or (row.server_pin(own) is not None and cell.server.version is None):
+        return
+    followed = ", ".join(f"{package} {spec}" for package, spec in row.servers)
+    why = f"pins {own} {cell.server.version} itself" if cell.server.version else "runs none of them"
+    raise CellNotApplicable(
+        f"this row follows {followed} through its releases and column {cell.server.name} {why}; "
+        "the rows that pin no server measure it"
+    )
 
 
 def usable_interpreter(cell: Cell) -> interpreters.Interpreter:

@@ -200,6 +200,10 @@ class Recipe:
     # ``servers:``) pins, and whose installed version the record and the tables
     # give.  None for the development servers, whose version is the row's.
     package: str | None = None
+    # What a pinned release (the ``version`` or ``servers:`` asked) needs beside
+    # it that today's environments no longer carry (a setuptools that still
+    # has pkg_resources), given what was asked.
+    companions: Callable[[str], tuple[str, ...]] = lambda spec: ()
     # Packages that must come as wheels: nothing is compiled for a cell...
     binary_only: tuple[str, ...] = ()
     # ...except where a period row's day has no such wheel: then the package
@@ -252,4 +256,4 @@ class Recipe:
             return packages
         own = canonicalize_name(self.package)
         kept = tuple(p for p in packages if canonicalize_name(Requirement(p).name) != own)
-        return (requirement(self.package, spec), *kept)
+        return (requirement(self.package, spec), *kept, *self.companions(spec))

@@ -143,6 +143,9 @@ RECIPES = (
         },
         packages=_packages,
         package="gunicorn",
+        # gunicorn before 21.0 imports pkg_resources, which setuptools 82 removed
+        # and which uv's environments do not carry
+        companions=lambda spec: ("setuptools<82",) if before({"gunicorn": spec}, "gunicorn", (21, 0)) else (),
         unsupported=_unsupported,
         capacity=_capacity,
         # gthread and gevent workers accept beyond what they serve (up to
