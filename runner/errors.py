@@ -14,15 +14,29 @@ class UserError(Exception):
     exit_code = 2
 
 
+# Why a cell did not run, apart from its status: a limit of this machine
+# must never read as a finding about Flask.
+# Each is said in the report as its value here.
+CAUSES = {
+    "machine": "a limit of this machine",  # a compiler, a library, nginx, cores
+    "interpreter": "interpreter missing or unusable",
+    "resolver": "resolver unsupported",  # what the row asks, the installer cannot do
+    "upstream": "broken upstream",  # the release itself does not install or run there
+}
+
+
 class CellError(Exception):
-    """A cell could not be measured; ``status`` is what its record says."""
+    """A cell could not be measured; ``status`` is what its record says, and
+    ``cause`` (one of :data:`CAUSES`, or None for a fact about the versions
+    themselves) why it did not run."""
 
     status = "error"
 
-    def __init__(self, reason: str, log_path: object = None) -> None:
+    def __init__(self, reason: str, log_path: object = None, cause: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.log_path = log_path
+        self.cause = cause
 
 
 class CellSkipped(CellError):

@@ -2,8 +2,11 @@
 of it) made into one run folder, with its report.
 
 Refused, with one line naming them: runs of different matrices (or probe
-settings, which are part of the matrix), and a cell that two runs both have.
-Every cell keeps the machine it was measured on.
+settings, which are part of the matrix), and a cell that two runs both have
+(but one where a run skipped it for want of an interpreter, and another
+measured it: the measured one is kept, so that the Python 2.7 rows run where
+2.7 is join the shards of runners that have none).  Every cell keeps the
+machine it was measured on.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner.errors import UserError
-from runner.records.record import CellRecord, RunMeta, machine_names
+from runner.records.record import CellRecord, RunMeta, Status, machine_names
 from runner.records.store import new_run_path, now, read_run, write_merged
 
 
@@ -49,11 +52,27 @@ def check(runs: Sequence[tuple[Path, RunMeta, list[CellRecord]]]) -> None:
             seen[record.cell] = path
 
 
+Runs = list[tuple[Path, RunMeta, list[CellRecord]]]
+
+
+def measured_over_skipped(runs: Runs) -> Runs:
+    """The runs less each cell one skipped for want of an interpreter where another ran it."""
+    ran = {r.cell for _, _, records in runs for r in records if r.status is not Status.SKIPPED}
+    return [
+        (path, meta, [r for r in records if not (_wanting(r) and r.cell in ran)])
+        for path, meta, records in runs
+    ]
+
+
+def _wanting(record: CellRecord) -> bool:
+    return record.status is Status.SKIPPED and record.cause == "interpreter"
+
+
 def merge(paths: Sequence[Path], out: Path | None, results: Path) -> Path:
     """Write the merged run folder (``out``, or a new one under ``results/runs``)."""
     if not paths:
         raise UserError("merge needs at least one run folder")
-    runs = [(path, *read_run(path)) for path in paths]
+    runs = measured_over_skipped([(path, *read_run(path)) for path in paths])
     check(runs)
     target = out if out is not None else new_run_path(results, suffix="merged")
     if out is not None and out.exists() and any(out.iterdir()):

@@ -125,6 +125,26 @@ def test_a_cell_present_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     assert "\n" not in err
 
 
+def test_a_cell_skipped_for_want_of_python_gives_way_to_one_measured(tmp_path: Path) -> None:
+    """The 2.7 rows skipped on a runner without 2.7 join from a machine that ran them."""
+    a, b = split(tmp_path)
+    moved = sorted((b / "cells").glob("*.json"))[0]
+    data = json.loads(moved.read_text())
+    measured = data["probes"]
+    shutil.copyfile(moved, a / "cells" / moved.name)  # a holds it, skipped
+    skipped = {**data, "status": "skipped", "cause": "interpreter", "reason": "no Python 2.7", "probes": {}}
+    (a / "cells" / moved.name).write_text(json.dumps(skipped))
+    out = tmp_path / "merged"
+    assert cli.merge([str(a), str(b), "--out", str(out)]) == 0
+    kept = json.loads((out / "cells" / moved.name).read_text())
+    assert kept["status"] == data["status"]
+    assert set(kept["probes"]) == set(measured)
+    assert kept["probes"]["concurrency"]["peak"] == measured["concurrency"]["peak"]
+    # skipped for another reason, the cell is in both runs: refused
+    (a / "cells" / moved.name).write_text(json.dumps({**skipped, "cause": "machine"}))
+    assert cli.merge([str(a), str(b), "--out", str(tmp_path / "again")]) == 2
+
+
 def with_cell(tmp_path: Path, source: Path, cell: str, change: object) -> Path:
     """A copy of a run whose record ``cell`` is passed through ``change(dict)``."""
     copy = tmp_path / f"{source.name}-changed"

@@ -225,7 +225,7 @@ def test_load_reads_the_default_matrix():
     today = [r.flask for r in matrix.rows if r.python == "3.11"]
     assert today == ["0.12.5", "1.0.4", "1.1.4", "2.0.3", "2.3.3", "3.0.*", "3.1.*"]
     period = [(r.flask, r.python) for r in matrix.rows if r.resolve == "period"]
-    assert period == [("0.10.1", "3.6"), ("0.11.1", "3.6"), ("0.12.4", "3.6"), ("1.0.2", "3.6")]
+    assert period == [("0.10.1", "2.7"), ("0.11.1", "2.7"), ("0.12.4", "3.6"), ("1.0.2", "3.6")]
     werkzeugs = [r.werkzeug for r in matrix.rows if r.flask == "1.0.4" and r.werkzeug]
     assert werkzeugs == ["0.14.1", "0.15.6", "0.16.1"]
     alone = ["flask-run", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent", "waitress", "uwsgi"]

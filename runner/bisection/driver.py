@@ -122,14 +122,9 @@ class Release:
 def releases_between(package: str, low: str, high: str, *, pre: bool = False) -> list[Release]:
     """The releases of ``package`` strictly between ``low`` and ``high``, in version order."""
     try:
-        times = period._upload_times(package)  # file name -> upload time, from the index
+        first = period.first_uploads(package)  # version -> its first upload, from the index
     except CellError as exc:
         raise UserError(str(exc)) from None
-    first: dict[Version, str] = {}
-    for filename, uploaded in times.items():
-        version = period.file_version(filename)
-        if version is not None and (version not in first or uploaded < first[version]):
-            first[version] = uploaded
     lo, hi = Version(low), Version(high)
     return [
         Release(str(v), first[v])

@@ -25,8 +25,9 @@ from typing import TextIO
 from packaging.utils import canonicalize_name
 
 from runner import settings
+from runner.environments import legacy, workarounds
 from runner.environments.interpreters import Interpreter, uv_binary
-from runner.errors import CellError
+from runner.errors import CAUSES, CellError
 from runner.files import locked, write_json
 from runner.serving import watchdog
 from runner.serving.process import scrubbed_environ, stop
@@ -55,8 +56,9 @@ def default_backend() -> str:
 
 
 def backend_for(interpreter: Interpreter) -> str:
-    """How an environment for ``interpreter`` is built (see :func:`default_backend`)."""
-    return default_backend()
+    """How an environment for ``interpreter`` is built: Python 2 as in its day
+    (:mod:`runner.environments.legacy`), the others by :func:`default_backend`."""
+    return "legacy" if legacy.is_legacy(interpreter.minor) else default_backend()
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
             return existing
         known_failure = _read_failure(root, spec)
         if known_failure is not None:
-            raise CellError(known_failure)
+            raise known_failure
         if path.exists():
             shutil.rmtree(path)
         started = time.perf_counter()
@@ -138,7 +140,10 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
         except CellError as exc:
             shutil.rmtree(path, ignore_errors=True)  # half an environment is none
             if "Failed to build" in exc.reason:  # the same sources fail the same way next time
-                write_json(_failure_path(root, spec), {"key": spec.key(), "reason": exc.reason})
+                cause, reason = workarounds.build_cause(exc.reason)
+                record = {"key": spec.key(), "reason": reason, "cause": cause}
+                write_json(_failure_path(root, spec), record)
+                raise CellError(reason, cause=cause) from None
             raise
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
@@ -166,7 +171,7 @@ def _failure_path(root: Path, spec: EnvSpec) -> Path:
     return root / ".failed" / f"{spec.dirname()}.json"
 
 
-def _read_failure(root: Path, spec: EnvSpec) -> str | None:
+def _read_failure(root: Path, spec: EnvSpec) -> CellError | None:
     """Why this environment's sources failed to build before: a source build
     that failed (a compiler error) fails again, so it is not tried again;
     ``MATRIX_RETRY_FAILED_BUILDS=1`` tries anyway."""
@@ -178,7 +183,9 @@ def _read_failure(root: Path, spec: EnvSpec) -> str | None:
         return None
     if data.get("key") != spec.key():
         return None
-    return f"{data.get('reason')} (as when it was last tried; MATRIX_RETRY_FAILED_BUILDS=1 tries again)"
+    reason = f"{data.get('reason')} (as when it was last tried; MATRIX_RETRY_FAILED_BUILDS=1 tries again)"
+    cause = data.get("cause")
+    return CellError(reason, cause=cause if cause in CAUSES else "machine")
 
 
 def _read_marker(path: Path, spec: EnvSpec) -> Env | None:
@@ -195,10 +202,13 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
     python = str(path / "bin" / "python")
     # which index resolved the environment (the log is sealed, without credentials, when the run closes)
     log.write(f"# index: {settings.current().index_url}\n")
+    if spec.backend == "legacy":
+        return legacy.build(spec, path, log, _step, _installed)
     uv = uv_binary() if spec.backend == "uv" else None
     if spec.backend == "uv" and not uv:
         raise CellError(
-            "uv is not installed; install it with `pip install uv`, or set MATRIX_ENV_BACKEND=virtualenv"
+            "uv is not installed; install it with `pip install uv`, or set MATRIX_ENV_BACKEND=virtualenv",
+            cause="resolver",
         )
     if uv:
         _step([uv, "venv", "--quiet", "--python", spec.interpreter.path, str(path)], log, "virtualenv")
@@ -221,7 +231,8 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
     )
     if spec.exclude_newer:
         raise CellError(
-            "period resolution needs uv (pip has no upload-date cut-off); install uv with `pip install uv`"
+            "period resolution needs uv (pip has no upload-date cut-off); install uv with `pip install uv`",
+            cause="resolver",
         )
     binary = [f"--only-binary={p}" for p in spec.binary_only]
     _step(
@@ -281,6 +292,9 @@ def summarise_failure(output: str) -> str:
     ``ERROR: <what>``, its last such line the most specific.
     """
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    built = pip_build_failure(lines)
+    if built:
+        return built[:400]
     for head, cause in (("error:", "cause:"), ("×", "╰─▶")):
         heads = [i for i, line in enumerate(lines) if line.startswith(head)]
         if heads:
@@ -294,6 +308,24 @@ def summarise_failure(output: str) -> str:
     if errors:
         return errors[-1][:400]
     return lines[-1][:400] if lines else "no output"
+
+
+_PIP_BUILD = re.compile(r"^(?:Building wheel for|Running setup\.py install for) (\S+)\b.*\berror'?$")
+_PIP_SDIST = re.compile(
+    r"^(?:Downloading|Using cached) (?:\S*/)?([A-Za-z0-9_.]+?)-(\d[^-/\s]*?)\.(?:tar\.gz|tar\.bz2|zip)\b"
+)
+
+
+def pip_build_failure(lines: list[str]) -> str | None:
+    """pip's failed source build in uv's words (``Failed to build `gevent==0.13.8```),
+    so that both installers' failures are named, remembered and told apart alike."""
+    failed = next((m.group(1) for line in lines if (m := _PIP_BUILD.match(line))), None)
+    if failed is None:
+        return None
+    versions = {canonicalize_name(m.group(1)): m.group(2) for line in lines if (m := _PIP_SDIST.match(line))}
+    version = versions.get(canonicalize_name(failed), "?")
+    detail = build_error(lines)
+    return f"Failed to build `{failed}=={version}`" + (f": {detail}" if detail else "")
 
 
 _COMPILER_ERROR = re.compile(r"^\S+\.(c|h|cc|cpp):\d+(:\d+)?: (fatal )?error: ")
@@ -320,7 +352,10 @@ def _installed(path: Path, log: TextIO) -> dict[str, str]:
     )
     if done.returncode != 0:
         log.write(done.stdout + done.stderr)
-        raise CellError("environment built, but its Python does not run: " + summarise_failure(done.stderr))
+        raise CellError(
+            "environment built, but its Python does not run: " + summarise_failure(done.stderr),
+            cause="interpreter",
+        )
     return installed_packages(Path(done.stdout.strip().splitlines()[-1]))
 
 

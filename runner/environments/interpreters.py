@@ -32,6 +32,11 @@ class Interpreter:
 
 
 def how_to_get(version: str) -> str:
+    if version.startswith("2."):
+        return (
+            f"install it with `pyenv install {version}` (uv provides no Python 2), or run these rows "
+            "where it is installed and merge that run in (docs/github-actions.md)"
+        )
     return (
         f"install one with `uv python install {version}` or `pyenv install {version}`, "
         f"or put python{version} on PATH"

@@ -110,6 +110,37 @@ def _upload_times(package: str) -> dict[str, str]:
     return times
 
 
+_first: dict[str, dict[Version, str]] = {}
+
+
+def first_uploads(package: str) -> dict[Version, str]:
+    """Each version of ``package`` on the index and the time of its first file
+    (asked once per run)."""
+    key = _key(canonicalize_name(package))
+    if key not in _first:
+        first: dict[Version, str] = {}
+        for filename, uploaded in _upload_times(package).items():
+            version = file_version(filename)
+            if version is not None and (version not in first or uploaded < first[version]):
+                first[version] = uploaded
+        _first[key] = first
+    return _first[key]
+
+
+def as_of(package: str, when: str) -> str | None:
+    """A pip constraint that admits the final releases of ``package`` first
+    uploaded by ``when`` and no other: ``jinja2<=2.7,!=2.6.1`` where 2.6.1
+    came later; None where it had none by then.  This is uv's
+    ``--exclude-newer`` by release, for installers that have no such option."""
+    first = first_uploads(package)
+    allowed = [v for v, t in first.items() if t <= when and not (v.is_prerelease or v.is_devrelease)]
+    if not allowed:
+        return None
+    top = max(allowed)
+    later = sorted(v for v, t in first.items() if v < top and t > when)
+    return f"{canonicalize_name(package)}<={top}" + "".join(f",!={v}" for v in later)
+
+
 _releases: dict[str, set[Version]] = {}
 
 

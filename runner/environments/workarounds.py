@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -65,3 +66,27 @@ def uwsgi_source_build(root: Path) -> tuple[tuple[str, str], ...]:
     wrapper = _written(root, "cc", WRAPPER.format(cc=compiler()), 0o755)
     profile = _written(root, "uwsgi-nossl.ini", PROFILE, 0o644)
     return (("CC", str(wrapper)), ("CFLAGS", "-Wno-error"), ("UWSGI_PROFILE", str(profile)))
+
+
+# Source builds whose failure here is known, with why and the upstream
+# record: (what the failure says, its cause, the note added to it).
+KNOWN_FAILURES = (
+    (
+        re.compile(r"`gevent==0\.13\.\d+`.*(event\.h: No such file|ev_flags|_EVENT_VERSION)"),
+        "machine",
+        "gevent 0.13 builds against the headers of libevent 1.4 or 2.0, and Debian 12 has only "
+        "libevent 2.1, whose API it does not build with (gevent issue 974, closed as unsupported)",
+    ),
+)
+_COMPILER = re.compile(r"\.(c|h|cc|cpp):\d+(:\d+)?: (fatal )?error: |command '\S*(gcc|cc)' failed")
+
+
+def build_cause(reason: str) -> tuple[str, str]:
+    """Why a source build failed, as a cause (:data:`runner.errors.CAUSES`) and
+    the reason with what is known of it: a known failure's own cause and note;
+    else a compiler's error is this machine's (its compiler, its libraries),
+    and a build script that raised is the release's own (upstream)."""
+    for pattern, cause, note in KNOWN_FAILURES:
+        if pattern.search(reason):
+            return cause, f"{reason} ({note})"
+    return ("machine" if _COMPILER.search(reason) else "upstream"), reason

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Callable
 
 from runner.analysis import Inputs, RowView, changed, changes, expected_peak, mismatches, rows_of
+from runner.errors import CAUSES
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Probe
 from runner.publish.doc import Block, Bullets, Chart, Heading, Para, Table, markdown
@@ -171,6 +172,11 @@ def by_column(
     return Table(
         headers=("Column", *(block_title(g) for g, _ in blocks), "Peaks", "Changed at"), rows=tuple(body)
     )
+
+
+def _cause(record: CellRecord) -> str:
+    """`` (this machine)``: why a cell did not run, where it is not a fact about its versions."""
+    return f" ({CAUSES[record.cause]})" if record.cause in CAUSES else ""
 
 
 def _span(peaks: Sequence[int]) -> str:
@@ -369,7 +375,10 @@ def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[C
         out += [
             Heading("Cells that did not run"),
             Bullets(
-                tuple(f"`{r.cell}`: {r.status.value}: {r.reason or 'no reason recorded'}" for r in failed)
+                tuple(
+                    f"`{r.cell}`: {r.status.value}{_cause(r)}: {r.reason or 'no reason recorded'}"
+                    for r in failed
+                )
             ),
         ]
     return out

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from runner.errors import CAUSES
 from runner.matrix.cells import check_version_spec, valid_name
 
 MAX_TEXT = 64 * 1024  # one string: a reason, a log line, the matrix's YAML values are far shorter
@@ -91,6 +92,7 @@ def cell_record(data: Mapping[str, Any]) -> None:
         if version is not None and not VERSION.fullmatch(version):
             raise RecordError(f"{key}: {version[:80]!r} is not a version")
     _asked(_typed(data, "asked", (dict,)) or {})
+    _cause(data)
     for key in ("row_index", "server_index", "capacity", "cpus"):
         number = _typed(data, key, (int,))
         if number is not None and number < 0:
@@ -167,6 +169,12 @@ def run_meta(data: Mapping[str, Any]) -> None:
         raise RecordError("cells: every cell must be named <row>--<server> as the matrix allows")
     for key in ("run", "started", "ended"):
         _typed(data, key, (str,))
+
+
+def _cause(data: Mapping[str, Any]) -> None:
+    cause = _typed(data, "cause", (str,))
+    if cause is not None and cause not in CAUSES:
+        raise RecordError(f"cause: {cause[:80]!r} is not one of " + ", ".join(CAUSES))
 
 
 def _asked(asked: Mapping[str, Any]) -> None:

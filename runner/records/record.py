@@ -310,6 +310,7 @@ class CellRecord:
     asked: Asked
     status: Status
     reason: str | None = None
+    cause: str | None = None  # why a cell that did not run did not (runner.errors.CAUSES)
     flask: str | None = None
     werkzeug: str | None = None
     python: str | None = None
@@ -416,6 +417,7 @@ class CellRecord:
             asked=Asked.from_dict(data.get("asked") or {}),
             status=status,
             reason=data.get("reason"),
+            cause=data.get("cause"),
             flask=data.get("flask"),
             werkzeug=data.get("werkzeug"),
             python=data.get("python"),

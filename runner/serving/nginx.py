@@ -138,7 +138,7 @@ def render_conf(
 def require_nginx() -> str:
     binary = nginx_binary()
     if binary is None:
-        raise CellSkipped(f"nginx is not installed; {INSTALL_HINT}")
+        raise CellSkipped(f"nginx is not installed; {INSTALL_HINT}", cause="machine")
     return binary
 
 

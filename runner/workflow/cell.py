@@ -119,7 +119,7 @@ def run_cell(
         for step in STEPS:
             step(job)
     except CellError as exc:
-        job.update(status=Status(exc.status), reason=exc.reason)
+        job.update(status=Status(exc.status), reason=exc.reason, cause=exc.cause)
     except Exception as exc:  # an unexpected failure: keep its traceback
         with open(job.log_path, "a", encoding="utf-8") as log:
             log.write(traceback.format_exc())
@@ -219,7 +219,7 @@ def server_problem(cell: Cell, env: envs.Env) -> CellError | None:
     if why_not:
         return CellNotApplicable(why_not)
     if split_cores(cell.server.cpus) is None:
-        return CellNotApplicable(cores_missing(cell.server.cpus))
+        return CellNotApplicable(cores_missing(cell.server.cpus), cause="machine")
     if recipe.needs_script and not (env.bin_dir / recipe.needs_script).exists():
         if recipe.script_missing is not None:
             return CellNotApplicable(recipe.script_missing(env.packages))
@@ -502,7 +502,8 @@ def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | 
         else f"{culprit} as of {str(spec.exclude_newer)[:10]}"
     )
     return CellNotApplicable(
-        f"{which} does not install on Python {plan.interpreter.version}: {failure.reason}"
+        f"{which} does not install on Python {plan.interpreter.version}: {failure.reason}",
+        cause=failure.cause or "upstream",
     )
 
 

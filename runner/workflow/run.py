@@ -286,7 +286,8 @@ def usable_interpreter(cell: Cell) -> interpreters.Interpreter:
     interpreter = interpreters.find(row.python)
     if interpreter is None:
         raise CellSkipped(
-            f"no Python {row.python} on PATH, under pyenv or from uv; " + interpreters.how_to_get(row.python)
+            f"no Python {row.python} on PATH, under pyenv or from uv; " + interpreters.how_to_get(row.python),
+            cause="interpreter",
         )
     recipe = recipe_for(cell.server.kind)
     if recipe.min_python and interpreter.minor < recipe.min_python:
@@ -308,10 +309,12 @@ def env_spec(cell: Cell, interpreter: interpreters.Interpreter, env_root: Path) 
     server_packages, binary_only = pinned_packages(cell, interpreter.minor)
     seeded: tuple[str, ...] = ()
     apart: tuple[tuple[str, str], ...] = ()
+    backend = envs.backend_for(interpreter)
     if row.resolve == "period":
         exclude_newer = period.cutoff("flask", row.flask, dates)
-        build_tools = period.build_tools_cutoff(exclude_newer)
-        seeded = period.SEEDED
+        # a Python 2 environment comes with the build tools virtualenv 20.21.1 seeds
+        build_tools = period.build_tools_cutoff(exclude_newer) if backend != "legacy" else None
+        seeded = period.SEEDED if backend != "legacy" else ()
         apart = held_apart(cell, server_packages, dates)
         server_packages, binary_only = packages_of_the_day(
             recipe, server_packages, exclude_newer, dates, apart=[name for name, _ in apart]
@@ -325,7 +328,7 @@ def env_spec(cell: Cell, interpreter: interpreters.Interpreter, env_root: Path) 
         requirements=row.requirements() + server_packages + seeded,
         exclude_newer=exclude_newer,
         build_tools_newer=build_tools,
-        backend=envs.backend_for(interpreter),
+        backend=backend,
         binary_only=binary_only,
         apart=apart,
         build_env=build_env,
