@@ -56,12 +56,21 @@ Runs = list[tuple[Path, RunMeta, list[CellRecord]]]
 
 
 def measured_over_skipped(runs: Runs) -> Runs:
-    """The runs less each cell one skipped for want of an interpreter where another ran it."""
-    ran = {r.cell for _, _, records in runs for r in records if r.status is not Status.SKIPPED}
-    return [
-        (path, meta, [r for r in records if not (_wanting(r) and r.cell in ran)])
-        for path, meta, records in runs
-    ]
+    """The runs less each cell one skipped for want of an interpreter where
+    another has it otherwise (measured, or skipped for another reason); where
+    every run skipped it so, the first run's copy is kept."""
+    other = {r.cell for _, _, records in runs for r in records if not _wanting(r)}
+    kept: set[str] = set()
+    out: Runs = []
+    for path, meta, records in runs:
+        mine = []
+        for record in records:
+            if _wanting(record) and (record.cell in other or record.cell in kept):
+                continue
+            kept.add(record.cell)
+            mine.append(record)
+        out.append((path, meta, mine))
+    return out
 
 
 def _wanting(record: CellRecord) -> bool:

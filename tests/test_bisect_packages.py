@@ -15,9 +15,10 @@ import pytest
 
 from runner.analysis import changed, outcome_changes, rows_of
 from runner.bisection import driver
-from runner.errors import CellNotApplicable, UserError
-from runner.matrix.cells import Row, parse
+from runner.errors import CellError, CellNotApplicable, UserError
+from runner.matrix.cells import Row, parse, valid_name
 from runner.serving.servers import recipe_for
+from runner.workflow.cell import period_server_not_applicable
 from runner.workflow.run import follows_its_servers, plan_cell
 from tests.test_server_versions import history
 
@@ -198,3 +199,50 @@ def test_a_gunicorn_before_21_brings_a_setuptools_with_pkg_resources() -> None:
     assert "setuptools<82" in gunicorn.pinned({}, (3, 11), ">=19,<20")
     assert "setuptools<82" not in gunicorn.pinned({}, (3, 11), "21.0.0")
     assert "setuptools<82" not in gunicorn.pinned({}, (3, 11), None)
+
+
+def test_a_row_pin_of_the_server_gives_way_to_the_candidate() -> None:
+    pinned = dataclasses.replace(base(), pins=("gunicorn<22", "click<9"))
+    row = driver.candidate_row(pinned, "gunicorn", "21.2.0")
+    assert row.pins == ("click<9",)
+    assert row.servers == (("gunicorn", "21.2.0"),)
+
+
+def test_a_candidate_name_too_long_for_the_matrix_is_shortened_and_kept_apart() -> None:
+    long = dataclasses.replace(base(), flask="0.12.4", werkzeug="0.14.1", python="3.6", resolve="period")
+    one = driver.candidate_row(long, "markupsafe", "1.1.1")
+    two = driver.candidate_row(long, "markupsafe", "1.1.0")
+    assert valid_name(one.name)
+    assert valid_name(two.name)
+    assert one.name != two.name
+
+
+def test_a_probe_kept_to_columns_is_probed_on_the_one_column(tmp_path: Path) -> None:
+    """The one-cell matrix of a candidate keeps a probe's settings, not the
+    columns it was kept to (a name the one-column matrix does not have)."""
+    kept = {
+        **BLOCK,
+        "probes": {"silent": {"connections": 4, "wait_s": 2, "servers": ["gthread", "waitress"]}},
+    }
+    run = driver.StoredRun(path=tmp_path, matrix=parse(kept), records=[])
+    server = run.matrix.servers[0]
+    matrix = driver.probe_matrix(run, base(), server, "probes.silent.served")
+    assert [c.name for c in matrix.cells()] == [f"{base().name}--gthread"]
+    assert matrix.probes["silent"].servers is None
+
+
+def test_only_the_pinned_release_failing_makes_a_today_row_n_a(tmp_path: Path) -> None:
+    (cell,) = parse(
+        {
+            "versions": [{"flask": "3.1.*"}],
+            "servers": {"g": {"kind": "gunicorn", "worker_class": "gevent", "version": "23.0.0"}},
+        }
+    ).cells()
+    plan = plan_cell(cell, tmp_path)
+    assert plan.problem is None
+    other = CellError("environment install failed: Failed to build `gevent==24.2.1`: x.c:1:1: error: no")
+    assert period_server_not_applicable(plan, other) is None
+    own = CellError("environment install failed: Failed to build `gunicorn==23.0.0`: SyntaxError: bad")
+    found = period_server_not_applicable(plan, own)
+    assert isinstance(found, CellNotApplicable)
+    assert found.cause == "upstream"

@@ -140,8 +140,15 @@ def test_a_cell_skipped_for_want_of_python_gives_way_to_one_measured(tmp_path: P
     assert kept["status"] == data["status"]
     assert set(kept["probes"]) == set(measured)
     assert kept["probes"]["concurrency"]["peak"] == measured["concurrency"]["peak"]
-    # skipped for another reason, the cell is in both runs: refused
-    (a / "cells" / moved.name).write_text(json.dumps({**skipped, "cause": "machine"}))
+    # skipped for want of Python in both, or here for it and there for nginx: one is kept
+    (b / "cells" / moved.name).write_text(json.dumps({**skipped, "cause": "machine"}))
+    assert cli.merge([str(a), str(b), "--out", str(tmp_path / "nginx")]) == 0
+    assert json.loads((tmp_path / "nginx" / "cells" / moved.name).read_text())["cause"] == "machine"
+    (b / "cells" / moved.name).write_text(json.dumps(skipped))
+    assert cli.merge([str(a), str(b), "--out", str(tmp_path / "both")]) == 0
+    # measured in both: refused, as any cell two runs have
+    (a / "cells" / moved.name).write_text(json.dumps(data))
+    (b / "cells" / moved.name).write_text(json.dumps(data))
     assert cli.merge([str(a), str(b), "--out", str(tmp_path / "again")]) == 2
 
 

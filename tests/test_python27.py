@@ -40,6 +40,16 @@ def test_a_failed_pip_build_is_named_as_uv_names_it() -> None:
     assert summarise_failure(PIP_GEVENT_0_13).startswith(expected)
 
 
+def test_a_wheel_that_setup_py_then_installs_is_no_failed_build() -> None:
+    lines = [
+        "Downloading Flask-SQLAlchemy-2.1.tar.gz (1 kB)",
+        "Building wheel for Flask-SQLAlchemy (setup.py): finished with status 'error'",
+        "Running setup.py install for Flask-SQLAlchemy: finished with status 'done'",
+    ]
+    assert pip_build_failure(lines) is None
+    assert pip_build_failure(lines[:2]) == "Failed to build `Flask-SQLAlchemy==2.1`"
+
+
 def test_a_build_failure_gets_its_cause_and_what_is_known_upstream() -> None:
     reason = summarise_failure(PIP_GEVENT_0_13)
     cause, said = workarounds.build_cause(reason)

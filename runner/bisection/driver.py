@@ -33,7 +33,7 @@ from runner.bisection.search import Answer, Probed, budget, search
 from runner.environments import period
 from runner.errors import CellError, UserError
 from runner.files import read_json, write_json
-from runner.matrix.cells import Matrix, Row, Server, parse, row_name
+from runner.matrix.cells import KEPT_TO, Matrix, Row, Server, parse, row_name, valid_name
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.records.record import BisectAnswer, CellRecord, Status, load_cell
 from runner.records.store import read_run
@@ -143,13 +143,16 @@ def candidate_row(base: Row, package: str, version: str) -> Row:
     elif server is not None:
         pins = dict(base.servers)
         pins[server] = version
-        row = replace(base, servers=tuple(pins.items()))
+        kept = tuple(p for p in base.pins if not _pin_names(p, package) and not _pin_names(p, server))
+        row = replace(base, servers=tuple(pins.items()), pins=kept)
     else:
         kept = tuple(p for p in base.pins if not _pin_names(p, package))
         row = replace(base, pins=(*kept, f"{package}=={version}"))
     # a package among the pins is named in the row's name as a server pin is
     named = ((canonicalize_name(package), version),) if package not in ROW_FIELDS and server is None else ()
     name = row_name(row.flask, row.werkzeug, row.python, row.resolve, (*row.servers, *named))
+    if not valid_name(name):  # too long: the same start, told apart by a hash of the whole
+        name = name[:47] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
     return replace(row, name=name)
 
 
@@ -211,7 +214,7 @@ def differing(change: Change) -> tuple[str, str, str] | str:
         if getattr(before, package) != getattr(after, package):
             return package, getattr(before, package), getattr(after, package)
     old, new = before.cells[change.server], after.cells[change.server]
-    if old.server_package and old.server_version and new.server_version != old.server_version:
+    if old.server_package and old.server_version and new.server_version not in (None, old.server_version):
         return old.server_package, old.server_version, str(new.server_version)
     others = sorted(
         name for name, version in old.packages.items() if installed_version(new, name) not in (None, version)
@@ -312,7 +315,7 @@ def probe_matrix(run: StoredRun, row: Row, server: Server, field: str) -> Matrix
     raw_probes = dict(run.matrix.raw.get("probes") or {})
     wanted = {HEADLINE} | ({field.split(".")[1]} if field.startswith("probes.") else set())
     probes: dict[str, Any] = {
-        name: {k: v for k, v in (raw_probes.get(name) or {}).items() if k != "rows"}
+        name: {k: v for k, v in (raw_probes.get(name) or {}).items() if k not in KEPT_TO}
         for name in sorted(wanted)
     }
     probes["repeats"] = run.matrix.repeats

@@ -185,7 +185,7 @@ def _read_failure(root: Path, spec: EnvSpec) -> CellError | None:
         return None
     reason = f"{data.get('reason')} (as when it was last tried; MATRIX_RETRY_FAILED_BUILDS=1 tries again)"
     cause = data.get("cause")
-    return CellError(reason, cause=cause if cause in CAUSES else "machine")
+    return CellError(reason, cause=cause if cause in CAUSES else workarounds.build_cause(reason)[0])
 
 
 def _read_marker(path: Path, spec: EnvSpec) -> Env | None:
@@ -310,16 +310,21 @@ def summarise_failure(output: str) -> str:
     return lines[-1][:400] if lines else "no output"
 
 
-_PIP_BUILD = re.compile(r"^(?:Building wheel for|Running setup\.py install for) (\S+)\b.*\berror'?$")
+_PIP_WHEEL = re.compile(r"^Building wheel for ([^\s:]+):? .*\berror'?$")
+_PIP_INSTALL = re.compile(r"^Running setup\.py install for ([^\s:]+):? .*\b(error|done)'?$")
 _PIP_SDIST = re.compile(
-    r"^(?:Downloading|Using cached) (?:\S*/)?([A-Za-z0-9_.]+?)-(\d[^-/\s]*?)\.(?:tar\.gz|tar\.bz2|zip)\b"
+    r"^(?:Downloading|Using cached) (?:\S*/)?([A-Za-z0-9_.-]+?)-(\d[^-/\s]*?)\.(?:tar\.gz|tar\.bz2|zip)\b"
 )
 
 
 def pip_build_failure(lines: list[str]) -> str | None:
     """pip's failed source build in uv's words (``Failed to build `gevent==0.13.8```),
     so that both installers' failures are named, remembered and told apart alike."""
-    failed = next((m.group(1) for line in lines if (m := _PIP_BUILD.match(line))), None)
+    installed = {m.group(1): m.group(2) for line in lines if (m := _PIP_INSTALL.match(line))}
+    wheels = [m.group(1) for line in lines if (m := _PIP_WHEEL.match(line))]
+    # a wheel that failed is built again by ``setup.py install``: only one that fails there too counts
+    failed = next((name for name, how in installed.items() if how == "error"), None)
+    failed = failed or next((name for name in wheels if name not in installed), None)
     if failed is None:
         return None
     versions = {canonicalize_name(m.group(1)): m.group(2) for line in lines if (m := _PIP_SDIST.match(line))}

@@ -98,18 +98,27 @@ def build(spec: EnvSpec, path: Path, log: TextIO, step: Step, listing: Listing) 
     root = path.parent
     creator = helper(root, log, step)
     app_data = {"VIRTUALENV_OVERRIDE_APP_DATA": str(root / ".helpers" / "virtualenv-app-data")}
-    names = {str(canonicalize_name(Requirement(r).name)) for r in spec.requirements}
+    direct = names = {str(canonicalize_name(Requirement(r).name)) for r in spec.requirements}
     held: dict[str, str] = {}
+    lacking: set[str] = set()  # brought by a package not yet held to the day, with no release by then
     for _ in range(PASSES):
         if spec.exclude_newer:
-            held.update(constraints(names - held.keys(), spec.exclude_newer, dict(spec.apart)))
+            found, none = constraints(names - held.keys() - lacking, spec.exclude_newer, dict(spec.apart))
+            held.update(found)
+            lacking |= none
+            if lacking & direct:
+                raise _no_release(sorted(lacking & direct)[0], spec)
         shutil.rmtree(path, ignore_errors=True)
         create = [str(creator), "-m", "virtualenv", "--quiet", "--no-download", "--no-periodic-update"]
         step([*create, "--python", spec.interpreter.path, str(path)], log, "virtualenv", app_data)
         step(install_command(spec, path, held), log, "install", dict(spec.build_env))
         brought = {str(canonicalize_name(name)) for name in listing(path, log)} - SEEDED
-        names = brought - held.keys()
-        if not spec.exclude_newer or not names:
+        names = brought - held.keys() - lacking
+        if not spec.exclude_newer:
+            return "legacy"
+        if not names:
+            if lacking & brought:  # still brought once all else is held to the day
+                raise _no_release(sorted(lacking & brought)[0], spec)
             return "legacy"
     raise CellError(
         f"the row's day did not settle in {PASSES} passes of pip: each brought packages the "
@@ -117,17 +126,23 @@ def build(spec: EnvSpec, path: Path, log: TextIO, step: Step, listing: Listing) 
     )
 
 
-def constraints(names: set[str], day: str, apart: Mapping[str, str]) -> dict[str, str]:
-    """Name -> the constraint that holds it to ``day`` (or to its own cut-off in ``apart``)."""
+def constraints(names: set[str], day: str, apart: Mapping[str, str]) -> tuple[dict[str, str], set[str]]:
+    """Name -> the constraint that holds it to ``day`` (or to its own cut-off
+    in ``apart``), and the names that had no release by then."""
     own = {str(canonicalize_name(k)): v for k, v in apart.items()}
-    found = {}
+    found, none = {}, set()
     for name in sorted(names - SEEDED):
-        when = own.get(name, day)
-        line = period.as_of(name, when)
+        line = period.as_of(name, own.get(name, day))
         if line is None:
-            raise CellError(f"{name} had no release on the index by {when[:10]}")
-        found[name] = line
-    return found
+            none.add(name)
+        else:
+            found[name] = line
+    return found, none
+
+
+def _no_release(name: str, spec: EnvSpec) -> CellError:
+    when = dict(spec.apart).get(name, spec.exclude_newer or "")
+    return CellError(f"{name} had no release on the index by {when[:10]}", cause="upstream")
 
 
 def install_command(spec: EnvSpec, path: Path, held: Mapping[str, str]) -> list[str]:

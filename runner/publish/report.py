@@ -12,7 +12,16 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Callable
 
-from runner.analysis import Inputs, RowView, changed, changes, expected_peak, mismatches, rows_of
+from runner.analysis import (
+    Inputs,
+    RowView,
+    changed,
+    changes,
+    expected_peak,
+    mismatches,
+    rows_of,
+    versions_label,
+)
 from runner.errors import CAUSES
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Probe
@@ -167,7 +176,12 @@ def by_column(
         where = []
         for change in (c for c in found if c.server == server):
             said = release_of(change, bisected)
-            where.append(said or f"between Flask {change.before.flask} and {change.after.flask}")
+            old, new = change.before.cells.get(server), change.after.cells.get(server)
+            where.append(
+                said
+                or f"between {versions_label(change.before, change.after, old, new)} and "
+                f"{versions_label(change.after, change.before, new, old)}"
+            )
         body.append((server, *cells, span, "; ".join(where)))
     return Table(
         headers=("Column", *(block_title(g) for g, _ in blocks), "Peaks", "Changed at"), rows=tuple(body)

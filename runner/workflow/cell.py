@@ -148,7 +148,7 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
             pins=row.pins,
             resolve=row.resolve,
             server=cell.server_pin,
-            follows=tuple(package for package, _ in row.servers),
+            follows=tuple(sorted(package for package, _ in row.servers)),
         ),
         server_package=recipe_for(server.kind).package,
         status=Status.OK,
@@ -494,7 +494,7 @@ def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | 
     culprit = next(
         (n for n in names if f"`{n}==" in failure.reason.lower() or f"{n}==" in failure.reason.lower()), None
     )
-    if culprit is None:
+    if culprit is None or (not spec.exclude_newer and culprit not in _own_names(recipe)):
         return None
     which = (
         f"{culprit} {pin}"

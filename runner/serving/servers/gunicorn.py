@@ -56,6 +56,9 @@ def _packages(options: Mapping[str, Any], python: Python) -> tuple[str, ...]:
     if _worker_class(options) == "gevent":
         # gunicorn 22 and later import packaging in their gevent worker.
         packages += ("gevent", "packaging") if python >= (3, 7) else ("gevent",)
+    if _worker_class(options) == "gthread" and python < (3, 0):
+        # the gthread worker's thread pool is concurrent.futures, a backport on Python 2
+        packages += ("futures",)
     return packages
 
 
