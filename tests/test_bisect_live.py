@@ -77,3 +77,32 @@ def test_a_named_change_with_bad_input_is_one_line(
         == 2
     )
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_gunicorn_release_where_gthread_is_held_by_silent_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One gthread worker of 4 threads, 4 connections that send nothing: served
+    at once in gunicorn 23, held from 24 (measured: docs/probes.md)."""
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        "versions:\n"
+        '  - {flask: "3.1.*", servers: {gunicorn: "23.0.0"}}\n'
+        '  - {flask: "3.1.*", servers: {gunicorn: "24.1.1"}}\n'
+        "servers:\n  gthread-1x4: {kind: gunicorn, workers: 1, threads: 4}\n"
+        "probes:\n  concurrency: {requests: 4, delay_ms: 100}\n  silent: {connections: 4, wait_s: 3}\n"
+    )
+    # the run bisects its own change lines: the silent connections' yes/no, over gunicorn
+    assert cli.main(["--matrix", str(matrix), "--results", str(tmp_path / "results")]) == 0
+    run = (tmp_path / "results" / "latest").resolve()
+    [answer] = store.bisect_answers(run)
+    assert (answer.package, answer.field, answer.kind) == ("gunicorn", "probes.silent.served", "found")
+    assert (answer.last_left, answer.first_right) == ("23.0.0", "24.0.0")
+    assert answer.new_probes <= answer.budget
+    report = (run / "report.md").read_text()
+    assert "gthread-1x4 (silent connections): served in Flask 3.1.3, gunicorn 23.0.0 -> blocked" in report
+    # asked by name, the same question probes nothing new
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+    args = ["gthread-1x4", "--package", "gunicorn", "--from", "23.0.0", "--to", "24.1.1"]
+    assert cli.bisect([*args, "--on", "probes.silent.served"]) == 0
+    assert "changed in gunicorn 24.0.0" in capsys.readouterr().out

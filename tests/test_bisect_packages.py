@@ -105,7 +105,8 @@ def test_a_change_in_two_other_packages_asks_for_one_by_name() -> None:
 
 
 def stored(records: list[object]) -> driver.StoredRun:
-    matrix = parse({**BLOCK, "servers": {"gthread": BLOCK["servers"]["gthread"]}})  # type: ignore[index]
+    columns = {name: BLOCK["servers"][name] for name in ("gthread", "waitress")}  # type: ignore[index]
+    matrix = parse({**BLOCK, "servers": columns})
     return driver.StoredRun(path=Path("run"), matrix=matrix, records=records)  # type: ignore[arg-type]
 
 
@@ -168,6 +169,7 @@ def test_a_probe_that_did_not_run_is_no_value() -> None:
             "no cell of 'gthread' in run ran gevent 1.0 (gevent is in none of them)",
         ),
         ("nowhere", "gunicorn", "23.0.0", "no column named 'nowhere'"),
+        ("waitress", "gunicorn", "23.0.0", "column 'waitress' runs waitress, not gunicorn"),
     ],
 )
 def test_a_bad_question_is_one_line(server: str, package: str, low: str, expected: str) -> None:

@@ -8,6 +8,7 @@ with the gunicorn of that day, and reads the versions from the record.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,15 @@ def test_flask_0_11_on_python_2_7_as_of_its_day(tmp_path: Path) -> None:
         json.loads((outcome.run.path / "cells" / f"{gunicorn.cell}.json").read_text())["env"]["backend"]
         == "legacy"
     )
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.6"])
+def test_the_tool_finds_old_pythons_under_pyenv_itself(version: str) -> None:
+    """nox's own discovery refuses Pythons before 3.6; the tool's does not."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    present = sorted((root / "versions").glob(f"{version}.*"))
+    if not present:
+        pytest.skip(f"pyenv has no Python {version} here (pyenv install {version})")
+    found = interpreters.find(version)
+    assert found is not None
+    assert found.version.startswith(version + ".")

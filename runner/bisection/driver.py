@@ -269,8 +269,13 @@ def named(
     first row of the run whose cell of ``server`` installed ``package`` at ``low``."""
     column, package = _column_of(run, server), _package_name(package)
     _versions_checked(low, high)
-    own = RECIPES[column.kind].package
-    if column.version is not None and own is not None and pinned_as(package) == own:
+    own, server_package = RECIPES[column.kind].package, pinned_as(package)
+    if server_package is not None and server_package != own:
+        raise UserError(
+            f"column {server!r} runs {own or 'no server package'}, not {package}: "
+            f"bisect {package} on a column of its kind"
+        )
+    if column.version is not None and own is not None and server_package == own:
         raise UserError(
             f"column {server!r} pins {own} {column.version} itself, so no row can change it; "
             "bisect a column without `version`"
