@@ -143,6 +143,9 @@ class FakeProbe:
         self.value, self.ends, self.fresh, self.records = value, None, 0, {}
         self.asked: list[Row] = []
 
+    def chance(self, row: Row) -> bool:
+        return False
+
     def __call__(self, row: Row) -> Probed:
         self.asked.append(row)
         self.fresh += 1

@@ -28,9 +28,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from runner import shards
 from runner.analysis import Change, answer_of, changed, outcome_changes, rows_of
 from runner.bisection.search import Answer, Probed, budget, search
 from runner.environments import period
+from runner.environments.envs import version_in
 from runner.errors import CellError, UserError
 from runner.files import read_json, write_json
 from runner.matrix.cells import KEPT_TO, Matrix, Row, Server, parse, row_name, valid_name
@@ -100,17 +102,14 @@ def row_version(row: Row, package: str) -> str | None:
 
 
 def installed_version(record: CellRecord, package: str) -> str | None:
-    """The version of ``package`` (or of the package built in its place) in a cell's environment."""
+    """The version of ``package`` in a cell's environment: the record's own
+    server version for its server package (uwsgi built for pyuwsgi included)."""
     if package in ROW_FIELDS:
         return str(getattr(record, package) or "") or None
-    names = {canonicalize_name(package)}
     own = record.server_package
     if own is not None and pinned_as(package) is not None and pinned_as(own) == pinned_as(package):
-        names.add(canonicalize_name(own))
-    for name, version in record.packages.items():
-        if canonicalize_name(name) in names:
-            return version
-    return None
+        return record.server_version
+    return version_in(record.packages, package)
 
 
 @dataclass(frozen=True)
@@ -373,16 +372,6 @@ def _outcome_named(field: str) -> str | None:
     return parts[1] if outcome is not None and outcome.name == parts[2] else None
 
 
-def by_chance(field: str, server: Server | None) -> bool:
-    """Whether ``field`` is a yes/no that chance can decide on the column
-    ``server`` (where it is measured under the repeat rule)."""
-    name = _outcome_named(field)
-    outcome = PROBES[name].outcome if name is not None else None
-    if outcome is None or not outcome.chance:
-        return False
-    return server is None or not outcome.by_workers or RECIPES[server.kind].shares_connections(server.options)
-
-
 def _answer(record: CellRecord, name: str) -> Probed:
     """A yes/no as the report gives it: its word, ``varies`` where the runs
     differ; none where the probe did not run or too few runs leave it to chance."""
@@ -430,6 +419,15 @@ class Prober:
         self.ends: tuple[object, object] | None = None  # the ends' values, once both are known
         self.retry_errors = False  # probe again the candidates that ended in an error or were skipped
         self.records: dict[str, str] = {}  # version -> record path, for the answer
+
+    def chance(self, row: Row) -> bool:
+        """Whether chance can decide the question's yes/no in ``row``'s cell
+        of the column (as the schedule counts its runs)."""
+        name = _outcome_named(self.question.field)
+        if name is None:
+            return False
+        matrix = probe_matrix(self.run, row, self.server, self.question.field)
+        return shards.chance_on(matrix, name, matrix.cells()[0])
 
     def __call__(self, row: Row) -> Probed:
         from runner.workflow.run import run_cells  # late: the search's tests need none of the runner
@@ -490,7 +488,7 @@ def bisect(question: Question, releases: Sequence[Release], probe: Prober) -> Bi
         if left.skipped or right.skipped:
             which = question.start_version if left.skipped else question.end_version
             why = f"{name} {which} could not be measured: {left.skipped or right.skipped}"
-        elif by_chance(question.field, getattr(probe, "server", None)):
+        elif probe.chance(start):
             why = (
                 f"measured again, both {name} {question.start_version} and {question.end_version} gave "
                 f"{left.value!r}: chance can decide {question.field} (which worker takes which "
