@@ -81,6 +81,12 @@ def pythons(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def clean(session: nox.Session) -> None:
+    """What the caches and runs hold on disk; `-- --envs-unused-days N`, `-- --keep-runs K` remove."""
+    _finish(session, cli.clean(session.posargs))
+
+
+@nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
     """Draw a stored run's report, page, charts and data files again (default: results/latest)."""
     _finish(session, cli.report(session.posargs))

@@ -253,6 +253,49 @@ def merge(argv: Sequence[str]) -> int:
     return 0
 
 
+def _at_least(least: float, kind: type[float] | type[int]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what} of {least:g} or more")
+        return value
+
+    return parse
+
+
+@_user_errors
+def clean(argv: Sequence[str]) -> int:
+    """What the caches and runs hold on disk; with options, remove what they name."""
+    from runner import clean as cleaning
+    from runner.workflow import machine_lock
+
+    parser = _Parser(prog="nox -s clean --", description="List the caches and runs; remove what is named.")
+    parser.add_argument(
+        "--envs-unused-days", type=_at_least(0, float), metavar="N", help="environments unused for N days"
+    )
+    parser.add_argument("--keep-runs", type=_at_least(1, int), metavar="K", help="every run but the latest K")
+    parser.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="where cell environments are cached")
+    args = parser.parse_args(argv)
+    results = results_path()
+    items = cleaning.inventory(args.envs, results)
+    print(cleaning.table(items))
+    doomed = cleaning.chosen(items, results, args.envs_unused_days, args.keep_runs)
+    if args.envs_unused_days is None and args.keep_runs is None:
+        print("nothing removed: --envs-unused-days N and --keep-runs K name what to remove")
+        return 0
+    with machine_lock.refusing_if_measuring():
+        freed = cleaning.remove(doomed, [args.envs, results / "runs"])
+    print(
+        f"removed {len(doomed)} ({cleaning.human(freed)}): "
+        + (", ".join(i.path.name for i in doomed) or "none")
+    )
+    return 0
+
+
 @_user_errors
 def bisect(argv: Sequence[str]) -> int:
     """The release where a column's field changed, for every change of a run or one named."""

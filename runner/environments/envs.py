@@ -10,8 +10,10 @@ only once every package is in, so a build cut short is built again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -195,6 +197,8 @@ def _read_marker(path: Path, spec: EnvSpec) -> Env | None:
         return None
     if data.get("key") != spec.key() or not (path / "bin" / "python").exists():
         return None
+    with contextlib.suppress(OSError):  # when it was last used, for `nox -s clean`
+        os.utime(path / MARKER)
     return Env(path=path, packages=data["packages"], backend=data["backend"], reused=True)
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from runner.errors import UserError
+
 LOCK_FILE = Path("/tmp/flask-concurrency-matrix.lock")
 POLL_S = 0.5
 _process_lock = threading.Lock()
@@ -69,3 +71,24 @@ def _acquire(lock_file: Path, say: Callable[[str], None]) -> int:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         return fd
+
+
+@contextmanager
+def refusing_if_measuring(lock_file: Path = LOCK_FILE) -> Iterator[None]:
+    """The machine for the block, or one line if a run measures on it now
+    (what it measures with must not go from under it)."""
+    old = os.umask(0)
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+    finally:
+        os.umask(old)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"a run is measuring on this machine (it holds {lock_file}); try again after it"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
