@@ -93,6 +93,9 @@ def cell_record(data: Mapping[str, Any]) -> None:
             raise RecordError(f"{key}: {version[:80]!r} is not a version")
     _asked(_typed(data, "asked", (dict,)) or {})
     _cause(data)
+    by = _typed(data, "measured_by", (dict,)) or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31 for v in by.values()):
+        raise RecordError("measured_by: each probe's version must be a whole number above 0")
     for key in ("row_index", "server_index", "capacity", "cpus"):
         number = _typed(data, key, (int,))
         if number is not None and number < 0:

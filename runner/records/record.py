@@ -316,6 +316,7 @@ class CellRecord:
     python: str | None = None
     capacity: int | None = None
     probes: Mapping[str, ProbeOutcome] = field(default_factory=dict)
+    measured_by: Mapping[str, int] = field(default_factory=dict)  # probe -> its code's version
     http: HttpFacts | None = None
     dev_server_warning: str | None = None
     nginx: str | None = None
@@ -368,6 +369,7 @@ class CellRecord:
             proxy_options=dict(self.proxy_options),
             asked=self.asked.to_dict(),
             probes={name: outcome.to_dict() for name, outcome in self.probes.items()},
+            measured_by=dict(self.measured_by),
             http=self.http.to_dict() if self.http else None,
             env=dataclasses.asdict(self.env) if self.env else None,
             packages=dict(self.packages),
@@ -423,6 +425,7 @@ class CellRecord:
             python=data.get("python"),
             capacity=data.get("capacity"),
             probes=probes,
+            measured_by={str(k): int(v) for k, v in (data.get("measured_by") or {}).items()},
             http=HttpFacts.from_dict(data["http"]) if data.get("http") else None,
             dev_server_warning=data.get("dev_server_warning"),
             nginx=data.get("nginx"),

@@ -257,7 +257,8 @@ def measure(job: CellJob) -> None:
         sum(v for k, v in job.timings.items() if k.startswith("probe_") and k != "probe_s"), 3
     )
     chance = {name: shards.chance_on(job.matrix, name, cell) for name in probes_here}
-    job.update(probes=summarise(job.runs, chance))
+    probes = summarise(job.runs, chance)
+    job.update(probes=probes, measured_by={name: probe_named(name).version for name in probes})
 
 
 def runs_of(matrix: Matrix, probes: Iterable[str], cell: Cell) -> int:

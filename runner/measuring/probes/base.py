@@ -236,6 +236,11 @@ class Probe(Generic[R]):
     # REQUEST of runner.serving.servers.base) and its setting that gives the
     # seconds to set it to where the column's is longer than LONGEST_WAIT_S.
     outwaits: tuple[str, str] | None = None
+    # The version of its measuring code, kept in each record it measures:
+    # raise it with any change to the module that could change a figure, so
+    # that a record of the old code is never taken for one of the new.
+    # tests/test_probe_versions.py fails when the module changes and it does not.
+    version: int = 1
 
     @property
     def runs_at_least(self) -> int:
