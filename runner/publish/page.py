@@ -9,6 +9,8 @@ kept in a cache, as bundling it takes seconds.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
 import re
@@ -73,18 +75,25 @@ dialog#cell-panel table { font-size: 12px; }
 # on the console, so that a test (or a reader) sees it.  A cell's name, or a
 # table cell of the matrix, opens the panel with that cell's record.
 SCRIPT = """
-const specs = JSON.parse(document.getElementById("chart-specs").textContent);
-for (const [name, spec] of Object.entries(specs)) {
-  const target = document.getElementById("chart-" + name);
-  vegaEmbed(target, spec, {actions: false, renderer: "svg"})
-    .then(() => target.setAttribute("data-drawn", "yes"))
-    .catch((error) => {
-      target.textContent = "This chart could not be drawn: " + error;
-      target.className = "chart-error";
-      console.error(error);
-    });
+async function island(id) {
+  const text = document.getElementById(id).textContent.trim();
+  const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return JSON.parse(await new Response(stream).text());
 }
-const cells = JSON.parse(document.getElementById("cell-records").textContent);
+island("chart-specs").then((specs) => {
+  for (const [name, spec] of Object.entries(specs)) {
+    const target = document.getElementById("chart-" + name);
+    vegaEmbed(target, spec, {actions: false, renderer: "svg"})
+      .then(() => target.setAttribute("data-drawn", "yes"))
+      .catch((error) => {
+        target.textContent = "This chart could not be drawn: " + error;
+        target.className = "chart-error";
+        console.error(error);
+      });
+  }
+}).catch((error) => console.error(error));
+const cellsReady = island("cell-records");
 const panel = document.getElementById("cell-panel");
 function add(parent, tag, text) {
   const node = document.createElement(tag);
@@ -100,8 +109,8 @@ function rows(parent, pairs) {
     add(row, "td", typeof value === "string" ? value : JSON.stringify(value));
   }
 }
-function openCell(name) {
-  const cell = cells[name];
+async function openCell(name) {
+  const cell = (await cellsReady)[name];
   if (!cell) return;
   const body = panel.querySelector(".body");
   body.replaceChildren();
@@ -199,11 +208,24 @@ def vega_embed_script() -> str:
     return script
 
 
-def _json_safe(text: str) -> str:
-    """JSON that cannot end or confuse the ``<script>`` element it sits in,
-    whatever strings it holds: no ``<``, ``>`` or ``&`` at all (``\\u003c`` in a
-    JSON string is ``<``, the only place such a character can be)."""
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+ISLAND = "application/gzip;base64"  # the type of a data island: gzip of JSON, in base64
+
+
+def island(name: str, data: object) -> str:
+    """``data`` as a ``<script>`` element the page decodes itself (DecompressionStream):
+    gzip of its JSON, in base64, whose letters cannot end or confuse the element.
+    The same data give the same bytes (no time in the gzip header)."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    packed = base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
+    return f'<script type="{ISLAND}" id="{name}">{packed}</script>'
+
+
+def islands(page: str) -> dict[str, Any]:
+    """Every data island of a page, decoded (what the page's script reads)."""
+    found = re.finditer(
+        rf'<script type="{re.escape(ISLAND)}" id="([a-z-]+)">([A-Za-z0-9+/=]*)</script>', page
+    )
+    return {m.group(1): json.loads(gzip.decompress(base64.b64decode(m.group(2)))) for m in found}
 
 
 def _script_safe(text: str) -> str:
@@ -218,8 +240,6 @@ def page_html(
     specs = {chart.name: chart.spec for chart in drawn}
     shown = cell_records(records)
     body = html_body(blocks, list(specs), shown)
-    specs_json = _json_safe(json.dumps(specs, sort_keys=True))
-    cells_json = _json_safe(json.dumps(shown, sort_keys=True, separators=(",", ":")))
     title = html.escape(f"Flask concurrency matrix: run {meta.run}")
     return "\n".join(
         [
@@ -235,8 +255,8 @@ def page_html(
             "<noscript><p>The charts need JavaScript; the tables below do not.</p></noscript>",
             body,
             PANEL,
-            f'<script type="application/json" id="chart-specs">{specs_json}</script>',
-            f'<script type="application/json" id="cell-records">{cells_json}</script>',
+            island("chart-specs", specs),
+            island("cell-records", shown),
             f"<script>{_script_safe(vega_embed_script())}</script>",
             f"<script>{SCRIPT}</script>",
             "</body>",
