@@ -24,16 +24,19 @@ from runner import settings
 def write_json(path: Path, data: Any) -> None:
     """JSON, whole; every string is redacted before it is escaped, so a secret
     that holds a quote or a backslash is found as the variable holds it."""
-    write_text(path, json.dumps(_redacted(data), indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(_redacted(data, settings.secret_forms()), indent=2, sort_keys=True) + "\n")
 
 
-def _redacted(data: Any) -> Any:
+def _redacted(data: Any, forms: list[str]) -> Any:
     if isinstance(data, str):
-        return settings.redact(data)
+        return settings.redact(data, forms)
     if isinstance(data, dict):
-        return {settings.redact(k) if isinstance(k, str) else k: _redacted(v) for k, v in data.items()}
+        return {
+            settings.redact(k, forms) if isinstance(k, str) else k: _redacted(v, forms)
+            for k, v in data.items()
+        }
     if isinstance(data, (list, tuple)):
-        return [_redacted(v) for v in data]
+        return [_redacted(v, forms) for v in data]
     return data
 
 

@@ -112,7 +112,7 @@ def test_no_credential_reaches_any_file_or_the_terminal(
     # First without redaction, to show that the credential is there to leak:
     # in the reasons, the logs and the terminal.
     with monkeypatch.context() as unguarded:
-        unguarded.setattr(settings, "redact", lambda text: text)
+        unguarded.setattr(settings, "redact", lambda text, forms=None: text)
         bare = tmp_path / "unredacted"
         run_cells(matrix, matrix.cells(), results=bare / "results", env_root=tmp_path / "envs")
     leaked = _leaks(bare / "results")
