@@ -22,9 +22,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from runner.environments.envs import MARKER
 from runner.errors import UserError
 
-MARKER = "matrix-env.json"  # as runner.environments.envs writes it
+__all__ = ["MARKER", "Item", "chosen", "inventory", "remove", "size_of", "table"]
 DAY_S = 86400.0
 
 

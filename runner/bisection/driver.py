@@ -72,12 +72,8 @@ def pinned_as(package: str) -> str | None:
     for a package that is no server's."""
     wanted = canonicalize_name(package)
     for recipe in RECIPES.values():
-        own = recipe.package
-        if own is not None and wanted in {
-            canonicalize_name(own),
-            *(canonicalize_name(v) for k, v in recipe.built_from_source.items() if k == own),
-        }:
-            return own
+        if wanted in {canonicalize_name(name) for name in recipe.own_names}:
+            return recipe.package
     return None
 
 

@@ -509,8 +509,7 @@ def period_server_not_applicable(plan: Plan, failure: CellError) -> CellError | 
 
 
 def _own_names(recipe: Recipe) -> tuple[str, ...]:
-    own = recipe.package or ""
-    return tuple(n.lower() for n in (own, recipe.built_from_source.get(own, "")) if n)
+    return tuple(name.lower() for name in recipe.own_names)
 
 
 def _server_names(recipe: Recipe, python: tuple[int, int], cell: Cell) -> set[str]:

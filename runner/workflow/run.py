@@ -359,7 +359,7 @@ def held_apart(cell: Cell, packages: Sequence[str], dates: Path) -> tuple[tuple[
     pin = cell.server_pin
     if pin is None:
         return ()
-    wanted = set(_own_names(cell))
+    wanted = set(recipe_for(cell.server.kind).own_names)
     apart = []
     for package in (Requirement(p).name for p in packages if Requirement(p).name in wanted):
         release = period.newest(package, pin)
@@ -367,13 +367,6 @@ def held_apart(cell: Cell, packages: Sequence[str], dates: Path) -> tuple[tuple[
             raise CellNotApplicable(f"{package} has no release {pin} on the index")
         apart.append((package, period.cutoff(package, str(release), dates)))
     return tuple(apart)
-
-
-def _own_names(cell: Cell) -> tuple[str, ...]:
-    recipe = recipe_for(cell.server.kind)
-    if recipe.package is None:
-        return ()
-    return (recipe.package, *(v for k, v in recipe.built_from_source.items() if k == recipe.package))
 
 
 def packages_of_the_day(

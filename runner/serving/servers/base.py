@@ -238,12 +238,19 @@ class Recipe:
     # CHANCE_RUNS times on such a column only.
     shares_connections: Callable[[Mapping[str, Any]], bool] = lambda options: False
 
+    @property
+    def own_names(self) -> tuple[str, ...]:
+        """The server's own package and the one built in its place where no
+        wheel exists (pyuwsgi, uwsgi); none for the development servers."""
+        own = self.package
+        return () if own is None else tuple(n for n in (own, self.built_from_source.get(own)) if n)
+
     def installed(self, packages: Mapping[str, str]) -> tuple[str, str] | None:
         """The server's own package in an environment and its version (or the
         package it is built from on a period row: uwsgi for pyuwsgi)."""
-        for name in (self.package, self.built_from_source.get(self.package or "")):
-            found = version_in(packages, name) if name else None
-            if name and found is not None:
+        for name in self.own_names:
+            found = version_in(packages, name)
+            if found is not None:
                 return name, found
         return None
 
