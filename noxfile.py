@@ -67,9 +67,11 @@ def _matrix_or_exit() -> Matrix:
 def matrix(session: nox.Session) -> None:
     """Build, launch and probe every cell, then publish the report.
 
-    An interrupted run is continued by the next one; `-- --fresh` starts anew,
-    `-- --shard K/N` runs one of N parts, `-- --list-shards N` prints the plan,
-    `-- --serial` runs each cell whole, one after another (no overlap).
+    A cell measured before with the same inputs is reused, not measured again;
+    `-- --fresh` measures everything, `-- --refresh` asks the index now for
+    new releases (else once a day). An interrupted run is continued by the
+    next one; `-- --shard K/N` runs one of N parts, `-- --list-shards N`
+    prints the plan, `-- --serial` runs each cell whole, one after another.
     """
     _finish(session, cli.matrix_session(_matrix_or_exit(), session.posargs))
 
@@ -140,7 +142,8 @@ def docs(session: nox.Session) -> None:
 
 def _cell_session(name: str, description: str) -> Callable[[nox.Session], None]:
     def cell(session: nox.Session) -> None:
-        _finish(session, cli.run(_matrix_or_exit(), [name], fresh="--fresh" in session.posargs))
+        fresh, refresh = ("--fresh" in session.posargs), ("--refresh" in session.posargs)
+        _finish(session, cli.run(_matrix_or_exit(), [name], fresh=fresh, refresh=refresh))
 
     cell.__doc__ = description
     return cell

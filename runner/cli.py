@@ -60,6 +60,10 @@ def select(matrix: Matrix, names: Sequence[str]) -> list[Cell]:
     return [by_name[n] for n in names]
 
 
+FRESH = "measure every cell (none taken over from an earlier run), in a new run even after an interrupted one"
+REFRESH = "ask the index now whether each environment is still what it resolves to (else once a day)"
+
+
 def run(
     matrix: Matrix,
     names: Sequence[str] = (),
@@ -69,14 +73,24 @@ def run(
     fresh: bool = False,
     serial: bool = False,
     bisect: bool = True,
+    refresh: bool = False,
 ) -> int:
+    """Run the cells named (every cell where none is), reusing what was measured
+    before with the same inputs unless ``fresh``, then bisect the changes."""
     from runner.workflow.run import overlap_bound, run_cells  # imported late: parsing needs none of it
 
     cells = select(matrix, names)
     overlap = 1 if serial else overlap_bound()
     try:
         outcome = run_cells(
-            matrix, cells, results=results or results_path(), env_root=env_root, fresh=fresh, overlap=overlap
+            matrix,
+            cells,
+            results=results or results_path(),
+            env_root=env_root,
+            fresh=fresh,
+            overlap=overlap,
+            reuse_earlier=not fresh,
+            refresh=refresh,
         )
     except KeyboardInterrupt:
         print(
@@ -141,9 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--envs", type=Path, default=DEFAULT_ENVS, help="where cell environments are cached")
     parser.add_argument("--cell", action="append", default=[], help="run only this cell")
     parser.add_argument("--list", action="store_true", help="list the cells and exit")
-    parser.add_argument(
-        "--fresh", action="store_true", help="start a new run even if the last one was interrupted"
-    )
+    parser.add_argument("--fresh", action="store_true", help=FRESH)
+    parser.add_argument("--refresh", action="store_true", help=REFRESH)
     parser.add_argument("--serial", action="store_true", help="each cell whole, one after another")
     parser.add_argument("--no-bisect", action="store_true", help="leave the changes found unbisected")
     args = parser.parse_args(argv)
@@ -162,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fresh=args.fresh,
             serial=args.serial,
             bisect=not args.no_bisect,
+            refresh=args.refresh,
         )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -416,11 +430,12 @@ def _stderr_line(line: str) -> None:
 
 @_user_errors
 def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
-    """``nox -s matrix -- [--fresh] [--shard K/N | --list-shards N]``."""
+    """``nox -s matrix -- [--fresh] [--refresh] [--shard K/N | --list-shards N]``."""
     from runner import shards
 
     parser = _Parser(prog="nox -s matrix --", description="Run the matrix, or one part of it.")
-    parser.add_argument("--fresh", action="store_true", help="start a new run even if the last one stopped")
+    parser.add_argument("--fresh", action="store_true", help=FRESH)
+    parser.add_argument("--refresh", action="store_true", help=REFRESH)
     parser.add_argument("--shard", help="run part K of N (K/N); the parts are a function of the matrix alone")
     parser.add_argument("--list-shards", metavar="N", help="print the plan of N parts as JSON and exit")
     parser.add_argument(
@@ -448,7 +463,7 @@ def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
             return 0
         names = list(part.cells)
     bisecting = not args.no_bisect and args.shard is None  # a shard's changes are the merged run's
-    return run(matrix, names, fresh=args.fresh, serial=args.serial, bisect=bisecting)
+    return run(matrix, names, fresh=args.fresh, serial=args.serial, bisect=bisecting, refresh=args.refresh)
 
 
 def pythons(matrix: Matrix) -> int:

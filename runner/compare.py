@@ -13,7 +13,7 @@ yes/no changed, for CI: 0 none, 1 at least one, 2 bad input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from runner.errors import UserError
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Ratio, figure_of
 from runner.measuring.stats import Spread
-from runner.records.record import CellRecord, RunMeta, Tally, machine_namer, machine_names
+from runner.records.record import CellRecord, RunMeta, Tally, machine_namer, machine_names, one_measurement
 from runner.records.store import read_run
 
 # The figure compared as B/A: the first probe whose registry entry names one.
@@ -91,6 +91,9 @@ class Comparison:
     outcomes: list[Line] = field(default_factory=list)  # stable yes/no that changed
     unsettled: list[Line] = field(default_factory=list)  # yes/no that varies, or too few runs, on a side
     figures: list[Line] = field(default_factory=list)  # other probes' key figures that differ
+    # Cells whose record on both sides is one measurement (one run reused the
+    # other's, or both an earlier one's): not a second measurement, not compared.
+    same: list[str] = field(default_factory=list)
 
     @property
     def verdict_changed(self) -> bool:
@@ -108,8 +111,12 @@ def compare(a: Side, b: Side) -> Comparison:
     outcomes: list[Line] = []
     unsettled: list[Line] = []
     figures: list[Line] = []
+    same: list[str] = []
     for name in order:
         x, y = a.cells[name], b.cells[name]
+        if one_measurement(x, y):
+            same.append(name)
+            continue
         if x.status != y.status:
             statuses.append(Line(name, _status(x), _status(y), real=False))
             continue
@@ -140,6 +147,7 @@ def compare(a: Side, b: Side) -> Comparison:
         outcomes=outcomes,
         unsettled=unsettled,
         figures=figures,
+        same=same,
     )
 
 
@@ -284,9 +292,30 @@ def render(result: Comparison, *, fmt: str = "text", only_changed: bool = False)
     for label, names in (("Only in A", result.only_a), ("Only in B", result.only_b)):
         if names:
             out += [heading(label), "", ", ".join(f"`{n}`" for n in names), ""]
+    out += _same_and_totals(result, heading)
+    return "\n".join(out) + "\n"
+
+
+def _names(names: Sequence[str], shown: int = 20) -> str:
+    listed = ", ".join(f"`{n}`" for n in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _same_and_totals(result: Comparison, heading: Callable[[str], str]) -> list[str]:
+    """The cells that are one measurement on both sides, and the comparison's last line."""
+    out = []
+    if result.same:
+        out += [
+            heading("One measurement on both sides"),
+            "",
+            f"{len(result.same)} cell(s) hold the same record on both sides, reused from the run that "
+            "measured it, so they are not compared: " + _names(result.same),
+            "",
+        ]
+    both = len(result.a.cells.keys() & result.b.cells.keys()) - len(result.same)
     out.append(
         f"{len(result.verdicts)} verdict change(s), {len(result.outcomes)} yes/no change(s), "
-        f"{len(result.peaks)} peak change(s) "
-        f"over {len(result.a.cells.keys() & result.b.cells.keys())} cells both runs have."
+        f"{len(result.peaks)} peak change(s) over {both} cells both runs measured"
+        + (f" ({len(result.same)} more are one measurement on both sides)." if result.same else ".")
     )
-    return "\n".join(out) + "\n"
+    return out

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner.errors import UserError
-from runner.records.record import CellRecord, RunMeta, Status, machine_names
+from runner.records.record import CellRecord, RunMeta, Status, machine_names, one_measurement
 from runner.records.store import new_run_path, now, read_run, write_merged
 
 
@@ -73,6 +73,18 @@ def measured_over_skipped(runs: Runs) -> Runs:
     return out
 
 
+def measured_once(runs: Runs) -> Runs:
+    """The runs less each record that is one measurement with an earlier run's
+    (a run that reused the other's cells): it is kept once, not refused as twice."""
+    seen: dict[str, CellRecord] = {}
+    out: Runs = []
+    for path, meta, records in runs:
+        mine = [r for r in records if not (r.cell in seen and one_measurement(seen[r.cell], r))]
+        seen.update((r.cell, r) for r in mine)
+        out.append((path, meta, mine))
+    return out
+
+
 def _wanting(record: CellRecord) -> bool:
     return record.status is Status.SKIPPED and record.cause == "interpreter"
 
@@ -81,7 +93,7 @@ def merge(paths: Sequence[Path], out: Path | None, results: Path) -> Path:
     """Write the merged run folder (``out``, or a new one under ``results/runs``)."""
     if not paths:
         raise UserError("merge needs at least one run folder")
-    runs = measured_over_skipped([(path, *read_run(path)) for path in paths])
+    runs = measured_once(measured_over_skipped([(path, *read_run(path)) for path in paths]))
     check(runs)
     target = out if out is not None else new_run_path(results, suffix="merged")
     if out is not None and out.exists() and any(out.iterdir()):

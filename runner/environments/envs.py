@@ -11,6 +11,7 @@ only once every package is in, so a build cut short is built again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -98,6 +99,7 @@ class Env:
     backend: str
     reused: bool
     build_s: float = 0.0
+    rechecked: bool = False  # asked of the index again today, and found the same
 
     @property
     def bin_dir(self) -> Path:
@@ -117,8 +119,9 @@ def version_in(packages: Mapping[str, str], package: str) -> str | None:
     return None
 
 
-def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
-    """Return the environment for ``spec``, building it if it is missing.
+def ensure(spec: EnvSpec, root: Path, log_path: Path, *, refresh: bool = False) -> Env:
+    """Return the environment for ``spec``, building it if it is missing, or
+    if the index now resolves it to other versions (see :func:`still_current`).
 
     Safe to call from several threads and several runs at once: a lock per
     environment makes the second caller wait and then reuse the first's.
@@ -128,7 +131,9 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
     with locked(root / ".locks" / spec.key()):
         existing = _read_marker(path, spec)
         if existing is not None:
-            return existing
+            current = still_current(spec, existing, log_path, refresh=refresh)
+            if current is not None:
+                return current
         known_failure = _read_failure(root, spec)
         if known_failure is not None:
             raise known_failure
@@ -150,16 +155,7 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
-        write_json(
-            path / MARKER,
-            {
-                "key": spec.key(),
-                "spec": asdict(spec),
-                "backend": backend,
-                "packages": packages,
-                "built_at": time.time(),
-            },
-        )
+        _write_marker(path, spec, backend, packages)
         return Env(
             path=path,
             packages=packages,
@@ -167,6 +163,61 @@ def ensure(spec: EnvSpec, root: Path, log_path: Path) -> Env:
             reused=False,
             build_s=round(time.perf_counter() - started, 3),
         )
+
+
+def _write_marker(path: Path, spec: EnvSpec, backend: str, packages: Mapping[str, str]) -> None:
+    """The mark of a whole environment: what it was built from, what it holds, and when."""
+    marker = {"key": spec.key(), "spec": asdict(spec), "backend": backend, "packages": dict(packages)}
+    write_json(path / MARKER, {**marker, "built_at": time.time(), "resolved_on": today()})
+
+
+def floats(spec: EnvSpec) -> bool:
+    """Whether the index may answer ``spec`` differently from the day it was
+    built: every environment not held to a day (a period row's) resolves its
+    dependencies, pinned or not, to their newest releases."""
+    return spec.exclude_newer is None
+
+
+def today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+_CHANGE = re.compile(r"^\s*[-+] \S+==\S+")
+
+
+def still_current(spec: EnvSpec, env: Env, log_path: Path, *, refresh: bool = False) -> Env | None:
+    """``env`` if it still holds what ``spec`` resolves to, None if it must be built again.
+
+    An environment that floats is asked again once a day (every time with
+    ``refresh``, the index asked afresh): uv's dry run of the same install
+    with ``--upgrade`` says whether any package would change.  Where the
+    index cannot be asked, the environment is kept as it is; one built by
+    pip, which has no dry run, is built again.
+    """
+    marker = env.path / MARKER
+    if not floats(spec):
+        return env
+    with contextlib.suppress(OSError, ValueError):
+        if not refresh and json.loads(marker.read_text()).get("resolved_on") == today():
+            return env
+    uv = uv_binary() if env.backend == "uv" else None
+    if uv is None:
+        return None
+    extra = ("--dry-run", "--upgrade") + (("--refresh",) if refresh else ())
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"# is {env.path.name} still what the index resolves? (asked once a day)\n")
+        try:
+            said = _step(
+                uv_install(uv, spec, str(env.bin_dir / "python"), *extra), log, "check", dict(spec.build_env)
+            )
+        except CellError as exc:
+            log.write(f"# kept as it is: the index could not be asked ({exc.reason})\n")
+            return dataclasses.replace(env, rechecked=True)
+    if any(_CHANGE.match(line) for line in said.splitlines()):
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        write_json(marker, {**json.loads(marker.read_text()), "resolved_on": today()})
+    return dataclasses.replace(env, rechecked=True)
 
 
 def _failure_path(root: Path, spec: EnvSpec) -> Path:
@@ -216,17 +267,7 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
         )
     if uv:
         _step([uv, "venv", "--quiet", "--python", spec.interpreter.path, str(path)], log, "virtualenv")
-        cmd = [uv, "pip", "install", "--python", python]
-        if spec.exclude_newer:
-            cmd += ["--exclude-newer", spec.exclude_newer]
-        if spec.build_tools_newer:
-            for tool in ("setuptools", "wheel"):
-                cmd += ["--exclude-newer-package", f"{tool}={spec.build_tools_newer}"]
-        for package in spec.binary_only:
-            cmd += ["--only-binary", package]
-        for package, day in spec.apart:
-            cmd += ["--exclude-newer-package", f"{package}={day}"]
-        _step(cmd + list(spec.requirements), log, "install", dict(spec.build_env))
+        _step(uv_install(uv, spec, python), log, "install", dict(spec.build_env))
         return "uv"
     _step(
         [sys.executable, "-m", "virtualenv", "--quiet", "--python", spec.interpreter.path, str(path)],
@@ -248,7 +289,23 @@ def _build(spec: EnvSpec, path: Path, log: TextIO) -> str:
     return "virtualenv"
 
 
-def _step(argv: list[str], log: TextIO, what: str, extra: Mapping[str, str] | None = None) -> None:
+def uv_install(uv: str, spec: EnvSpec, python: str, *extra: str) -> list[str]:
+    """The ``uv pip install`` of ``spec`` into the environment of ``python``."""
+    cmd = [uv, "pip", "install", "--python", python, *extra]
+    if spec.exclude_newer:
+        cmd += ["--exclude-newer", spec.exclude_newer]
+    if spec.build_tools_newer:
+        for tool in ("setuptools", "wheel"):
+            cmd += ["--exclude-newer-package", f"{tool}={spec.build_tools_newer}"]
+    for package in spec.binary_only:
+        cmd += ["--only-binary", package]
+    for package, day in spec.apart:
+        cmd += ["--exclude-newer-package", f"{package}={day}"]
+    return cmd + list(spec.requirements)
+
+
+def _step(argv: list[str], log: TextIO, what: str, extra: Mapping[str, str] | None = None) -> str:
+    """Run one step of a build into ``log``; what it printed, or a :class:`CellError`."""
     shown = " ".join(f"{k}={v}" for k, v in (extra or {}).items())
     log.write("$ " + (shown + " " if shown else "") + " ".join(argv) + "\n")
     log.flush()
@@ -273,12 +330,13 @@ def _step(argv: list[str], log: TextIO, what: str, extra: Mapping[str, str] | No
         else:
             watchdog.forget(proc.pid)
         _live.discard(proc)
+    log.flush()
+    with open(log.name, encoding="utf-8", errors="replace") as again:
+        again.seek(start)
+        output = again.read()
     if returncode != 0:
-        log.flush()
-        with open(log.name, encoding="utf-8", errors="replace") as again:
-            again.seek(start)
-            output = again.read()
         raise CellError(f"environment {what} failed: {summarise_failure(output)}")
+    return output
 
 
 def stop_builds() -> None:

@@ -67,7 +67,7 @@ class EnvSpec(Protocol):
     def build_env(self) -> tuple[tuple[str, str], ...]: ...
 
 
-Step = Callable[[list[str], TextIO, str, Mapping[str, str] | None], None]
+Step = Callable[[list[str], TextIO, str, Mapping[str, str] | None], object]
 Listing = Callable[[Path, TextIO], dict[str, str]]
 
 

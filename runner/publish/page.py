@@ -116,7 +116,8 @@ async function openCell(name) {
   body.replaceChildren();
   add(body, "h3", name);
   rows(body, [["status", cell.status + (cell.reason ? ": " + cell.reason : "")],
-              ["versions", cell.versions], ["server", cell.server], ["options", cell.options]]);
+              ["measured", cell.measured], ["versions", cell.versions], ["server", cell.server],
+              ["options", cell.options]]);
   add(body, "h4", "Figures");
   rows(body, Object.entries(cell.probes));
   if (cell.packages && Object.keys(cell.packages).length) {
@@ -183,6 +184,9 @@ def cell_records(records: Sequence[CellRecord]) -> dict[str, dict[str, Any]]:
         out[record.cell] = {
             "status": record.status.value,
             "reason": record.reason or "",
+            "measured": f"in run {record.reused.run} on {record.reused.date}, reused here (same inputs)"
+            if record.reused
+            else "in this run",
             "versions": f"Flask {record.flask or record.asked.flask}, Werkzeug {record.werkzeug or '?'}, "
             f"Python {record.python or record.asked.python}",
             "server": record.kind,

@@ -232,6 +232,9 @@ def document(
     out: list[Block] = [Heading("Flask concurrency matrix", 1)]
     if run is not None:
         out.append(Para(f"Run `{run.run}`, started {run.started}, on {machines_text(run, records, inputs)}."))
+        said = reused_line(records)
+        if said:
+            out.append(Para(said))
     out += opening
     out += headline(rows, servers, inputs.probe_settings.get(HEADLINE, {}), inputs.repeats, charts, answers)
     if bisected:
@@ -382,6 +385,7 @@ def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[C
             Heading("Peaks that differ from the configured capacity", folded=True),
             Bullets(tuple(flagged)),
         ]
+    out += reused_blocks(records, servers)
     failed = sorted(
         (r for r in records if r.status is not Status.OK), key=lambda r: (r.row_index, r.server_index)
     )
@@ -396,3 +400,44 @@ def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[C
             ),
         ]
     return out
+
+
+def _origins(records: Sequence[CellRecord]) -> dict[tuple[str, str], list[CellRecord]]:
+    """The reused records by the run (and day) that measured them, oldest first."""
+    by: dict[tuple[str, str], list[CellRecord]] = {}
+    for record in records:
+        if record.reused is not None:
+            by.setdefault((record.reused.run, record.reused.date), []).append(record)
+    return dict(sorted(by.items()))
+
+
+def reused_line(records: Sequence[CellRecord]) -> str | None:
+    """``228 of 238 cells were reused: ...``, where any was."""
+    origins = _origins(records)
+    if not origins:
+        return None
+    n = sum(len(v) for v in origins.values())
+    where = "; ".join(f"{len(v)} measured in run `{run}` on {date}" for (run, date), v in origins.items())
+    return (
+        f"{n} of {len(records)} cells were not measured again: their inputs (installed versions, "
+        f"server, probes, tools, machine) are those of an earlier run's, whose records they are ({where}). "
+        "`nox -s matrix -- --fresh` measures every cell."
+    )
+
+
+def reused_blocks(records: Sequence[CellRecord], servers: Sequence[str]) -> list[Block]:
+    """Which cells each earlier run measured: per row, its columns (or all of them)."""
+    origins = _origins(records)
+    if not origins:
+        return []
+    bullets = []
+    for (run, date), taken in origins.items():
+        rows: dict[str, list[str]] = {}
+        for record in sorted(taken, key=lambda r: (r.row_index, r.server_index)):
+            rows.setdefault(record.row, []).append(record.server)
+        parts = [
+            f"`{row}` ({'every column' if len(cols) == len(servers) else ', '.join(cols)})"
+            for row, cols in rows.items()
+        ]
+        bullets.append(f"run `{run}` ({date}), {len(taken)} cells: " + "; ".join(parts))
+    return [Heading("Cells reused from earlier runs", folded=True), Bullets(tuple(bullets))]

@@ -38,7 +38,8 @@ def ending(
     tail = [
         "",
         f"{len(records)} cells: "
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "error", "skipped", "n/a")),
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "error", "skipped", "n/a"))
+        + _reused(records),
         f"Page: {page.resolve().as_uri()}",
         "Everything: nox -s report -- --full",
     ]
@@ -117,3 +118,9 @@ def _short(sure: str) -> str:
 
 def _none(sure: str) -> str:
     return ""
+
+
+def _reused(records: Sequence[CellRecord]) -> str:
+    """``; 228 of them reused from earlier runs (same inputs)``, where any was."""
+    n = sum(1 for r in records if r.reused)
+    return f"; {n} of them reused from earlier runs (same inputs)" if n else ""

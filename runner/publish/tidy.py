@@ -43,6 +43,7 @@ COLUMNS = (
     "max",
     "unstable",
     "machine",
+    "measured_in",
 )
 
 
@@ -77,6 +78,7 @@ def _cell_columns(run: str, record: CellRecord) -> dict[str, Any]:
         "python": record.python or "",
         "resolve": record.asked.resolve,
         "pins": " ".join(record.asked.pins),
+        "measured_in": record.measured_in(run),
         "server_package": record.server_package or "",
         "server_version": record.server_version or "",
         "machine": record.machine.describe() if record.machine else "",

@@ -24,6 +24,9 @@ MAX_INT = 2**53  # what a JSON reader anywhere holds exactly
 LOG_PATH = re.compile(r"logs/[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.log")
 # A version as an environment installed it (PEP 440's characters).
 VERSION = re.compile(r"[A-Za-z0-9.+!_-]{1,64}")
+INPUTS = re.compile(r"[0-9a-f]{16,64}")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class RecordError(ValueError):
@@ -122,9 +125,23 @@ def cell_record(data: Mapping[str, Any]) -> None:
         ("silent_close", (bool,)),
     ):
         _typed(http, key, kinds, where="http")
+    _provenance(data)
     tail = _typed(data, "log_tail", (list,))
     if tail is not None and not all(isinstance(line, str) for line in tail):
         raise RecordError("log_tail: every line must be a string")
+
+
+def _provenance(data: Mapping[str, Any]) -> None:
+    """The hash of a record's inputs, and the run that measured a reused one."""
+    inputs = _typed(data, "inputs", (str,))
+    if inputs is not None and not INPUTS.fullmatch(inputs):
+        raise RecordError(f"inputs: {inputs[:80]!r} is not a hash of a cell's inputs")
+    reused = _typed(data, "reused", (dict,))
+    if reused is not None:
+        if not RUN_ID.fullmatch(str(reused.get("run"))):
+            raise RecordError(f"reused.run: {str(reused.get('run'))[:80]!r} is not a run's name")
+        if not DATE.fullmatch(str(reused.get("date"))):
+            raise RecordError(f"reused.date: {str(reused.get('date'))[:80]!r} is not a date (YYYY-MM-DD)")
 
 
 def _spread(repeats: Any, where: str) -> None:

@@ -80,6 +80,17 @@ class EnvInfo:
 
 
 @dataclass(frozen=True)
+class Reused:
+    """Where a record that was not measured again was measured: the run, and its day."""
+
+    run: str
+    date: str  # YYYY-MM-DD, the day that run started
+
+    def to_dict(self) -> dict[str, str]:
+        return {"run": self.run, "date": self.date}
+
+
+@dataclass(frozen=True)
 class ProbeFailed:
     """A probe run that could not finish, and why."""
 
@@ -341,6 +352,10 @@ class CellRecord:
     # it take their run's (see runner.records.store.read_records).
     machine: Machine | None = None
     schedule: Schedule = field(default_factory=Schedule)  # how the run scheduled the cell
+    # What the cell's measurement depends on, hashed (see runner.workflow.reuse),
+    # and, for a record taken over from an earlier run, where it was measured.
+    inputs: str | None = None
+    reused: Reused | None = None
 
     @property
     def ok(self) -> bool:
@@ -353,6 +368,10 @@ class CellRecord:
     def result(self, name: str) -> Result | None:
         outcome = self.probe(name)
         return outcome.result if outcome is not None else None
+
+    def measured_in(self, run: str) -> str:
+        """The run that measured the record, which the run ``run`` holds."""
+        return self.reused.run if self.reused else run
 
     @property
     def concurrency(self) -> ConcurrencyResult | None:
@@ -378,6 +397,7 @@ class CellRecord:
             log_tail=list(self.log_tail),
             machine=self.machine.to_dict() if self.machine else None,
             schedule=self.schedule.to_dict(),
+            reused=self.reused.to_dict() if self.reused else None,
         )
         return data
 
@@ -396,12 +416,7 @@ class CellRecord:
 
     @classmethod
     def _built(cls, data: Mapping[str, Any]) -> CellRecord:
-        try:
-            status = Status(data["status"])
-        except (KeyError, ValueError):
-            raise RecordError(
-                f"status {data.get('status')!r} is not one of " + ", ".join(s.value for s in Status)
-            ) from None
+        status = _status(data)
         probes = {
             name: ProbeOutcome.from_dict(name, value)
             for name, value in (data.get("probes") or {}).items()
@@ -444,6 +459,10 @@ class CellRecord:
             ended=data.get("ended"),
             machine=Machine.from_dict(data["machine"]) if data.get("machine") else None,
             schedule=Schedule.from_dict(data.get("schedule") or {}),
+            inputs=data.get("inputs"),
+            reused=Reused(str(data["reused"]["run"]), str(data["reused"]["date"]))
+            if data.get("reused")
+            else None,
         )
 
 
@@ -552,6 +571,24 @@ class BisectAnswer:
             return cls(**known)
         except TypeError as exc:
             raise RecordError(f"a bisect answer: {exc}") from None
+
+
+def _status(data: Mapping[str, Any]) -> Status:
+    try:
+        return Status(data["status"])
+    except (KeyError, ValueError):
+        raise RecordError(
+            f"status {data.get('status')!r} is not one of " + ", ".join(s.value for s in Status)
+        ) from None
+
+
+def one_measurement(x: CellRecord, y: CellRecord) -> bool:
+    """Whether two records of a cell are one measurement: taken over (reused,
+    merged) from one run, a record keeps the hash of its inputs and the
+    moments it started and ended.  (Records from before inputs were hashed
+    never count as one.)"""
+    same = x.cell == y.cell and x.inputs is not None and x.inputs == y.inputs
+    return same and x.started is not None and (x.started, x.ended) == (y.started, y.ended)
 
 
 def machine_names(records: Iterable[CellRecord]) -> dict[str, str]:

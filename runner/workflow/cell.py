@@ -62,6 +62,7 @@ class Plan:
     spec: envs.EnvSpec | None = None
     interpreter: interpreters.Interpreter | None = None
     problem: CellError | None = None  # found before anything was built
+    inputs: str | None = None  # the hash of its inputs, once its environment is built (see reuse)
 
 
 @dataclass
@@ -157,6 +158,7 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
         log=str(log_path.relative_to(run_path)),
         started=time.time(),
         machine=this_machine(),
+        inputs=plan.inputs,
     )
 
 

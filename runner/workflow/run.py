@@ -36,16 +36,16 @@ from runner.measuring.probes import PROBES
 from runner.publish.artefacts import publish
 from runner.publish.doc import Finding, terminal_safe
 from runner.records import store
-from runner.records.machine import tools
-from runner.records.record import CellRecord, Schedule, Status
+from runner.records.machine import this_machine, tools
+from runner.records.record import CellRecord, EnvInfo, Schedule, Status
 from runner.serving import watchdog
 from runner.serving.launch import RUN_MARK
 from runner.serving.process import signals_as_interrupt
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
 from runner.serving.servers.base import requirement
-from runner.workflow import machine_lock, schedule
-from runner.workflow.cell import Built, Plan, launch_groups, run_cell, runs_of, starts_no_server
+from runner.workflow import machine_lock, reuse, schedule
+from runner.workflow.cell import Built, Plan, first_record, launch_groups, run_cell, runs_of, starts_no_server
 from runner.workflow.schedule import Gate, overlap_bound
 
 __all__ = ["RUN_MARK", "Outcome", "build_envs", "build_jobs", "overlap_bound", "plan_cell", "run_cells"]
@@ -87,11 +87,15 @@ def run_cells(
     fresh: bool = True,
     report: bool = True,
     overlap: int = 1,
+    reuse_earlier: bool = False,
+    refresh: bool = False,
 ) -> Outcome:
     """Run ``cells`` into a new run folder, or, unless ``fresh``, go on with
     the newest run if it was interrupted with this same matrix and cells.
     Without ``report`` (bisect's probes) the run is not published; ``overlap``
-    is how many cells' waiting probes run at once (see :func:`probe_cells`)."""
+    is how many cells' waiting probes run at once (see :func:`probe_cells`).
+    With ``reuse_earlier``, a cell measured before with the same inputs takes
+    that record (:mod:`runner.workflow.reuse`); ``refresh``: see :func:`build_envs`."""
     names = [c.name for c in cells]
     run, cells = open_run(matrix, cells, results, progress, fresh)
     complete = False
@@ -103,8 +107,11 @@ def run_cells(
         with signals_as_interrupt():
             plans = [plan_cell(cell, env_root) for cell in cells]
             build_started = time.perf_counter()
-            built = build_envs(plans, env_root, run, progress)
+            built = build_envs(plans, env_root, run, progress, refresh=refresh)
             phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
+            plans = hash_inputs(matrix, plans, built)
+            if reuse_earlier:
+                plans = take_over_earlier(matrix, plans, built, run, progress)
             with machine_lock.measuring(progress):  # no other run's probes beside these
                 probe_cells(matrix, plans, built, run, progress, overlap)
         complete = True
@@ -120,6 +127,46 @@ def run_cells(
         watchdog.stop(dog)
         progress(last_line(outcome, len(names), time.perf_counter() - started, phases))
     return outcome
+
+
+def hash_inputs(matrix: Matrix, plans: Sequence[Plan], built: Built) -> list[Plan]:
+    """Each plan whose environment is built, with the hash of its cell's inputs."""
+    machine = this_machine()
+    out = []
+    for plan in plans:
+        env = built.get(plan.spec.key()) if plan.spec is not None else None
+        if isinstance(env, envs.Env) and plan.interpreter is not None:
+            plan = replace(
+                plan, inputs=reuse.inputs_of(matrix, plan.cell, env, plan.interpreter.version, machine)
+            )
+        out.append(plan)
+    return out
+
+
+def take_over_earlier(
+    matrix: Matrix, plans: Sequence[Plan], built: Built, run: store.Run, progress: Progress
+) -> list[Plan]:
+    """Write the record of each cell measured before with the same inputs;
+    the plans left are those to measure."""
+    wanted = {p.inputs for p in plans if p.inputs}
+    found = reuse.earlier_records(run.root, wanted, skip=run.id, progress=progress) if wanted else {}
+    left = []
+    for plan in plans:
+        earlier = found.get(plan.inputs) if plan.inputs else None
+        if earlier is None:
+            left.append(plan)
+            continue
+        env = built[plan.spec.key()] if plan.spec is not None else None
+        fresh = first_record(matrix, plan, run.path, run.log_path(plan.cell.name))
+        if isinstance(env, envs.Env):
+            fresh = replace(fresh, env=EnvInfo(str(env.path), env.backend, True))
+        run.write_cell(reuse.take_over(earlier, fresh, run))
+    if len(left) < len(plans):
+        progress(
+            f"reused {len(plans) - len(left)} of {len(plans)} cells measured before with the same inputs "
+            f"(`-- --fresh` measures them again); {len(left)} to measure"
+        )
+    return left
 
 
 def last_line(outcome: Outcome, asked: int, wall_s: float, phases: Mapping[str, float]) -> str:
@@ -167,7 +214,7 @@ def probe_cells(
     if overlap <= 1:
         for plan in plans:
             write(replace(one(plan), schedule=Schedule(kind="serial")))
-    else:
+    elif plans:
         progress(f"up to {overlap} cells at once; the probes that need the CPU one at a time, alone")
         gate = Gate(overlap)
         with ThreadPoolExecutor(max_workers=overlap, thread_name_prefix="cell") as pool:
@@ -398,8 +445,17 @@ def packages_of_the_day(
     return tuple(chosen), tuple(binary_only)
 
 
-def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run, progress: Progress = _stderr) -> Built:
-    """Every environment the plans need, keyed by its spec's key."""
+def build_envs(
+    plans: Sequence[Plan],
+    env_root: Path,
+    run: store.Run,
+    progress: Progress = _stderr,
+    *,
+    refresh: bool = False,
+) -> Built:
+    """Every environment the plans need, keyed by its spec's key; each one
+    built before is asked of the index again once a day, and now with
+    ``refresh`` (see :func:`envs.still_current`)."""
     specs = {p.spec.key(): p.spec for p in plans if p.spec is not None}
     if not specs:
         return {}
@@ -410,7 +466,7 @@ def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run, progress: 
     def one(spec: envs.EnvSpec) -> tuple[str, envs.Env | CellError]:
         log_path = run.log_path(f"env-{spec.dirname()}")
         try:
-            return spec.key(), envs.ensure(spec, env_root, log_path)
+            return spec.key(), envs.ensure(spec, env_root, log_path, refresh=refresh)
         except CellError as exc:
             exc.log_path = log_path
             return spec.key(), exc
@@ -431,8 +487,12 @@ def build_envs(plans: Sequence[Plan], env_root: Path, run: store.Run, progress: 
         raise
     pool.shutdown()
     reused = sum(1 for r in built.values() if isinstance(r, envs.Env) and r.reused)
+    rechecked = sum(1 for r in built.values() if isinstance(r, envs.Env) and r.rechecked)
     if reused:
-        progress(f"  reused  {reused} cached environments")
+        asked = (
+            f", {rechecked} of them asked of the index again today and found the same" if rechecked else ""
+        )
+        progress(f"  reused  {reused} cached environments{asked}")
     return built
 
 
@@ -520,6 +580,7 @@ def count_statuses(records: Sequence[CellRecord]) -> dict[str, int]:
 
 def time_split(records: Sequence[CellRecord]) -> dict[str, float]:
     """Seconds spent starting servers, probing and building, summed over cells."""
+    records = [r for r in records if r.reused is None]  # the time this run spent
     split: dict[str, float] = {}
     split["start_s"] = round(sum(r.timings.start_s or 0.0 for r in records), 1)
     split["probe_s"] = round(sum(r.timings.probe_s or 0.0 for r in records), 1)

@@ -1,0 +1,211 @@
+"""Reuse: a cell measured before, on this machine, with the same inputs, is not measured again.
+
+A cell's inputs are everything its figures depend on: the versions its
+environment holds (not the specifiers asked), its Python, the server with
+its options and version, the probes that run on it with their settings and
+their code's declared versions, the target app's source and the server
+recipe's, the nginx and wrk it uses, and the machine (platform, CPU model,
+cores, memory and host, not its load).  They are hashed into the record's
+``inputs``.
+
+Before a run probes, it looks for each cell's hash among the ``ok`` records
+of the earlier complete runs of its results folder, newest first, each read
+through the loader for untrusted runs; a record found is taken over, its log
+copied beside it, and marked with the run and the day that measured it
+(``reused``).  A record taken over from a reused one names the run that
+measured it, so a measurement is never counted twice (see
+:mod:`runner.compare`).  ``--fresh`` measures everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from packaging.utils import canonicalize_name
+
+from runner.environments import envs
+from runner.errors import CellError
+from runner.matrix.cells import Cell, Matrix
+from runner.measuring.probes import probe_named
+from runner.measuring.wrk import wrk_binary
+from runner.records import store
+from runner.records.checks import RecordError
+from runner.records.machine import this_machine
+from runner.records.record import CellRecord, EnvInfo, Machine, Reused, Status
+from runner.serving import launch
+from runner.serving.proxies import PROXIES
+from runner.serving.servers import recipe_for
+
+FORMAT = 1  # raised when what goes into the hash changes
+MAX_RUNS = 50  # the earlier runs looked through, newest first
+
+Progress = Callable[[str], None]
+
+
+def identity(machine: Machine) -> dict[str, Any]:
+    """What makes two runs' machines the same one (not the load of the moment)."""
+    return {
+        "platform": machine.platform,
+        "cpu_model": machine.cpu,
+        "cores": machine.cores,
+        "memory_gib": machine.memory_gib,
+        "host": machine.host,
+    }
+
+
+@functools.cache
+def tool_versions() -> dict[str, str | None]:
+    """The proxies (nginx) and wrk on this machine, as they say their versions."""
+    found: dict[str, str | None] = {"wrk": _wrk_version()}
+    for name, proxy in PROXIES.items():
+        found[name] = None
+        with contextlib.suppress(CellError, OSError, subprocess.SubprocessError):
+            found[name] = proxy.version()
+    return found
+
+
+def _wrk_version() -> str | None:
+    binary = wrk_binary()
+    if binary is None:
+        return None
+    try:
+        done = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = (done.stdout or done.stderr).strip().splitlines()
+    return first[0].split(" Copyright")[0] if first else None
+
+
+@functools.cache
+def source_hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def code_of(cell: Cell) -> dict[str, str]:
+    """Hashes of the code that serves the cell: the target app's, the recipe's, the proxy's."""
+    app = tuple(sorted((launch.REPO / "target_app").glob("*.py")))
+    recipe = Path(str(sys.modules[recipe_for(cell.server.kind).command.__module__].__file__))
+    code = {"app": source_hash(*app), "recipe": source_hash(recipe)}
+    if cell.server.proxy is not None:
+        front = PROXIES[cell.server.proxy].front
+        code["proxy"] = source_hash(Path(str(sys.modules[front.__module__].__file__)))
+    return code
+
+
+def inputs_of(matrix: Matrix, cell: Cell, env: envs.Env, python: str, machine: Machine) -> str:
+    """The hash of everything the cell's figures depend on."""
+    probes = matrix.probes_for(cell)
+    server = cell.server
+    blob = {
+        "format": FORMAT,
+        "cell": cell.name,
+        "python": python,
+        "packages": packages_key(env.packages),
+        "server": {
+            "kind": server.kind,
+            "options": dict(server.options),
+            "proxy": server.proxy,
+            "proxy_options": dict(server.proxy_options),
+            "cpus": server.cpus,
+            "version": cell.server_pin,
+        },
+        "probes": {name: dict(settings) for name, settings in probes.items()},
+        "repeats": matrix.repeats,
+        "measured_by": {name: probe_named(name).version for name in probes},
+        "code": code_of(cell),
+        "tools": tool_versions(),
+        "machine": identity(machine),
+    }
+    text = json.dumps(blob, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """An ``ok`` record of an earlier run that a cell of this one may take over."""
+
+    run_path: Path
+    record: CellRecord
+    reused: Reused  # where it was measured
+
+
+def earlier_records(
+    results: Path, wanted: Iterable[str], *, skip: str = "", progress: Progress | None = None
+) -> dict[str, Earlier]:
+    """For each hash in ``wanted``, the newest earlier measurement of it.
+
+    Only complete runs of this machine are read, newest first, at most
+    :data:`MAX_RUNS`, and each is read as untrusted: one that does not load
+    is passed over with a line saying why.
+    """
+    wanted = set(wanted)
+    found: dict[str, Earlier] = {}
+    me = identity(this_machine())
+    runs = results / "runs"
+    names = sorted((p.name for p in runs.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True)
+    looked = 0
+    for name in names:
+        if len(found) == len(wanted) or looked >= MAX_RUNS:
+            break
+        if name == skip:
+            continue
+        path = runs / name
+        try:
+            meta = store.read_meta(path)
+            if not meta.complete or identity(meta.machine) != me:
+                continue
+            looked += 1
+            records = store.read_records(path)
+        except (RecordError, OSError) as exc:
+            if progress is not None:
+                progress(f"  run {name} not read for reuse: {exc}")
+            continue
+        for record in records:
+            key = record.inputs
+            if key in wanted and key not in found and record.status is Status.OK:
+                origin = record.reused or Reused(meta.run, meta.started[:10])
+                found[key] = Earlier(path, record, origin)
+    return found
+
+
+def take_over(earlier: Earlier, fresh: CellRecord, run: store.Run) -> CellRecord:
+    """The earlier record as this run's: its place in this matrix, this run's
+    environment, its log copied into this run."""
+    record = earlier.record
+    log = None
+    if record.log:
+        target = run.log_path(fresh.cell)
+        try:
+            raw = store.read_inside(earlier.run_path, record.log, store.MAX_LOG_BYTES)
+        except (RecordError, OSError):
+            raw = b""
+        if raw:
+            target.write_bytes(raw)
+            log = str(target.relative_to(run.path))
+    env = fresh.env or record.env
+    return dataclasses.replace(
+        record,
+        row_index=fresh.row_index,
+        server_index=fresh.server_index,
+        env=EnvInfo(env.path, env.backend, True) if env else None,
+        log=log,
+        reused=earlier.reused,
+    )
+
+
+def packages_key(packages: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The versions installed, named as the index names them, in order."""
+    return sorted((canonicalize_name(k), v) for k, v in packages.items())
