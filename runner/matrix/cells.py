@@ -26,7 +26,7 @@ from runner.serving.servers.base import requirement
 
 TOP_KEYS = ("python", "versions", "servers", "probes")
 ROW_KEYS = ("flask", "werkzeug", "python", "pins", "resolve", "servers", "name")
-RESOLVE_MODES = ("latest", "period")
+RESOLVE_MODES = ("latest", "period", "compatible")
 MAX_REPEATS = 20
 Fail = Callable[[str, str], "MatrixError"]
 PYTHON_RE = re.compile(r"^[23]\.\d{1,2}$")
@@ -136,7 +136,7 @@ class Row:
         if self.werkzeug:
             text += f", Werkzeug {self.werkzeug}"
         text += "".join(f", {name} {spec}" for name, spec in self.servers)
-        return text + f" on Python {self.python}" + (" (period)" if self.resolve == "period" else "")
+        return text + f" on Python {self.python}" + (f" ({self.resolve})" if self.resolve != "latest" else "")
 
 
 @dataclass(frozen=True)
@@ -266,8 +266,8 @@ def row_name(
     name += "".join(f"-{package}-{slug(spec)}" for package, spec in servers)
     if python:
         name += f"-py{python}"
-    if resolve == "period":
-        name += "-period"
+    if resolve != "latest":
+        name += f"-{resolve}"
     return name
 
 

@@ -122,6 +122,7 @@ def cells_cited(names: Sequence[str]) -> str:
 
 
 _CODE = re.compile(r"`([^`]+)`")
+_SPAN = re.compile(r"(`[^`]+`)")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029]+")
 
 
@@ -129,7 +130,10 @@ def inert(text: str) -> str:
     """Text a record may have put words into, unable to add markup to Markdown:
     no HTML or autolink (``<``), no link or image (``](``, ``][``), no new
     block (a line break).  Code spans, the one markup the report uses, stay."""
-    text = _LINE_BREAK.sub(" ", text).replace("<", "&lt;")
+    text = _LINE_BREAK.sub(" ", text)
+    # a code span shows ``<`` as itself and makes no HTML of it: only the text between spans is escaped
+    parts = _SPAN.split(text)
+    text = "".join(part if i % 2 else part.replace("<", "&lt;") for i, part in enumerate(parts))
     return text.replace("](", "]\\(").replace("][", "]\\[")
 
 

@@ -386,6 +386,7 @@ def trailer(rows: Sequence[RowView], servers: Sequence[str], records: Sequence[C
             Bullets(tuple(flagged)),
         ]
     out += reused_blocks(records, servers)
+    out += found_pins_blocks(records)
     failed = sorted(
         (r for r in records if r.status is not Status.OK), key=lambda r: (r.row_index, r.server_index)
     )
@@ -441,3 +442,29 @@ def reused_blocks(records: Sequence[CellRecord], servers: Sequence[str]) -> list
         ]
         bullets.append(f"run `{run}` ({date}), {len(taken)} cells: " + "; ".join(parts))
     return [Heading("Cells reused from earlier runs", folded=True), Bullets(tuple(bullets))]
+
+
+def found_pins_blocks(records: Sequence[CellRecord]) -> list[Block]:
+    """The pins each ``resolve: compatible`` row found, as the row's ``pins:`` to paste."""
+    rows: dict[str, CellRecord] = {}
+    for record in sorted(records, key=lambda r: r.row_index):
+        if record.asked.resolve == "compatible" and record.found_pins:
+            rows.setdefault(record.row, record)
+    if not rows:
+        return []
+    bullets = tuple(
+        f"`{row}` (Flask {r.flask or r.asked.flask} on Python {r.python or r.asked.python}): "
+        + "`pins: ["
+        + ", ".join(f'"{p}"' for p in (*r.asked.pins, *r.found_pins))
+        + "]`"
+        for row, r in rows.items()
+    )
+    return [
+        Heading("Pins found by resolve: compatible"),
+        Para(
+            "Each row below did not start with its dependencies' newest releases; the search found the "
+            "newest release line of each dependency under which the app imports, starts and answers. "
+            "Paste the `pins:` into the row to keep them:"
+        ),
+        Bullets(bullets),
+    ]

@@ -126,9 +126,10 @@ def cell_record(data: Mapping[str, Any]) -> None:
     ):
         _typed(http, key, kinds, where="http")
     _provenance(data)
-    tail = _typed(data, "log_tail", (list,))
-    if tail is not None and not all(isinstance(line, str) for line in tail):
-        raise RecordError("log_tail: every line must be a string")
+    for key in ("log_tail", "found_pins"):
+        lines = _typed(data, key, (list,))
+        if lines is not None and not all(isinstance(line, str) for line in lines):
+            raise RecordError(f"{key}: every entry must be a string")
 
 
 def _provenance(data: Mapping[str, Any]) -> None:

@@ -356,6 +356,7 @@ class CellRecord:
     # and, for a record taken over from an earlier run, where it was measured.
     inputs: str | None = None
     reused: Reused | None = None
+    found_pins: tuple[str, ...] = ()  # the pins a ``resolve: compatible`` row found
 
     @property
     def ok(self) -> bool:
@@ -398,6 +399,7 @@ class CellRecord:
             machine=self.machine.to_dict() if self.machine else None,
             schedule=self.schedule.to_dict(),
             reused=self.reused.to_dict() if self.reused else None,
+            found_pins=list(self.found_pins),
         )
         return data
 
@@ -460,6 +462,7 @@ class CellRecord:
             machine=Machine.from_dict(data["machine"]) if data.get("machine") else None,
             schedule=Schedule.from_dict(data.get("schedule") or {}),
             inputs=data.get("inputs"),
+            found_pins=tuple(data.get("found_pins") or ()),
             reused=Reused(str(data["reused"]["run"]), str(data["reused"]["date"]))
             if data.get("reused")
             else None,

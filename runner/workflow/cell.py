@@ -13,6 +13,7 @@ but the cell's own log.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,6 +64,7 @@ class Plan:
     interpreter: interpreters.Interpreter | None = None
     problem: CellError | None = None  # found before anything was built
     inputs: str | None = None  # the hash of its inputs, once its environment is built (see reuse)
+    found_pins: tuple[str, ...] = ()  # what its row's ``resolve: compatible`` found (see pins)
 
 
 @dataclass
@@ -120,12 +122,30 @@ def run_cell(
         for step in STEPS:
             step(job)
     except CellError as exc:
-        job.update(status=Status(exc.status), reason=exc.reason, cause=exc.cause)
+        job.update(status=Status(exc.status), reason=with_way_out(plan.cell, exc), cause=exc.cause)
     except Exception as exc:  # an unexpected failure: keep its traceback
         with open(job.log_path, "a", encoding="utf-8") as log:
             log.write(traceback.format_exc())
         job.update(status=Status.ERROR, reason=f"internal error: {exc!r} (traceback in the cell's log)")
     return finished(job)
+
+
+_IMPORT_FAILURE = re.compile(r"\b(ImportError|ModuleNotFoundError|AttributeError)\b|cannot import name")
+WAY_OUT = (
+    "; its dependencies' newest releases may not fit this Flask: `resolve: compatible` on the row "
+    "searches for pins under which it runs"
+)
+
+
+def with_way_out(cell: Cell, exc: CellError) -> str:
+    """The reason, with the way out where a row resolved to the newest releases fails to import."""
+    if (
+        cell.row.resolve == "latest"
+        and exc.status == Status.ERROR.value
+        and _IMPORT_FAILURE.search(exc.reason)
+    ):
+        return exc.reason + WAY_OUT
+    return exc.reason
 
 
 def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> CellRecord:
@@ -159,6 +179,7 @@ def first_record(matrix: Matrix, plan: Plan, run_path: Path, log_path: Path) -> 
         started=time.time(),
         machine=this_machine(),
         inputs=plan.inputs,
+        found_pins=plan.found_pins,
     )
 
 

@@ -44,7 +44,7 @@ from runner.serving.process import signals_as_interrupt
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import Recipe, recipe_for
 from runner.serving.servers.base import requirement
-from runner.workflow import machine_lock, reuse, schedule
+from runner.workflow import machine_lock, pins, reuse, schedule
 from runner.workflow.cell import Built, Plan, first_record, launch_groups, run_cell, runs_of, starts_no_server
 from runner.workflow.schedule import Gate, overlap_bound
 
@@ -92,10 +92,10 @@ def run_cells(
 ) -> Outcome:
     """Run ``cells`` into a new run folder, or, unless ``fresh``, go on with
     the newest run if it was interrupted with this same matrix and cells.
-    Without ``report`` (bisect's probes) the run is not published; ``overlap``
-    is how many cells' waiting probes run at once (see :func:`probe_cells`).
+    Without ``report`` (bisect's probes) the run is not published; ``overlap``:
+    see :func:`probe_cells`; rows of ``resolve: compatible``: :mod:`pins`.
     With ``reuse_earlier``, a cell measured before with the same inputs takes
-    that record (:mod:`runner.workflow.reuse`); ``refresh``: see :func:`build_envs`."""
+    that record (:mod:`reuse`); ``refresh``: see :func:`build_envs`."""
     names = [c.name for c in cells]
     run, cells = open_run(matrix, cells, results, progress, fresh)
     complete = False
@@ -105,11 +105,7 @@ def run_cells(
     dog = watchdog.start(run.id)  # ends what the run started, even if this process is killed
     try:
         with signals_as_interrupt():
-            plans = [plan_cell(cell, env_root) for cell in cells]
-            build_started = time.perf_counter()
-            built = build_envs(plans, env_root, run, progress, refresh=refresh)
-            phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
-            plans = hash_inputs(matrix, plans, built)
+            plans, built = prepare(matrix, cells, env_root, run, progress, phases, refresh=refresh)
             if reuse_earlier:
                 plans = take_over_earlier(matrix, plans, built, run, progress)
             with machine_lock.measuring(progress):  # no other run's probes beside these
@@ -127,6 +123,26 @@ def run_cells(
         watchdog.stop(dog)
         progress(last_line(outcome, len(names), time.perf_counter() - started, phases))
     return outcome
+
+
+def prepare(
+    matrix: Matrix,
+    cells: Sequence[Cell],
+    env_root: Path,
+    run: store.Run,
+    progress: Progress,
+    phases: dict[str, float],
+    *,
+    refresh: bool = False,
+) -> tuple[list[Plan], Built]:
+    """Each cell planned (its row's pins found, where it asks), its environment
+    built, and the hash of its inputs taken; the build's time into ``phases``."""
+    plans = [plan_cell(cell, env_root) for cell in cells]
+    plans = pins.find_pins(plans, env_root, run.id, run.log_path, progress, refresh=refresh)
+    build_started = time.perf_counter()
+    built = build_envs(plans, env_root, run, progress, refresh=refresh)
+    phases["build_phase_s"] = round(time.perf_counter() - build_started, 1)
+    return hash_inputs(matrix, plans, built), built
 
 
 def hash_inputs(matrix: Matrix, plans: Sequence[Plan], built: Built) -> list[Plan]:

@@ -10,13 +10,17 @@ from __future__ import annotations
 from runner.serving.servers import cheroot, dev, granian, gunicorn, uwsgi, waitress
 from runner.serving.servers.base import Launch, Option, Recipe, Role
 
-__all__ = ["RECIPES", "Launch", "Option", "Recipe", "Role", "recipe_for"]
+__all__ = ["PLAIN", "RECIPES", "Launch", "Option", "Recipe", "Role", "recipe_for"]
 
 RECIPES: dict[str, Recipe] = {
     recipe.kind: recipe
     for module in (dev, gunicorn, waitress, uwsgi, cheroot, granian)
     for recipe in module.RECIPES
 }
+
+# What a row's ``resolve: compatible`` search starts the app with: Werkzeug's
+# own server, which every Flask has (see runner.environments.compatible).
+PLAIN = RECIPES["werkzeug"]
 
 
 def recipe_for(kind: str) -> Recipe:
