@@ -222,6 +222,29 @@ def read_records(run_path: Path) -> list[CellRecord]:
     return records
 
 
+def record_names(run_path: Path) -> set[str]:
+    """The cells a run folder holds a record of, by name (none: an empty set)."""
+    try:
+        cells = _open_folders(run_path, ["cells"])
+    except (FileNotFoundError, RecordError):
+        return set()
+    try:
+        return {n[: -len(".json")] for n in os.listdir(cells) if n.endswith(".json")}
+    finally:
+        os.close(cells)
+
+
+def read_record(run_path: Path, cell: str) -> CellRecord:
+    """One cell's record of a run folder, checked as :func:`read_records` checks each."""
+    path = cell_path(run_path, cell)
+    try:
+        raw = read_inside(run_path, f"cells/{path.name}", MAX_RECORD_BYTES)
+        return load_cell(read_untrusted_json(path, MAX_RECORD_BYTES, raw))
+    except (ValueError, KeyError) as exc:
+        said = str(exc)
+        raise RecordError(said if said.startswith(str(path)) else f"{path}: {said}") from None
+
+
 def require_run(path: Path, shown: str | None = None) -> None:
     """One line for a folder that is not a run's."""
     if not (path / "run.json").is_file():

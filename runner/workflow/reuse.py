@@ -26,7 +26,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -47,6 +47,9 @@ from runner.serving.proxies import PROXIES
 from runner.serving.servers import recipe_for
 
 FORMAT = 1  # raised when what goes into the hash changes
+# What may be taken over: a measurement, or a fact of the versions (n/a); an
+# error or a skip may be the machine's moment, and is tried again.
+REUSABLE = (Status.OK, Status.NA)
 MAX_RUNS = 50  # the earlier runs looked through, newest first
 
 Progress = Callable[[str], None]
@@ -143,41 +146,43 @@ class Earlier:
 
 
 def earlier_records(
-    results: Path, wanted: Iterable[str], *, skip: str = "", progress: Progress | None = None
+    results: Path, wanted: Mapping[str, str], *, skip: str = "", progress: Progress | None = None
 ) -> dict[str, Earlier]:
-    """For each hash in ``wanted``, the newest earlier measurement of it.
+    """For each cell of ``wanted`` (cell -> the hash of its inputs), the newest
+    earlier measurement with that hash.
 
-    Only complete runs of this machine are read, newest first, at most
-    :data:`MAX_RUNS`, and each is read as untrusted: one that does not load
-    is passed over with a line saying why.
+    The hash covers the cell's name, so only a record of the same cell can
+    match: each earlier complete run of this machine, newest first (at most
+    :data:`MAX_RUNS`), is asked for the records of the cells still wanted,
+    each read as untrusted.  A run or record that does not load is passed
+    over with a line saying why.
     """
-    wanted = set(wanted)
     found: dict[str, Earlier] = {}
     me = identity(this_machine())
     runs = results / "runs"
     names = sorted((p.name for p in runs.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True)
     looked = 0
-    for name in names:
-        if len(found) == len(wanted) or looked >= MAX_RUNS:
+    for name in (n for n in names if n != skip):
+        left = {cell for cell in wanted if cell not in found}
+        if not left or looked >= MAX_RUNS:
             break
-        if name == skip:
-            continue
         path = runs / name
         try:
             meta = store.read_meta(path)
-            if not meta.complete or identity(meta.machine) != me:
-                continue
-            looked += 1
-            records = store.read_records(path)
-        except (RecordError, OSError) as exc:
-            if progress is not None:
-                progress(f"  run {name} not read for reuse: {exc}")
+        except (RecordError, OSError):
             continue
-        for record in records:
-            key = record.inputs
-            if key in wanted and key not in found and record.status is Status.OK:
-                origin = record.reused or Reused(meta.run, meta.started[:10])
-                found[key] = Earlier(path, record, origin)
+        if not meta.complete or identity(meta.machine) != me:
+            continue
+        looked += 1
+        for cell in sorted(left & store.record_names(path)):
+            try:
+                record = store.read_record(path, cell)
+            except (RecordError, OSError) as exc:
+                if progress is not None:
+                    progress(f"  {path.name}/{cell} not read for reuse: {exc}")
+                continue
+            if record.inputs == wanted[cell] and record.status in REUSABLE:
+                found[cell] = Earlier(path, record, record.reused or Reused(meta.run, meta.started[:10]))
     return found
 
 

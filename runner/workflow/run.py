@@ -164,11 +164,11 @@ def take_over_earlier(
 ) -> list[Plan]:
     """Write the record of each cell measured before with the same inputs;
     the plans left are those to measure."""
-    wanted = {p.inputs for p in plans if p.inputs}
+    wanted = {p.cell.name: p.inputs for p in plans if p.inputs}
     found = reuse.earlier_records(run.root, wanted, skip=run.id, progress=progress) if wanted else {}
     left = []
     for plan in plans:
-        earlier = found.get(plan.inputs) if plan.inputs else None
+        earlier = found.get(plan.cell.name)
         if earlier is None:
             left.append(plan)
             continue
