@@ -106,7 +106,9 @@ def search_row(
         compatible.remember(env_root, key, found)
     if found.problem:
         progress(f"row {row.name}: {found.problem}")
-    elif found.pins:
+    elif not found.pins:
+        progress(f"row {row.name}: runs as resolved today, no pins needed")
+    else:
         progress(
             f"row {row.name}: runs with {', '.join(found.pins)} ({found.tries} trial builds); in matrix.yaml:"
         )
