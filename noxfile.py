@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from runner import cli  # noqa: E402
 from runner.errors import UserError  # noqa: E402
-from runner.matrix.cells import Matrix, load  # noqa: E402
+from runner.matrix.cells import Matrix  # noqa: E402
 
 nox.options.sessions = ["matrix"]
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -40,7 +40,7 @@ RUNNER_REQUIREMENTS: list[str] = PYPROJECT["project"]["dependencies"]
 
 MATRIX: Matrix | None
 try:
-    MATRIX = load(cli.matrix_path())
+    MATRIX = cli.load_matrix(cached_only=True)  # the index is asked by `nox -s matrix` alone
     MATRIX_ERROR = None
 except UserError as exc:  # reported by the sessions that need the matrix
     MATRIX = None
@@ -73,7 +73,7 @@ def matrix(session: nox.Session) -> None:
     next one; `-- --shard K/N` runs one of N parts, `-- --list-shards N`
     prints the plan, `-- --serial` runs each cell whole, one after another.
     """
-    _finish(session, cli.matrix_session(_matrix_or_exit(), session.posargs))
+    _finish(session, cli.matrix_session(None, session.posargs))  # loads the matrix, asking the index
 
 
 @nox.session(venv_backend="none", default=False)

@@ -41,6 +41,14 @@ def matrix_path() -> Path:
     return settings.current().matrix_file
 
 
+def load_matrix(path: Path | None = None, *, cached_only: bool = False) -> Matrix:
+    """The matrix file, its expanding rows expanded from the index's releases
+    (the cache's alone with ``cached_only``: how nox loads it for every session)."""
+    from runner.matrix import releases
+
+    return load(path or matrix_path(), releases.cached() if cached_only else releases.from_index())
+
+
 def results_path() -> Path:
     """``RESULTS_DIR`` stores the runs elsewhere than ``results/``."""
     return settings.current().results_dir
@@ -162,10 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings.current()  # a bad variable stops the run before anything is built
-        matrix = load(args.matrix or matrix_path())
+        matrix = load_matrix(args.matrix)
         if args.list:
-            for cell in matrix.cells():
-                print(cell.name)
+            print(listing(matrix))
             return 0
         return run(
             matrix,
@@ -428,12 +435,30 @@ def _stderr_line(line: str) -> None:
     print(terminal_safe(settings.redact(line)), file=sys.stderr)
 
 
+def listing(matrix: Matrix) -> str:
+    """The rows that expanded, line by line with the releases in each, then every cell."""
+    out = []
+    for expansion in matrix.expansions:
+        if expansion.missing:
+            out.append(f"{expansion.where}: {expansion.rule}: no rows ({expansion.missing})")
+            continue
+        out.append(f"{expansion.where}: {expansion.rule}: {len(expansion.lines)} release lines")
+        for row, line in zip(expansion.rows, expansion.lines):
+            out.append(
+                f"  {row:<36} {line.label:<6} newest {line.newest}; releases {', '.join(line.releases)}"
+            )
+    return "\n".join([*out, *(cell.name for cell in matrix.cells())])
+
+
 @_user_errors
-def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
-    """``nox -s matrix -- [--fresh] [--refresh] [--shard K/N | --list-shards N]``."""
+def matrix_session(matrix: Matrix | None, argv: Sequence[str]) -> int:
+    """``nox -s matrix -- [--fresh] [--refresh] [--list] [--shard K/N | --list-shards N]``;
+    the matrix is loaded here where none is given (its rows expanded from the index)."""
     from runner import shards
 
+    matrix = matrix or load_matrix()
     parser = _Parser(prog="nox -s matrix --", description="Run the matrix, or one part of it.")
+    parser.add_argument("--list", action="store_true", help="list the rows that expand, and every cell")
     parser.add_argument("--fresh", action="store_true", help=FRESH)
     parser.add_argument("--refresh", action="store_true", help=REFRESH)
     parser.add_argument("--shard", help="run part K of N (K/N); the parts are a function of the matrix alone")
@@ -447,6 +472,9 @@ def matrix_session(matrix: Matrix, argv: Sequence[str]) -> int:
         "--no-bisect", action="store_true", help="leave the changes found unbisected (--shard implies it)"
     )
     args = parser.parse_args(argv)
+    if args.list:
+        print(listing(matrix))
+        return 0
     if args.list_shards is not None:
         print(shards.plan_json(shards.plan(matrix, shards.parse_count(args.list_shards))))
         return 0

@@ -8,6 +8,7 @@ would be accepted, raised before anything is built.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner.errors import UserError
-from runner.matrix import yamlfile
+from runner.matrix import generate, yamlfile
 from runner.measuring.probes import PROBES
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import RECIPES, Option, Recipe
@@ -179,6 +180,7 @@ class Matrix:
     probes: Mapping[str, ProbeSettings]
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     repeats: int = 1  # each cell's probes, each time in a fresh server process
+    expansions: tuple[generate.Expansion, ...] = field(default=(), compare=False)  # the rows that expanded
 
     def probes_for(self, cell: Cell) -> dict[str, Mapping[str, Any]]:
         """The probes that run on this cell, concurrency first."""
@@ -271,7 +273,7 @@ def row_name(
     return name
 
 
-def load(path: Path) -> Matrix:
+def load(path: Path, releases: generate.Releases | None = None) -> Matrix:
     """The matrix in a file: read within bounds (see :mod:`runner.matrix.yamlfile`), then parsed."""
     try:
         data, lines = yamlfile.read(path)
@@ -284,17 +286,24 @@ def load(path: Path) -> Matrix:
         if message.startswith("not valid YAML"):
             message += "; expected a mapping with keys " + ", ".join(TOP_KEYS)
         raise MatrixError(path.name, "", message, line=exc.line) from None
-    return parse(data, path.name, lines)
+    return parse(data, path.name, lines, releases)
 
 
-def parse(data: Any, source: str = "matrix.yaml", lines: Mapping[str, int] | None = None) -> Matrix:
-    """The matrix in ``data``; ``lines`` (key path -> line) places errors in the file."""
+def parse(
+    data: Any,
+    source: str = "matrix.yaml",
+    lines: Mapping[str, int] | None = None,
+    releases: generate.Releases | None = None,
+) -> Matrix:
+    """The matrix in ``data``; ``lines`` (key path -> line) places errors in the file;
+    ``releases`` lists a package's releases for the rows that expand (see
+    :mod:`runner.matrix.generate`; none: they expand to no rows)."""
     fail = _locator(source, lines or {})
     if not isinstance(data, dict):
         raise fail("", "expected a mapping with keys " + ", ".join(TOP_KEYS) + f", found {_type_name(data)}")
     _no_unknown_keys(data, TOP_KEYS, "", fail)
     default_python = _python(data.get("python", "3.11"), "python", fail)
-    rows = _rows(data.get("versions"), default_python, fail)
+    rows, expansions = _rows(data.get("versions"), default_python, fail, releases)
     servers_data = data.get("servers")
     if not isinstance(servers_data, dict) or not servers_data:
         raise fail(
@@ -319,6 +328,7 @@ def parse(data: Any, source: str = "matrix.yaml", lines: Mapping[str, int] | Non
         probes=probes,
         raw=data,
         repeats=repeats,
+        expansions=tuple(expansions),
     )
 
 
@@ -335,13 +345,31 @@ def _locator(source: str, lines: Mapping[str, int]) -> Fail:
     return fail
 
 
-def _rows(versions: Any, default_python: str, fail: Fail) -> list[Row]:
+def _rows(
+    versions: Any, default_python: str, fail: Fail, releases: generate.Releases | None = None
+) -> tuple[list[Row], list[generate.Expansion]]:
     if not isinstance(versions, list) or not versions:
         raise fail(
             "versions",
             'expected a non-empty list of rows such as [{flask: "3.1.*"}], found ' + _type_name(versions),
         )
-    rows = [_row(entry, f"versions[{i}]", default_python, fail) for i, entry in enumerate(versions)]
+    rows: list[Row] = []
+    expansions = []
+    for i, entry in enumerate(versions):
+        where = f"versions[{i}]"
+        package = generate.generated_package(entry)
+        if package is None:
+            rows.append(_row(entry, where, default_python, fail))
+            continue
+        entries, expansion = generate.expand(entry, package, where, fail, releases)
+        made = [_row(one, where, default_python, fail) for one in entries]
+        expansions.append(dataclasses.replace(expansion, rows=tuple(r.name for r in made)))
+        rows += made
+    _distinct(rows, fail)
+    return rows, expansions
+
+
+def _distinct(rows: list[Row], fail: Fail) -> None:
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         if row.name in seen:
@@ -358,7 +386,6 @@ def _rows(versions: Any, default_python: str, fail: Fail) -> list[Row]:
             f"differs from the name of versions[{clash[0]}] only in "
             "case; on a file system that ignores case both would write the same files",
         )
-    return rows
 
 
 def expand(matrix: Matrix) -> Iterator[Cell]:
