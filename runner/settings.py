@@ -204,7 +204,7 @@ _NOT_SECRET = re.compile(
 
 def without_credentials(text: str) -> str:
     """``text`` with the ``user:password@`` of every URL in it left out."""
-    return _USERINFO.sub(r"\1", text)
+    return _USERINFO.sub(r"\1", text) if "@" in text else text  # no userinfo without an @
 
 
 def secret_values() -> list[str]:

@@ -34,6 +34,14 @@ class Para:
 class Bullets:
     items: tuple[str, ...]
 
+    def shown(self) -> list[str]:
+        """The items, each once: one that comes again (the same finding in
+        several blocks of rows, or copies) says how many times, where it first came."""
+        counts: dict[str, int] = {}
+        for item in self.items:
+            counts[item] = counts.get(item, 0) + 1
+        return [f"{item} ({n} times)" if n > 1 else item for item, n in counts.items()]
+
 
 @dataclass(frozen=True)
 class Table:
@@ -94,7 +102,7 @@ def markdown(blocks: Sequence[Block], images: Mapping[str, str] | None = None) -
         elif isinstance(block, Para):
             out.append(inert(block.text))
         elif isinstance(block, Bullets):
-            out.append("\n".join(f"- {inert(item)}" for item in block.items))
+            out.append("\n".join(f"- {inert(item)}" for item in block.shown()))
         elif isinstance(block, Table):
             out.append(block.markdown())
         elif isinstance(block, Findings):
@@ -173,7 +181,7 @@ def html_body(blocks: Sequence[Block], charts: Sequence[str], cells: Collection[
     every name of a cell in ``cells`` a link that opens its record."""
     out: list[str] = []
     toc = [(anchor_of(b.text), b.text) for b in blocks if isinstance(b, Heading) and b.level == 2]
-    in_section = False
+    in_section = fold = False
     for block in blocks:
         if isinstance(block, Heading) and block.level == 2:
             if in_section:
@@ -189,11 +197,15 @@ def html_body(blocks: Sequence[Block], charts: Sequence[str], cells: Collection[
             in_section = True
         elif isinstance(block, Heading):
             level = block.level
-            out.append(f'<h{level} id="{anchor_of(block.text)}">{inline_html(block.text, cells)}</h{level}>')
+            heading = f'<h{level} id="{anchor_of(block.text)}">{inline_html(block.text, cells)}</h{level}>'
+            # a folded heading below a section's holds the one block after it, a click away
+            out.append(f'<details class="fold"><summary>{heading}</summary>' if block.folded else heading)
+            fold = block.folded
+            continue
         elif isinstance(block, Para):
             out.append(f"<p>{inline_html(block.text, cells)}</p>")
         elif isinstance(block, Bullets):
-            items = "".join(f"<li>{inline_html(item, cells)}</li>" for item in block.items)
+            items = "".join(f"<li>{inline_html(item, cells)}</li>" for item in block.shown())
             out.append(f"<ul>{items}</ul>")
         elif isinstance(block, Table):
             out.append(_table_html(block, cells))
@@ -204,6 +216,9 @@ def html_body(blocks: Sequence[Block], charts: Sequence[str], cells: Collection[
                 f'<figure><div class="chart" id="chart-{block.name}" data-chart="{block.name}"></div>'
                 f"<figcaption>{inline_html(block.title)}</figcaption></figure>"
             )
+        if fold:
+            out.append("</details>")
+            fold = False
     if in_section:
         out.append("</div></details>")
     return "\n".join(out)

@@ -55,7 +55,9 @@ th { background: var(--head); position: sticky; top: 0; } tr:nth-child(even) td 
 th:first-child, td:first-child { position: sticky; left: 0; z-index: 1; box-shadow: 1px 0 0 var(--line); }
 td[data-cell] { cursor: pointer; }
 td[data-cell]:hover { outline: 2px solid var(--link); outline-offset: -2px; }
-figure { margin: .5rem 0; overflow-x: auto; } figcaption { color: var(--muted); font-size: 13px; }
+figure { margin: .5rem 0; overflow: auto; max-height: 88vh; }
+figcaption { color: var(--muted); font-size: 13px; }
+details.fold > summary { cursor: pointer; } details.fold > summary > h3 { display: inline; }
 .vega-bind { display: inline-block; margin-right: 1.2rem; font-size: 13px; }
 .chart-error { color: #b00; }
 dialog#cell-panel { max-width: min(900px, 92vw); max-height: 85vh; overflow: auto; color: var(--fg);
@@ -67,7 +69,7 @@ dialog#cell-panel table { font-size: 12px; }
   nav.toc, dialog { display: none; }
   details.section > summary::before { content: ""; }
   details::details-content { content-visibility: visible; display: block; }
-  .table { overflow: visible; } th, td { position: static; }
+  .table, figure { overflow: visible; max-height: none; } th, td { position: static; }
 }
 """
 

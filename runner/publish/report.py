@@ -246,6 +246,21 @@ def document(
             ),
             Bullets(tuple(bisected)),
         ]
+    out += probe_sections(rows, servers, records, inputs, charts)
+    out += detail
+    out += trailer(rows, servers, records)
+    return out
+
+
+def probe_sections(
+    rows: Sequence[RowView],
+    servers: Sequence[str],
+    records: Sequence[CellRecord],
+    inputs: Inputs,
+    charts: Collection[str],
+) -> list[Block]:
+    """Each probe's section but the headline's: what it does, its chart, its table."""
+    out: list[Block] = []
     for name, probe in PROBES.items():
         if probe.always or name not in inputs.probe_settings or not any(r.probe(name) for r in records):
             continue
@@ -253,13 +268,29 @@ def document(
             Heading(probe.title),
             Para(probe.about.format(**inputs.probe_settings[name]) + _runs_note(probe, inputs.repeats)),
         ]
+        out += chart_blocks(probe, charts)  # the picture first: a long table may be folded under it
         out += _per_machine(
-            rows, servers, records, partial(probe_text, name=name), inputs, varies=probe.machine_bound
+            rows,
+            servers,
+            records,
+            partial(probe_text, name=name),
+            inputs,
+            varies=probe.machine_bound,
+            title=probe.title,
         )
-        out += chart_blocks(probe, charts)
-    out += detail
-    out += trailer(rows, servers, records)
     return out
+
+
+def _by_column(
+    rows: Sequence[RowView], servers: Sequence[str], answers: Sequence[BisectAnswer]
+) -> list[Block]:
+    compact = by_column(rows, servers, answers)
+    if not compact.rows:
+        return []
+    said = (
+        "Each column along each block of rows (same Python and resolution), its peaks, and where it changed:"
+    )
+    return [Para(said), compact]
 
 
 def _runs_note(probe: Probe[Any], repeats: int) -> str:
@@ -294,6 +325,19 @@ def machines_text(run: RunMeta, records: Sequence[CellRecord], inputs: Inputs) -
     return f"{len(machines)} machines (each table of timed figures is split by machine)"
 
 
+LONG_TABLE = 30  # rows; a table longer (or wider) is folded under its size
+WIDE_TABLE = 20  # columns
+
+
+def at_a_click(full: Table, what: str) -> list[Block]:
+    """A long or wide table folded under a heading that gives its size (the
+    page opens it on a click; what comes before it summarises it); a small one as it is."""
+    if len(full.rows) <= LONG_TABLE and len(full.headers) <= WIDE_TABLE:
+        return [full]
+    size = f"{len(full.rows)} rows x {len(full.headers)} columns"
+    return [Heading(f"{what}: every cell ({size})", 3, folded=True), full]
+
+
 def _per_machine(
     rows: Sequence[RowView],
     servers: Sequence[str],
@@ -302,10 +346,11 @@ def _per_machine(
     inputs: Inputs,
     *,
     varies: bool,
+    title: str = "",
 ) -> list[Block]:
     machines = sorted({inputs.machine(r) for r in records})
     if not varies or len(machines) <= 1:
-        return [table(rows, servers, text, skip_empty=True)]
+        return at_a_click(table(rows, servers, text, skip_empty=True), title)
     out: list[Block] = []
     for machine in machines:
 
@@ -348,16 +393,13 @@ def headline(
     # the map first, the steps chart under the changes
     drawn = chart_blocks(PROBES[HEADLINE], charts)
     out: list[Block] = [Heading(PROBES[HEADLINE].title), *drawn[:1]]
-    compact = by_column(rows, servers, answers)
-    if compact.rows:
-        out += [
-            Para(
-                "Each column along each block of rows (same Python and resolution), "
-                "its peaks, and where it changed:"
-            ),
-            compact,
-        ]
-    out += [Para(about), Para(shown), table(rows, servers, cell_text), Heading("Changes", 3)]
+    out += _by_column(rows, servers, answers)
+    out += [
+        Para(about),
+        Para(shown),
+        *at_a_click(table(rows, servers, cell_text), PROBES[HEADLINE].title),
+        Heading("Changes", 3),
+    ]
     found = changes(rows, servers)
     out.append(
         Bullets(tuple(found)) if found else Para("No column changes its verdict between neighbouring rows.")

@@ -187,7 +187,7 @@ def change_findings(
         verb = "serves" if len(servers) == 1 else "serve"
         text = (
             f"{columns(servers)} {verb} {_VERDICT_WORDS.get(was, was)}, then "
-            f"{_VERDICT_WORDS.get(now, now)}: " + ", and ".join(spans) + "."
+            f"{_VERDICT_WORDS.get(now, now)}: " + ", and ".join(_each_once(spans)) + "."
         )
         cells = [c.before.cells[c.server] for g in groups for c in g]
         cells += [c.after.cells[c.server] for g in groups for c in g]
@@ -597,3 +597,11 @@ def section(found: Sequence[Finding]) -> list[Block]:
         ),
         Findings(tuple(found)),
     ]
+
+
+def _each_once(phrases: Sequence[str]) -> list[str]:
+    """Each phrase once, with how many blocks of rows say the same where several do."""
+    counts: dict[str, int] = {}
+    for phrase in phrases:
+        counts[phrase] = counts.get(phrase, 0) + 1
+    return [f"{phrase} (so in {n} blocks)" if n > 1 else phrase for phrase, n in counts.items()]
