@@ -103,6 +103,14 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def reproduce(session: nox.Session) -> None:
+    """`-- RUN_DIR CELL`: rebuild a cell from its record's exact packages, measure it again, compare."""
+    code = cli.reproduce(session.posargs)
+    if code:
+        raise SystemExit(code)
+
+
+@nox.session(venv_backend="none")
 def merge(session: nox.Session) -> None:
     """Runs of the same matrix (shards, machines) into one run with its report."""
     _finish(session, cli.merge(session.posargs))

@@ -240,6 +240,20 @@ def report(argv: Sequence[str]) -> int:
 
 
 @_user_errors
+def reproduce(argv: Sequence[str]) -> int:
+    """``nox -s reproduce -- RUN_DIR CELL``: the cell rebuilt from its record and measured again."""
+    from runner import reproduce as again
+
+    parser = _Parser(
+        prog="nox -s reproduce --", description=again.__doc__.splitlines()[0] if again.__doc__ else ""
+    )
+    parser.add_argument("run", help="the run folder that holds the cell")
+    parser.add_argument("cell", help="the cell's name, <row>--<server>")
+    args = parser.parse_args(argv)
+    return again.reproduce(_run_folder(args.run), args.cell, results=results_path(), env_root=DEFAULT_ENVS)
+
+
+@_user_errors
 def compare(argv: Sequence[str]) -> int:
     from runner import compare as comparing
 

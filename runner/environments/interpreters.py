@@ -52,6 +52,15 @@ def find(version: str) -> Interpreter | None:
     return None
 
 
+def find_exact(version: str) -> Interpreter | None:
+    """The interpreter of exactly ``version`` (``3.11.7``), among its minor's candidates."""
+    for candidate in _candidates(_minor(version)):
+        found = _inspect(candidate)
+        if found and found.version == version:
+            return found
+    return None
+
+
 def _candidates(version: str) -> Iterator[str]:
     on_path = shutil.which(f"python{version}")
     if on_path:

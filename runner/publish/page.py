@@ -126,6 +126,10 @@ async function openCell(name) {
     add(body, "h4", "Installed");
     add(body, "p", Object.entries(cell.packages).map(([k, v]) => k + " " + v).join(", "));
   }
+  if (cell.reproduce) {
+    add(body, "h4", "Measure it again");
+    add(body, "pre", cell.reproduce);
+  }
   if (cell.log_tail.length) {
     add(body, "h4", "Log tail");
     add(body, "pre", cell.log_tail.join("\\n"));
@@ -162,13 +166,16 @@ const asked = decodeURIComponent(location.hash.slice(1));
 if (asked.startsWith("cell=")) openCell(asked.slice(5));
 """
 
+# The command that rebuilds a cell from its record and measures it again (runner.reproduce).
+REPRODUCE = "nox -s reproduce -- {run} {cell}"
+
 PANEL = (
     '<dialog id="cell-panel" aria-label="A cell\'s record">'
     '<form method="dialog"><button type="button">Close</button></form><div class="body"></div></dialog>'
 )
 
 
-def cell_records(records: Sequence[CellRecord]) -> dict[str, dict[str, Any]]:
+def cell_records(records: Sequence[CellRecord], run: str = "RUN_DIR") -> dict[str, dict[str, Any]]:
     """What a cell's panel shows: versions, server and options, each probe's
     figures (with every run's yes/no), the reason, and the log tail."""
     out: dict[str, dict[str, Any]] = {}
@@ -196,6 +203,7 @@ def cell_records(records: Sequence[CellRecord]) -> dict[str, dict[str, Any]]:
             "packages": dict(record.packages),
             "probes": probes,
             "log_tail": list(record.log_tail[-40:]),
+            "reproduce": REPRODUCE.format(run=f"results/runs/{run}", cell=record.cell) if record.ok else "",
         }
     return out
 
@@ -244,7 +252,7 @@ def page_html(
     meta: RunMeta, blocks: Sequence[Block], drawn: Sequence[ChartSpec], records: Sequence[CellRecord] = ()
 ) -> str:
     specs = {chart.name: chart.spec for chart in drawn}
-    shown = cell_records(records)
+    shown = cell_records(records, meta.run)
     body = html_body(blocks, list(specs), shown)
     title = html.escape(f"Flask concurrency matrix: run {meta.run}")
     return "\n".join(

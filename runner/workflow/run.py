@@ -346,7 +346,8 @@ def follows_its_servers(cell: Cell) -> None:
 def usable_interpreter(cell: Cell) -> interpreters.Interpreter:
     """The row's Python, where the cell's server runs on it and its proxy is installed."""
     row = cell.row
-    interpreter = interpreters.find(row.python)
+    exact = row.python.count(".") == 2  # a cell reproduced on the interpreter its record names
+    interpreter = interpreters.find_exact(row.python) if exact else interpreters.find(row.python)
     if interpreter is None:
         raise CellSkipped(
             f"no Python {row.python} on PATH, under pyenv or from uv; " + interpreters.how_to_get(row.python),
