@@ -103,6 +103,14 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def watch(session: nox.Session) -> None:
+    """`-- [--since RUN_DIR]`: which releases appeared since a run, and the matrix it would run."""
+    code = cli.watch(session.posargs)
+    if code:
+        raise SystemExit(code)
+
+
+@nox.session(venv_backend="none")
 def reproduce(session: nox.Session) -> None:
     """`-- RUN_DIR CELL`: rebuild a cell from its record's exact packages, measure it again, compare."""
     code = cli.reproduce(session.posargs)

@@ -240,6 +240,30 @@ def report(argv: Sequence[str]) -> int:
 
 
 @_user_errors
+def watch(argv: Sequence[str]) -> int:
+    """``nox -s watch [-- --since RUN_DIR]``: what the index released since a run; exit 0 either way."""
+    from runner import watch as watching
+    from runner.records import store
+
+    parser = _Parser(prog="nox -s watch --", description="Which releases appeared since a run.")
+    parser.add_argument("--since", help="the run to compare with (default: the newest, results/latest)")
+    parser.add_argument(
+        "--matrix-out", type=Path, help="write the matrix it would run here, if anything is new"
+    )
+    parser.add_argument("--github-output", type=Path, help="append new=true or new=false to this file")
+    args = parser.parse_args(argv)
+    since = _run_folder(args.since) if args.since else store.latest(results_path())
+    if since is None:
+        raise UserError(f"no run to watch from in {results_path()}; give one with --since RUN_DIR")
+    said, new = watching.watch(load_matrix(), since, matrix_out=args.matrix_out)
+    print(terminal_safe(said))
+    if args.github_output is not None:
+        with open(args.github_output, "a", encoding="utf-8") as out:
+            out.write(f"new={'true' if new else 'false'}\n")
+    return 0
+
+
+@_user_errors
 def reproduce(argv: Sequence[str]) -> int:
     """``nox -s reproduce -- RUN_DIR CELL``: the cell rebuilt from its record and measured again."""
     from runner import reproduce as again

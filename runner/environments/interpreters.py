@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from runner import settings
 
 _REPORT = "import json, sys; print(json.dumps([sys.executable, '%d.%d.%d' % tuple(sys.version_info[:3])]))"
@@ -128,3 +130,30 @@ def uv_binary() -> str | None:
         return str(uv.find_uv_bin())
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")
+
+
+PYTHONS_OFFERED = "newest_python_offered"  # what a run's tools record of the Pythons uv offered
+
+
+def offered_minors() -> list[str]:
+    """The final CPython minor versions uv can install here, oldest first (none where uv cannot say)."""
+    uv = uv_binary()
+    if uv is None:
+        return []
+    try:
+        argv = [uv, "python", "list", "--only-downloads", "--output-format", "json"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        offered = json.loads(done.stdout) if done.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    minors = set()
+    for entry in offered if isinstance(offered, list) else []:
+        if not isinstance(entry, dict) or entry.get("implementation") != "cpython":
+            continue
+        try:
+            version = Version(str(entry.get("version")))
+        except InvalidVersion:
+            continue
+        if not version.is_prerelease:
+            minors.add(Version(f"{version.major}.{version.minor}"))
+    return [str(v) for v in sorted(minors)]

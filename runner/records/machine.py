@@ -41,6 +41,8 @@ def tools() -> dict[str, str | None]:
     uv = interpreters.uv_binary()
     versions["uv"] = tool_version([uv, "--version"]) if uv else None
     versions["runner_python"] = sys.version.split()[0]
+    offered = interpreters.offered_minors()  # the watch reads it back: a newer Python since is a release
+    versions[interpreters.PYTHONS_OFFERED] = offered[-1] if offered else None
     versions["env_backend"] = envs.default_backend()
     return versions
 
