@@ -103,6 +103,12 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def site(session: nox.Session) -> None:
+    """`-- [RUN_DIR ...] [--out DIR]`: one static site across every complete run (default results/site)."""
+    _finish(session, cli.site(session.posargs))
+
+
+@nox.session(venv_backend="none")
 def watch(session: nox.Session) -> None:
     """`-- [--since RUN_DIR]`: which releases appeared since a run, and the matrix it would run."""
     code = cli.watch(session.posargs)

@@ -240,6 +240,43 @@ def report(argv: Sequence[str]) -> int:
 
 
 @_user_errors
+def site(argv: Sequence[str]) -> int:
+    """``nox -s site -- [RUN_DIR ...] [--out DIR]``: one static site across runs."""
+    import time
+
+    from runner.publish import site as building
+
+    parser = _Parser(prog="nox -s site --", description="One static site across runs, opened from disk.")
+    parser.add_argument(
+        "runs", nargs="*", help="run folders, or a site's runs/<run>/records.json.gz, beside results/runs/"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="where the site goes (default results/site)")
+    parser.add_argument(
+        "--only", action="store_true", help="only the runs given, not every run under results/runs"
+    )
+    parser.add_argument("--watched", help="the day the release watch last looked (shown on the index)")
+    args = parser.parse_args(argv)
+    given = [Path(p) for p in args.runs]
+    for path in given:
+        if not path.name.endswith(".json.gz"):
+            store_require(path)
+    paths = given if args.only else [*building.default_runs(results_path()), *given]
+    started = time.perf_counter()
+    built = building.build(paths, args.out or results_path() / "site", watched=args.watched)
+    print(
+        f"{built.out}: {len(built.runs)} runs, {built.pages} pages, {built.size / 1e6:.1f} MB "
+        f"in {time.perf_counter() - started:.1f} s; open {(built.out / 'index.html').resolve().as_uri()}"
+    )
+    return 0
+
+
+def store_require(path: Path) -> None:
+    from runner.records import store
+
+    store.require_run(path)
+
+
+@_user_errors
 def watch(argv: Sequence[str]) -> int:
     """``nox -s watch [-- --since RUN_DIR]``: what the index released since a run; exit 0 either way."""
     from runner import watch as watching

@@ -135,13 +135,23 @@ def test_a_run_inside_a_run_is_ended_by_the_outer_watchdog() -> None:
     dog = watchdog.start("outer-run")
     assert dog is not None
     inner = subprocess.Popen(
-        ["sleep", "30"], env={watchdog.RUN_MARK: "inner-run"}, start_new_session=True
+        ["sleep", "30"],
+        env={watchdog.RUN_MARK: "inner-run", watchdog.OWNER_MARK: watchdog.owner()},
+        start_new_session=True,
     )  # a process of the inner run, in a group the watchdog was not told of
+    # the same run id from another runner (another results folder, the same second): not this run's
+    other = subprocess.Popen(
+        ["sleep", "30"],
+        env={watchdog.RUN_MARK: "inner-run", watchdog.OWNER_MARK: "1:1"},
+        start_new_session=True,
+    )
     try:
         assert watchdog.start("inner-run") is None  # the outer one watches
         watchdog.stop(dog)
         assert inner.wait(timeout=5) == -signal.SIGKILL
+        assert other.poll() is None
     finally:
-        if inner.poll() is None:
-            inner.kill()
-            inner.wait()
+        for proc in (inner, other):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

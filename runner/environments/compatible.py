@@ -171,6 +171,10 @@ class Search:
                     self.tries,
                 )
             blamed, said = trial.blamed, error_line(trial.failure)
+            if blamed is None and not _ERROR.search(trial.failure):  # killed, timed out: no answer, not kept
+                return Found(
+                    tuple(pins), f"a trial of Flask {flask} did not finish: {said}", self.tries, failed=True
+                )
             if blamed is None or blamed == "flask" or blamed in tried:
                 whom = "any of its dependencies" if blamed in (None, "flask") else f"any {blamed.title()}"
                 return Found(tuple(pins), f"{where} with {whom}: `{said}`", self.tries)

@@ -26,9 +26,9 @@ from runner import analysis, settings
 from runner.files import write_bytes, write_json, write_text
 from runner.publish import answers, buys, page, report, summary, tidy
 from runner.publish.charts import ChartSpec, charts
-from runner.publish.doc import Finding, markdown
+from runner.publish.doc import Block, Finding, markdown
 from runner.records import store
-from runner.records.record import SCHEMA, CellRecord, RecordError, RunMeta
+from runner.records.record import SCHEMA, BisectAnswer, CellRecord, RecordError, RunMeta
 from runner.records.store import artefact_path, read_meta, read_records
 
 ARTEFACTS = ("report.md", "report.html", "results.csv", "results.json")
@@ -50,21 +50,7 @@ def publish(run_path: Path) -> Published:
     records = read_records(run_path)
     if not records:
         raise RecordError(f"{run_path}: no cell records in it")
-    inputs = analysis.Inputs.of_run(meta, records)
-    drawn = chart_specs(records, inputs)
-    answered = store.bisect_answers(run_path)
-    bisected = [answer.line for answer in answered if answer.line]
-    found = summary.findings(records, inputs, answered)
-    blocks = report.document(
-        records,
-        inputs,
-        run=meta,
-        opening=summary.section(found),
-        charts=[c.name for c in drawn],
-        bisected=bisected,
-        answers=answered,
-        detail=buys.section(analysis.rows_of(records), inputs) + answers.section(records, inputs),
-    )
+    blocks, drawn, found = compose(meta, records, store.bisect_answers(run_path))
     images = write_charts(store.charts_path(run_path), drawn)
     text = settings.redact(markdown(blocks, images))
     write_text(artefact_path(run_path, "report.md"), text)
@@ -74,6 +60,26 @@ def publish(run_path: Path) -> Published:
     return Published(
         run_path, text, tuple(found), tuple(c.name for c in drawn), time.perf_counter() - started
     )
+
+
+def compose(
+    meta: RunMeta, records: Sequence[CellRecord], answered: Sequence[BisectAnswer]
+) -> tuple[list[Block], list[ChartSpec], list[Finding]]:
+    """The run's report as blocks, its charts and its summary's findings."""
+    inputs = analysis.Inputs.of_run(meta, records)
+    drawn = chart_specs(records, inputs)
+    found = summary.findings(records, inputs, answered)
+    blocks = report.document(
+        records,
+        inputs,
+        run=meta,
+        opening=summary.section(found),
+        charts=[c.name for c in drawn],
+        bisected=[answer.line for answer in answered if answer.line],
+        answers=answered,
+        detail=buys.section(analysis.rows_of(records), inputs) + answers.section(records, inputs),
+    )
+    return blocks, drawn, found
 
 
 def chart_specs(records: Sequence[CellRecord], inputs: analysis.Inputs) -> list[ChartSpec]:

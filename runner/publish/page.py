@@ -249,12 +249,27 @@ def _script_safe(text: str) -> str:
 
 
 def page_html(
-    meta: RunMeta, blocks: Sequence[Block], drawn: Sequence[ChartSpec], records: Sequence[CellRecord] = ()
+    meta: RunMeta,
+    blocks: Sequence[Block],
+    drawn: Sequence[ChartSpec],
+    records: Sequence[CellRecord] = (),
+    *,
+    library: str | None = None,
+    title: str | None = None,
+    extra: str = "",
 ) -> str:
+    """The page; with ``library`` (a relative path), the chart library is a
+    ``<script src>`` there instead of inline (a site's pages share one copy);
+    ``extra`` is HTML put after the blocks (a site's own links and tables)."""
     specs = {chart.name: chart.spec for chart in drawn}
     shown = cell_records(records, meta.run)
-    body = html_body(blocks, list(specs), shown)
-    title = html.escape(f"Flask concurrency matrix: run {meta.run}")
+    body = html_body(blocks, list(specs), shown) + extra
+    title = html.escape(title or f"Flask concurrency matrix: run {meta.run}")
+    script = (
+        f'<script src="{html.escape(library)}"></script>'
+        if library
+        else f"<script>{_script_safe(vega_embed_script())}</script>"
+    )
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -271,7 +286,7 @@ def page_html(
             PANEL,
             island("chart-specs", specs),
             island("cell-records", shown),
-            f"<script>{_script_safe(vega_embed_script())}</script>",
+            script,
             f"<script>{SCRIPT}</script>",
             "</body>",
             "</html>",

@@ -179,12 +179,18 @@ def marked(run_id: str) -> list[int]:
     return found
 
 
-def _end(run_ids: set[str], groups: set[int]) -> None:
+def _end(run_ids: set[str], groups: set[int], runner: str) -> None:
+    """Kill the groups, and every process marked with a run's id that ``runner``
+    (``pid:start``) started: two results folders may hold runs of one id,
+    and another runner's processes are not this run's to end."""
     for pgid in groups:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     for run_id in run_ids:
         for pid in marked(run_id):
+            started_by = _environ(pid).get(OWNER_MARK.encode()) or _nginx_owner(pid)
+            if started_by.decode(errors="replace") != runner:
+                continue
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -192,6 +198,7 @@ def _end(run_ids: set[str], groups: set[int]) -> None:
 def main(argv: list[str]) -> int:
     """Read process groups until the pipe closes, then end them all."""
     run_id, fd = argv[0], int(argv[1])
+    runner = f"{os.getppid()}:{_started(os.getppid())}"  # the runner that started this watchdog
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
         signal.signal(signum, signal.SIG_IGN)  # only the pipe's end ends the watch
     groups: set[int] = set()
@@ -210,7 +217,7 @@ def main(argv: list[str]) -> int:
                     groups.add(number)
                 elif number < 0:
                     groups.discard(-number)
-    _end(run_ids, groups)
+    _end(run_ids, groups, runner)
     return 0
 
 

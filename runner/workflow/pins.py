@@ -103,7 +103,8 @@ def search_row(
         found = compatible.Search(base, env_root / ".trials", log, check, progress).run(
             row.flask, spec.interpreter.version
         )
-        compatible.remember(env_root, key, found)
+        if not found.failed:
+            compatible.remember(env_root, key, found)
     if found.problem:
         progress(f"row {row.name}: {found.problem}")
     elif not found.pins:
