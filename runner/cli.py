@@ -289,7 +289,8 @@ def watch(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--github-output", type=Path, help="append new=true or new=false to this file")
     args = parser.parse_args(argv)
-    since = _run_folder(args.since) if args.since else store.latest(results_path())
+    since = Path(args.since) if args.since and args.since.endswith(".json.gz") else None
+    since = since or (_run_folder(args.since) if args.since else store.latest(results_path()))
     if since is None:
         raise UserError(f"no run to watch from in {results_path()}; give one with --since RUN_DIR")
     said, new = watching.watch(load_matrix(), since, matrix_out=args.matrix_out)

@@ -27,6 +27,7 @@ from runner.errors import CellError, UserError
 from runner.matrix.cells import Matrix
 from runner.records import store
 from runner.records.checks import RecordError
+from runner.records.record import RunMeta
 from runner.serving.servers import recipe_for
 
 
@@ -47,11 +48,16 @@ def watched(matrix: Matrix) -> list[str]:
     return ["flask", "werkzeug", *servers]
 
 
-def since_when(run_path: Path) -> str:
-    """When the run started, read as untrusted; a folder that is not a run is one line."""
+def since_meta(run_path: Path) -> RunMeta:
+    """The run watched from, read as untrusted: a run folder, or a site's
+    ``records.json.gz`` of one (as the workflow fetches the published runs)."""
+    if run_path.name.endswith(".json.gz"):
+        from runner.publish import site  # the site's reader of its own records
+
+        return site.read(run_path).meta
     store.require_run(run_path)
     try:
-        return store.read_meta(run_path).started
+        return store.read_meta(run_path)
     except RecordError as exc:
         raise UserError(str(exc)) from None
 
@@ -98,12 +104,13 @@ def report(
 def watch(matrix: Matrix, since_run: Path, *, matrix_out: Path | None = None) -> tuple[str, bool]:
     """What is new since the run, said in lines, and whether anything is; with
     ``matrix_out``, the matrix it would run is written there when something is."""
-    since = since_when(since_run)
+    meta = since_meta(since_run)
+    since = meta.started
     packages = watched(matrix)
     new = new_releases(packages, since)
-    then = store.read_meta(since_run).tools.get(interpreters.PYTHONS_OFFERED)
+    then = meta.tools.get(interpreters.PYTHONS_OFFERED)
     pythons = newer_minors(interpreters.offered_minors(), then)
-    said = report(since_run.name, since, packages, new, pythons)
+    said = report(meta.run, since, packages, new, pythons)
     if not new and not pythons:
         return said, False
     text = yaml.safe_dump(would_run(dict(matrix.raw), new), sort_keys=False)

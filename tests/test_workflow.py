@@ -1,0 +1,55 @@
+"""The workflow holds the least it needs: read-only everywhere, Pages writes in the deploy job alone.
+
+Read from ``.github/workflows/matrix.yml`` as YAML; actionlint and zizmor
+check it in ``nox -s lint``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "matrix.yml"
+
+
+def _workflow() -> dict[Any, Any]:
+    data = yaml.safe_load(WORKFLOW.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_every_job_reads_only_but_deploy_which_writes_pages_alone() -> None:
+    flow = _workflow()
+    assert flow["permissions"] == {"contents": "read"}
+    jobs = flow["jobs"]
+    granted = {
+        name: job.get("permissions") for name, job in jobs.items() if job.get("permissions") is not None
+    }
+    assert granted == {"deploy": {"pages": "write", "id-token": "write"}}
+    assert jobs["deploy"]["needs"] == "site"
+    assert jobs["site"]["needs"] == "merge"
+    steps = jobs["deploy"]["steps"]
+    assert [s["uses"].split("@")[0] for s in steps] == [
+        "actions/deploy-pages"
+    ]  # no code of ours holds the token
+
+
+def test_it_is_never_run_with_a_pull_requests_target_and_every_action_is_pinned() -> None:
+    flow = _workflow()
+    triggers = flow.get("on") or flow.get(True)  # YAML 1.1 reads the key `on` as true
+    assert "pull_request_target" not in triggers
+    assert "schedule" in triggers
+    for job in flow["jobs"].values():
+        for step in job.get("steps", []):
+            if "uses" in step:
+                ref = step["uses"].split("@")[1]
+                assert len(ref) == 40, step["uses"]  # a commit, not a tag that can move
+
+
+def test_the_weekly_watch_stops_the_rest_when_nothing_is_new() -> None:
+    jobs = _workflow()["jobs"]
+    assert "schedule" in jobs["watch"]["if"]
+    assert "needs.watch.outputs.new == 'true'" in jobs["plan"]["if"]
+    assert "nox -s watch" in "".join(step.get("run", "") for step in jobs["watch"]["steps"])
