@@ -245,6 +245,7 @@ def site(argv: Sequence[str]) -> int:
     import time
 
     from runner.publish import site as building
+    from runner.records import store
 
     parser = _Parser(prog="nox -s site --", description="One static site across runs, opened from disk.")
     parser.add_argument(
@@ -259,7 +260,7 @@ def site(argv: Sequence[str]) -> int:
     given = [Path(p) for p in args.runs]
     for path in given:
         if not path.name.endswith(".json.gz"):
-            store_require(path)
+            store.require_run(path)
     paths = given if args.only else [*building.default_runs(results_path()), *given]
     started = time.perf_counter()
     built = building.build(paths, args.out or results_path() / "site", watched=args.watched)
@@ -268,12 +269,6 @@ def site(argv: Sequence[str]) -> int:
         f"in {time.perf_counter() - started:.1f} s; open {(built.out / 'index.html').resolve().as_uri()}"
     )
     return 0
-
-
-def store_require(path: Path) -> None:
-    from runner.records import store
-
-    store.require_run(path)
 
 
 @_user_errors

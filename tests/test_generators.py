@@ -9,11 +9,9 @@ the loading nox does for every session reads the cache alone.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from packaging.version import Version
@@ -22,6 +20,7 @@ from runner import cli
 from runner.errors import UserError
 from runner.matrix import generate, releases
 from runner.matrix.cells import MatrixError, parse
+from tests.made_index import MadeIndex, serving
 
 FLASK = [
     "0.9",
@@ -123,23 +122,6 @@ def test_no_answer_expands_to_no_rows_and_says_so() -> None:
     assert "no rows (no list of flask's releases cached" in cli.listing(matrix)
 
 
-class _Index(BaseHTTPRequestHandler):
-    answers: ClassVar[dict[str, Any]] = {}
-    asked: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        name = self.path.strip("/").split("/")[-1]
-        self.asked.append(name)
-        body = json.dumps(self.answers.get(name, {"files": []})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def _page(versions: list[str]) -> dict[str, Any]:
     return {
         "files": [{"filename": f"flask-{v}.tar.gz", "upload-time": "2020-01-01T00:00:00Z"} for v in versions]
@@ -147,18 +129,14 @@ def _page(versions: list[str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[type[_Index]]:
-    handler = type("Index", (_Index,), {"answers": {"flask": _page([*FLASK, "2.1.0rc1"])}, "asked": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("UV_DEFAULT_INDEX", f"http://127.0.0.1:{server.server_address[1]}/simple")
-    monkeypatch.setenv("MATRIX_CACHE", str(tmp_path / "cache"))
-    yield handler
-    server.shutdown()
-    server.server_close()
+def index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[type[MadeIndex]]:
+    with serving({"flask": _page([*FLASK, "2.1.0rc1"])}) as (handler, url):
+        monkeypatch.setenv("UV_DEFAULT_INDEX", url)
+        monkeypatch.setenv("MATRIX_CACHE", str(tmp_path / "cache"))
+        yield handler
 
 
-def test_the_index_is_asked_once_and_its_answer_kept_for_nox(index: type[_Index], tmp_path: Path) -> None:
+def test_the_index_is_asked_once_and_its_answer_kept_for_nox(index: type[MadeIndex], tmp_path: Path) -> None:
     from runner.environments import period
 
     period._releases.clear()
@@ -179,7 +157,7 @@ def test_the_index_is_asked_once_and_its_answer_kept_for_nox(index: type[_Index]
     ]
 
 
-def test_a_malformed_answer_is_one_line(index: type[_Index], tmp_path: Path) -> None:
+def test_a_malformed_answer_is_one_line(index: type[MadeIndex], tmp_path: Path) -> None:
     from runner.environments import period
 
     period._releases.clear()

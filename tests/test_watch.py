@@ -8,11 +8,9 @@ is not the index's JSON.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
@@ -20,6 +18,7 @@ import yaml
 from runner import cli, watch
 from runner.environments import period
 from runner.records.record import RunMeta
+from tests.made_index import MadeIndex, serving
 
 SINCE = "2026-06-01T00:00:00Z"
 MATRIX = 'versions: [{flask: "3.1.*"}]\nservers: {flask-run: {kind: flask-run}, waitress: {kind: waitress}}\n'
@@ -36,35 +35,16 @@ OLD = {
 }
 
 
-class _Index(BaseHTTPRequestHandler):
-    answers: ClassVar[dict[str, Any]] = {}
-
-    def do_GET(self) -> None:
-        name = self.path.strip("/").split("/")[-1]
-        body = json.dumps(self.answers.get(name, {"files": []})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[type[_Index]]:
-    handler = type("Index", (_Index,), {"answers": dict(OLD)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("UV_DEFAULT_INDEX", f"http://127.0.0.1:{server.server_address[1]}/simple")
-    (tmp_path / "matrix.yaml").write_text(MATRIX)
-    monkeypatch.setenv("MATRIX_FILE", str(tmp_path / "matrix.yaml"))
-    monkeypatch.setenv("MATRIX_CACHE", str(tmp_path / "cache"))
-    period._first.clear()
-    yield handler
-    period._first.clear()
-    server.shutdown()
-    server.server_close()
+def index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[type[MadeIndex]]:
+    with serving(OLD) as (handler, url):
+        monkeypatch.setenv("UV_DEFAULT_INDEX", url)
+        (tmp_path / "matrix.yaml").write_text(MATRIX)
+        monkeypatch.setenv("MATRIX_FILE", str(tmp_path / "matrix.yaml"))
+        monkeypatch.setenv("MATRIX_CACHE", str(tmp_path / "cache"))
+        period._first.clear()
+        yield handler
+        period._first.clear()
 
 
 def _since(tmp_path: Path) -> Path:
@@ -82,7 +62,7 @@ def _watch(tmp_path: Path, run: Path) -> tuple[int, Path, Path]:
 
 
 def test_a_new_flask_release_is_named_with_the_matrix_it_would_run(
-    index: type[_Index], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    index: type[MadeIndex], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     index.answers["flask"] = _page(
         "flask", {"3.1.3": "2026-02-01T10:00:00Z", "3.2.0": "2026-09-01T12:00:00Z"}
@@ -101,7 +81,7 @@ def test_a_new_flask_release_is_named_with_the_matrix_it_would_run(
 
 
 def test_no_release_since_is_said_and_nothing_is_written(
-    index: type[_Index], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    index: type[MadeIndex], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, github = _watch(tmp_path, _since(tmp_path))
     assert code == 0
@@ -111,7 +91,7 @@ def test_no_release_since_is_said_and_nothing_is_written(
 
 
 def test_a_malformed_answer_is_one_line_and_nothing_is_written(
-    index: type[_Index], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    index: type[MadeIndex], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     index.answers["werkzeug"] = {"files": "not a list"}
     code, out, github = _watch(tmp_path, _since(tmp_path))

@@ -135,6 +135,7 @@ def uv_binary() -> str | None:
 PYTHONS_OFFERED = "newest_python_offered"  # what a run's tools record of the Pythons uv offered
 
 
+@functools.cache  # asked once per process: every run, bisect's probes too, records it
 def offered_minors() -> list[str]:
     """The final CPython minor versions uv can install here, oldest first (none where uv cannot say)."""
     uv = uv_binary()

@@ -37,10 +37,15 @@ class Bullets:
     def shown(self) -> list[str]:
         """The items, each once: one that comes again (the same finding in
         several blocks of rows, or copies) says how many times, where it first came."""
-        counts: dict[str, int] = {}
-        for item in self.items:
-            counts[item] = counts.get(item, 0) + 1
-        return [f"{item} ({n} times)" if n > 1 else item for item, n in counts.items()]
+        return [f"{item} ({n} times)" if n > 1 else item for item, n in counted(self.items)]
+
+
+def counted(items: Sequence[str]) -> list[tuple[str, int]]:
+    """Each item once, in the order it first came, with how many times it came."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return list(counts.items())
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from runner.analysis import Change, Inputs, RowView, Sides, changed, dev_and_wsg
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Probe, figure_of
 from runner.publish import buys
-from runner.publish.doc import Block, Finding, Findings, Heading, Para
+from runner.publish.doc import Block, Finding, Findings, Heading, Para, counted
 from runner.records.record import Asked, BisectAnswer, CellRecord
 
 MOST = 8
@@ -601,7 +601,4 @@ def section(found: Sequence[Finding]) -> list[Block]:
 
 def _each_once(phrases: Sequence[str]) -> list[str]:
     """Each phrase once, with how many blocks of rows say the same where several do."""
-    counts: dict[str, int] = {}
-    for phrase in phrases:
-        counts[phrase] = counts.get(phrase, 0) + 1
-    return [f"{phrase} (so in {n} blocks)" if n > 1 else phrase for phrase, n in counts.items()]
+    return [f"{phrase} (so in {n} blocks)" if n > 1 else phrase for phrase, n in counted(phrases)]
