@@ -70,6 +70,10 @@ def select(matrix: Matrix, names: Sequence[str]) -> list[Cell]:
 
 FRESH = "measure every cell (none taken over from an earlier run), in a new run even after an interrupted one"
 REFRESH = "ask the index now whether each environment is still what it resolves to (else once a day)"
+REUSE_FROM = (
+    "take each cell whose inputs are unchanged from this run (a run folder or a site's records.json.gz, "
+    "of any machine) and measure only the rest"
+)
 
 
 def run(
@@ -82,11 +86,16 @@ def run(
     serial: bool = False,
     bisect: bool = True,
     refresh: bool = False,
+    reuse_from: str | None = None,
 ) -> int:
     """Run the cells named (every cell where none is), reusing what was measured
-    before with the same inputs unless ``fresh``, then bisect the changes."""
+    before with the same inputs unless ``fresh`` (from the run ``reuse_from``
+    alone, if given), then bisect the changes."""
     from runner.workflow.run import overlap_bound, run_cells  # imported late: parsing needs none of it
 
+    if fresh and reuse_from:
+        raise UserError("--fresh measures every cell and --reuse-from takes some over: give one of them")
+    source = _run_source(reuse_from) if reuse_from else None
     cells = select(matrix, names)
     overlap = 1 if serial else overlap_bound()
     try:
@@ -98,6 +107,7 @@ def run(
             fresh=fresh,
             overlap=overlap,
             reuse_earlier=not fresh,
+            reuse_from=source,
             refresh=refresh,
         )
     except KeyboardInterrupt:
@@ -165,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the cells and exit")
     parser.add_argument("--fresh", action="store_true", help=FRESH)
     parser.add_argument("--refresh", action="store_true", help=REFRESH)
+    parser.add_argument("--reuse-from", metavar="RUN", help=REUSE_FROM)
     parser.add_argument("--serial", action="store_true", help="each cell whole, one after another")
     parser.add_argument("--no-bisect", action="store_true", help="leave the changes found unbisected")
     args = parser.parse_args(argv)
@@ -183,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             serial=args.serial,
             bisect=not args.no_bisect,
             refresh=args.refresh,
+            reuse_from=args.reuse_from,
         )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -218,6 +230,18 @@ def _run_folder(text: str) -> Path:
     return path
 
 
+def _run_source(text: str) -> Path:
+    """A run folder, or a site's ``records.json.gz`` of one (as a site publishes each run)."""
+    from runner.records.store import is_published
+
+    path = Path(text).resolve()
+    if is_published(path):
+        if not path.is_file():
+            raise UserError(f"{text}: no such file; a site's records are runs/<run>/records.json.gz")
+        return path
+    return _run_folder(text)
+
+
 @_user_errors
 def report(argv: Sequence[str]) -> int:
     """Draw every artefact of stored runs again from their records."""
@@ -245,7 +269,6 @@ def site(argv: Sequence[str]) -> int:
     import time
 
     from runner.publish import site as building
-    from runner.records import store
 
     parser = _Parser(prog="nox -s site --", description="One static site across runs, opened from disk.")
     parser.add_argument(
@@ -257,10 +280,7 @@ def site(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--watched", help="the day the release watch last looked (shown on the index)")
     args = parser.parse_args(argv)
-    given = [Path(p) for p in args.runs]
-    for path in given:
-        if not path.name.endswith(".json.gz"):
-            store.require_run(path)
+    given = [_run_source(p) for p in args.runs]
     paths = given if args.only else [*building.default_runs(results_path()), *given]
     started = time.perf_counter()
     built = building.build(paths, args.out or results_path() / "site", watched=args.watched)
@@ -284,8 +304,7 @@ def watch(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--github-output", type=Path, help="append new=true or new=false to this file")
     args = parser.parse_args(argv)
-    since = Path(args.since) if args.since and args.since.endswith(".json.gz") else None
-    since = since or (_run_folder(args.since) if args.since else store.latest(results_path()))
+    since = _run_source(args.since) if args.since else store.latest(results_path())
     if since is None:
         raise UserError(f"no run to watch from in {results_path()}; give one with --since RUN_DIR")
     said, new = watching.watch(load_matrix(), since, matrix_out=args.matrix_out)
@@ -304,10 +323,10 @@ def reproduce(argv: Sequence[str]) -> int:
     parser = _Parser(
         prog="nox -s reproduce --", description=again.__doc__.splitlines()[0] if again.__doc__ else ""
     )
-    parser.add_argument("run", help="the run folder that holds the cell")
+    parser.add_argument("run", help="the run folder that holds the cell, or a site's records.json.gz of it")
     parser.add_argument("cell", help="the cell's name, <row>--<server>")
     args = parser.parse_args(argv)
-    return again.reproduce(_run_folder(args.run), args.cell, results=results_path(), env_root=DEFAULT_ENVS)
+    return again.reproduce(_run_source(args.run), args.cell, results=results_path(), env_root=DEFAULT_ENVS)
 
 
 @_user_errors
@@ -318,12 +337,12 @@ def compare(argv: Sequence[str]) -> int:
         prog="nox -s compare --",
         description="Two runs side by side. Exit 0: no verdict changed; 1: one did; 2: bad input.",
     )
-    parser.add_argument("run_a", help="the run to compare from (a run folder)")
+    parser.add_argument("run_a", help="the run to compare from (a run folder, or a site's records.json.gz)")
     parser.add_argument("run_b", help="the run to compare to")
     parser.add_argument("--only-changed", action="store_true", help="leave out what did not change")
     parser.add_argument("--format", choices=("text", "md"), default="text", help="md: for a pull request")
     args = parser.parse_args(argv)
-    a, b = (comparing.Side.read(_run_folder(p)) for p in (args.run_a, args.run_b))
+    a, b = (comparing.Side.read(_run_source(p)) for p in (args.run_a, args.run_b))
     result = comparing.compare(a, b)
     print(terminal_safe(comparing.render(result, fmt=args.format, only_changed=args.only_changed)), end="")
     return 1 if result.verdict_changed else 0
@@ -532,6 +551,7 @@ def matrix_session(matrix: Matrix | None, argv: Sequence[str]) -> int:
     parser.add_argument("--list", action="store_true", help="list the rows that expand, and every cell")
     parser.add_argument("--fresh", action="store_true", help=FRESH)
     parser.add_argument("--refresh", action="store_true", help=REFRESH)
+    parser.add_argument("--reuse-from", metavar="RUN", help=REUSE_FROM)
     parser.add_argument("--shard", help="run part K of N (K/N); the parts are a function of the matrix alone")
     parser.add_argument("--list-shards", metavar="N", help="print the plan of N parts as JSON and exit")
     parser.add_argument(
@@ -562,7 +582,15 @@ def matrix_session(matrix: Matrix | None, argv: Sequence[str]) -> int:
             return 0
         names = list(part.cells)
     bisecting = not args.no_bisect and args.shard is None  # a shard's changes are the merged run's
-    return run(matrix, names, fresh=args.fresh, serial=args.serial, bisect=bisecting, refresh=args.refresh)
+    return run(
+        matrix,
+        names,
+        fresh=args.fresh,
+        serial=args.serial,
+        bisect=bisecting,
+        refresh=args.refresh,
+        reuse_from=args.reuse_from,
+    )
 
 
 def pythons(matrix: Matrix) -> int:

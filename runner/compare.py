@@ -24,7 +24,7 @@ from runner.measuring.probes import HEADLINE, PROBES
 from runner.measuring.probes.base import Ratio, figure_of
 from runner.measuring.stats import Spread
 from runner.records.record import CellRecord, RunMeta, Tally, machine_namer, machine_names, one_measurement
-from runner.records.store import read_run
+from runner.records.store import read_any
 
 # The figure compared as B/A: the first probe whose registry entry names one.
 RATIO: tuple[str, Ratio] | None = next(
@@ -47,7 +47,7 @@ class Side:
 
     @classmethod
     def read(cls, path: Path) -> Side:
-        meta, records = read_run(path)
+        meta, records = read_any(path)
         if not records:
             raise UserError(f"{path}: the run has no cell records to compare")
         return cls(path, meta, {r.cell: r for r in records})

@@ -51,10 +51,8 @@ def watched(matrix: Matrix) -> list[str]:
 def since_meta(run_path: Path) -> RunMeta:
     """The run watched from, read as untrusted: a run folder, or a site's
     ``records.json.gz`` of one (as the workflow fetches the published runs)."""
-    if run_path.name.endswith(".json.gz"):
-        from runner.publish import site  # the site's reader of its own records
-
-        return site.read(run_path).meta
+    if store.is_published(run_path):
+        return store.read_published(run_path)[0]
     store.require_run(run_path)
     try:
         return store.read_meta(run_path)

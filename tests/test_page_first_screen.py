@@ -105,10 +105,17 @@ def test_the_first_column_stays_in_view_when_a_table_scrolls(browser: tuple[Any,
 
 def test_every_cell_name_opens_its_record(browser: tuple[Any, Path]) -> None:
     shown, errors = opened(browser, viewport={"width": 1400, "height": 900})
-    names = shown.eval_on_selector_all("[data-cell]", "es => [...new Set(es.map(e => e.dataset.cell))]")
+    names = shown.eval_on_selector_all(
+        "td[data-cell], a.cell",
+        "es => [...new Set(es.map(e => e.dataset.cell || decodeURIComponent(e.hash.slice(6))))]",
+    )
     assert len(names) == len(list((FIXTURE / "cells").glob("*.json")))
+    assert shown.eval_on_selector_all("td[data-cell]", "es => es.every(e => e.tabIndex === 0)")
     for name in names:
-        shown.evaluate("name => document.querySelector(`[data-cell='${name}']`).click()", name)
+        shown.evaluate(
+            "name => document.querySelector(`td[data-cell='${name}'], a.cell[href='#cell=${name}']`).click()",
+            name,
+        )
         assert shown.eval_on_selector("#cell-panel", "d => d.open")
         assert shown.inner_text("#cell-panel h3") == name
         panel = shown.inner_text("#cell-panel")

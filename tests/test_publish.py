@@ -202,7 +202,7 @@ def test_markdown_and_html_say_the_same(records: list[CellRecord]) -> None:
     assert 'id="chart-map"' in html
     assert "chart" not in doc.html_body(blocks[-1:], [])
     linked = doc.html_body([doc.Para("see `a--b` and `c`")], [], cells={"a--b"})
-    assert '<a class="cell" href="#cell=a--b" data-cell="a--b">a--b</a>' in linked
+    assert '<a class="cell" href="#cell=a--b">a--b</a>' in linked
     assert "<code>c</code>" in linked  # not a cell of the run
 
 

@@ -12,6 +12,7 @@ releases, so that uv downloads the real files.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import threading
 import urllib.request
@@ -57,17 +58,24 @@ def _env(**packages: str) -> envs.Env:
     return envs.Env(path=Path("/envs/x"), packages=packages or {"Flask": "3.1.2"}, backend="uv", reused=True)
 
 
-def _key(
-    matrix: Any = None, env: envs.Env | None = None, python: str = "3.11.7", machine: Machine = MACHINE
-) -> str:
+def _key(matrix: Any = None, env: envs.Env | None = None, python: str = "3.11.7") -> str:
     matrix = matrix or _matrix()
-    return reuse.inputs_of(matrix, matrix.cells()[0], env or _env(), python, machine)
+    return reuse.inputs_of(matrix, matrix.cells()[0], env or _env(), python)
 
 
-def test_the_same_inputs_give_the_same_hash_and_the_load_is_not_one() -> None:
+def test_the_same_inputs_give_the_same_hash() -> None:
     assert _key() == _key()
-    assert _key(machine=dataclasses.replace(MACHINE, load_1m=1.9)) == _key()
     assert _key(env=_env(flask="3.1.2")) == _key(env=_env(Flask="3.1.2"))  # names as the index names them
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"cpu": "another CPU"}, {"host": "elsewhere"}, {"memory_gib": 7.8}, {"cores": 4}],
+    ids=["cpu", "host", "memory", "cores"],
+)
+def test_the_machine_is_matched_apart_from_the_hash_and_its_load_is_not_part(changed: dict[str, Any]) -> None:
+    assert reuse.identity(dataclasses.replace(MACHINE, **changed)) != reuse.identity(MACHINE)
+    assert reuse.identity(dataclasses.replace(MACHINE, load_1m=1.9)) == reuse.identity(MACHINE)
 
 
 @pytest.mark.parametrize(
@@ -77,11 +85,8 @@ def test_the_same_inputs_give_the_same_hash_and_the_load_is_not_one() -> None:
         {"python": "3.11.8"},
         {"matrix": _matrix(probes={"concurrency": {"requests": 5, "delay_ms": 200}})},
         {"matrix": _matrix(servers={"flask-run": {"kind": "flask-run", "cpus": 1}})},
-        {"machine": dataclasses.replace(MACHINE, cpu="another CPU")},
-        {"machine": dataclasses.replace(MACHINE, host="elsewhere")},
-        {"machine": dataclasses.replace(MACHINE, memory_gib=7.8)},
     ],
-    ids=["installed version", "python", "probe settings", "server options", "cpu", "host", "memory"],
+    ids=["installed version", "python", "probe settings", "server options"],
 )
 def test_every_input_moves_the_hash(changed: dict[str, Any]) -> None:
     assert _key(**changed) != _key()
@@ -294,3 +299,57 @@ def test_a_new_release_measures_the_cells_it_touches_and_reuses_the_rest(
     assert _measured(after_waitress) == waitress
     assert {after_waitress[n].server_version for n in waitress} == {"3.0.2"}
     no_leftovers(path.name)
+
+
+@pytest.mark.slow
+def test_a_published_run_of_another_machine_gives_every_cell_a_change_leaves_alone(
+    runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_leftovers: Any
+) -> None:
+    """What a pull request runs: the site's records of the last run, from a hosted runner of another
+    host and CPU, and a change of the waitress column's threads: only that column is measured."""
+    base_path, base = runs.run()
+    meta = json.loads((base_path / "run.json").read_text())
+    meta["run"] = "20990101T000000Z"
+    meta["machine"] = {**meta["machine"], "host": "fv-az123-456", "cpu": "AMD EPYC 7763 64-Core Processor"}
+    published = tmp_path / "records.json.gz"
+    cells = [r.to_dict() for r in base.values()]
+    published.write_bytes(gzip.compress(json.dumps({"run": meta, "cells": cells}).encode()))
+    runs.matrix.write_text(runs.matrix.read_text().replace("threads: 4", "threads: 8"))
+
+    path, after = runs.run("--reuse-from", str(published))
+    waitress = {name for name in after if name.endswith("--waitress")}
+    assert waitress
+    assert _measured(after) == waitress
+    for name in set(after) - waitress:
+        assert after[name].probes == base[name].probes
+        assert after[name].inputs == base[name].inputs
+    capsys.readouterr()
+    assert cli.compare([str(published), str(path), "--format", "md"]) in (0, 1)
+    said = capsys.readouterr().out
+    assert f"{len(after) - len(waitress)} cell(s) hold the same record on both sides" in said
+    assert f"over {len(waitress)} cells both runs measured" in said  # the cells the change touched
+    no_leftovers(path.name)
+
+
+def test_a_sites_records_that_are_not_records_are_one_line(tmp_path: Path) -> None:
+    from runner.errors import UserError
+    from runner.records import store
+
+    cases = {
+        "not gzip": b"{}",
+        "not json": gzip.compress(b"\xff\xfe"),
+        "no cells": gzip.compress(b'{"run": {}}'),
+        "a bad cell": gzip.compress(json.dumps({"run": {}, "cells": [{"cell": "../x"}]}).encode()),
+        "too big unpacked": gzip.compress(b" " * (store.MAX_PUBLISHED_BYTES + 10)),
+    }
+    for name, raw in cases.items():
+        path = tmp_path / f"{name.replace(' ', '-')}.json.gz"
+        path.write_bytes(raw)
+        with pytest.raises(UserError, match=str(path)):
+            store.read_published(path)
+    with pytest.raises(UserError, match="give one of them"):
+        cli.run(
+            parse({"versions": [{"flask": "3.1.*"}], "servers": {"f": {"kind": "flask-run"}}}),
+            fresh=True,
+            reuse_from="x",
+        )

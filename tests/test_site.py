@@ -73,6 +73,10 @@ def test_two_builds_in_two_processes_give_the_same_bytes(runs: list[Path], tmp_p
     pages = [data for name, data in one.items() if name.endswith(".html")]
     assert all(b'<script src="' in data for data in pages)  # the library, shared
     assert max(len(data) for data in pages) < len(one[site.LIBRARY])
+    assert not any(b"<style>" in data for data in pages)  # the style, shared too
+    cell_pages = [data for name, data in one.items() if name.startswith("cells/") and name.endswith(".html")]
+    assert cell_pages
+    assert all(len(data) < 4000 for data in cell_pages)  # a name and a place: the figures are shared
     listed = json.loads(one["runs.json"])["runs"]
     assert [entry["run"] for entry in listed] == [read_meta(p).run for p in runs]  # oldest first
 

@@ -232,7 +232,7 @@ def html_body(blocks: Sequence[Block], charts: Sequence[str], cells: Collection[
 def cell_link(name: str) -> str:
     """A cell's name that opens its panel (the page's script shows the record)."""
     safe = html.escape(name)
-    return f'<a class="cell" href="#cell={safe}" data-cell="{safe}">{safe}</a>'
+    return f'<a class="cell" href="#cell={safe}">{safe}</a>'
 
 
 def _findings_html(block: Findings, cells: Collection[str]) -> str:
@@ -256,7 +256,9 @@ def _table_html(table: Table, cells: Collection[str] = ()) -> str:
         tds = []
         for c, text in enumerate(row):
             name = links[c] if c < len(links) else ""
-            attribute = f' data-cell="{html.escape(name)}" tabindex="0"' if name and name in cells else ""
+            attribute = (
+                f' data-cell="{html.escape(name)}"' if name and name in cells else ""
+            )  # focusable by script
             tds.append(f"<td{attribute}>{inline_html(text, cells)}</td>")
         rows.append("<tr>" + "".join(tds) + "</tr>")
     table_html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -77,23 +77,25 @@ dialog#cell-panel table { font-size: 12px; }
 # on the console, so that a test (or a reader) sees it.  A cell's name, or a
 # table cell of the matrix, opens the panel with that cell's record.
 SCRIPT = """
-async function island(id) {
-  const text = document.getElementById(id).textContent.trim();
-  const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+async function unpack(text) {
+  const bytes = Uint8Array.from(atob(text.trim()), (c) => c.charCodeAt(0));
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
   return JSON.parse(await new Response(stream).text());
 }
+function island(id) {
+  return unpack(document.getElementById(id).textContent);
+}
+function draw(target, spec) {
+  return vegaEmbed(target, spec, {actions: false, renderer: "svg"})
+    .then(() => target.setAttribute("data-drawn", "yes"))
+    .catch((error) => {
+      target.textContent = "This chart could not be drawn: " + error;
+      target.className = "chart-error";
+      console.error(error);
+    });
+}
 island("chart-specs").then((specs) => {
-  for (const [name, spec] of Object.entries(specs)) {
-    const target = document.getElementById("chart-" + name);
-    vegaEmbed(target, spec, {actions: false, renderer: "svg"})
-      .then(() => target.setAttribute("data-drawn", "yes"))
-      .catch((error) => {
-        target.textContent = "This chart could not be drawn: " + error;
-        target.className = "chart-error";
-        console.error(error);
-      });
-  }
+  for (const [name, spec] of Object.entries(specs)) draw(document.getElementById("chart-" + name), spec);
 }).catch((error) => console.error(error));
 const cellsReady = island("cell-records");
 const panel = document.getElementById("cell-panel");
@@ -137,10 +139,16 @@ async function openCell(name) {
   panel.dataset.showing = name;
   if (!panel.open) panel.showModal();
 }
+// A cell's name is a link to "#cell=<name>"; a table cell carries its name.
+function cellOf(node) {
+  if (node.dataset.cell) return node.dataset.cell;
+  return decodeURIComponent(node.getAttribute("href").slice("#cell=".length));
+}
 document.addEventListener("click", (event) => {
-  const target = event.target.closest("[data-cell]");
-  if (target) { event.preventDefault(); openCell(target.dataset.cell); }
+  const target = event.target.closest("td[data-cell], a.cell");
+  if (target) { event.preventDefault(); openCell(cellOf(target)); }
 });
+for (const td of document.querySelectorAll("td[data-cell]")) td.tabIndex = 0;
 document.addEventListener("keydown", (event) => {
   const target = event.target.closest && event.target.closest("td[data-cell]");
   if (target && event.key === "Enter") openCell(target.dataset.cell);
@@ -177,7 +185,8 @@ PANEL = (
 
 def cell_records(records: Sequence[CellRecord], run: str = "RUN_DIR") -> dict[str, dict[str, Any]]:
     """What a cell's panel shows: versions, server and options, each probe's
-    figures (with every run's yes/no), the reason, and the log tail."""
+    figures (with every run's yes/no), the reason, the log tail, and the
+    command that measures it again from ``run`` (a run folder, or its records)."""
     out: dict[str, dict[str, Any]] = {}
     for record in records:
         probes: dict[str, Any] = {}
@@ -203,7 +212,7 @@ def cell_records(records: Sequence[CellRecord], run: str = "RUN_DIR") -> dict[st
             "packages": dict(record.packages),
             "probes": probes,
             "log_tail": list(record.log_tail[-40:]),
-            "reproduce": REPRODUCE.format(run=f"results/runs/{run}", cell=record.cell) if record.ok else "",
+            "reproduce": REPRODUCE.format(run=run, cell=record.cell) if record.ok else "",
         }
     return out
 
@@ -225,13 +234,17 @@ def vega_embed_script() -> str:
 ISLAND = "application/gzip;base64"  # the type of a data island: gzip of JSON, in base64
 
 
+def packed(data: object) -> str:
+    """gzip of ``data``'s JSON, in base64, as the page's ``unpack`` reads it."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
+
+
 def island(name: str, data: object) -> str:
     """``data`` as a ``<script>`` element the page decodes itself (DecompressionStream):
     gzip of its JSON, in base64, whose letters cannot end or confuse the element.
     The same data give the same bytes (no time in the gzip header)."""
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    packed = base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
-    return f'<script type="{ISLAND}" id="{name}">{packed}</script>'
+    return f'<script type="{ISLAND}" id="{name}">{packed(data)}</script>'
 
 
 def islands(page: str) -> dict[str, Any]:
@@ -248,28 +261,52 @@ def _script_safe(text: str) -> str:
     return re.sub(r"</(script)", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
+LIBRARY = "vega-embed.js"  # the names of a site's shared files, in its assets folder
+STYLE_FILE = "page.css"
+SCRIPT_FILE = "page.js"
+
+
+def shared_assets() -> dict[str, str]:
+    """What a site's pages share, by name: the chart library, the style and the page's script."""
+    return {LIBRARY: vega_embed_script(), STYLE_FILE: STYLE, SCRIPT_FILE: SCRIPT}
+
+
+def _style_and_code(assets: str | None, scripts: Sequence[str]) -> tuple[str, list[str]]:
+    """The style and the scripts, inline, or the site's shared files by relative path."""
+    if assets is None:
+        style = f"<style>{STYLE}</style>"
+        code = [f"<script>{_script_safe(vega_embed_script())}</script>", f"<script>{SCRIPT}</script>"]
+    else:
+        style = f'<link rel="stylesheet" href="{html.escape(f"{assets}/{STYLE_FILE}")}">'
+        code = [
+            f'<script src="{html.escape(f"{assets}/{name}")}"></script>' for name in (LIBRARY, SCRIPT_FILE)
+        ]
+    return style, code + [f'<script src="{html.escape(src)}"></script>' for src in scripts]
+
+
 def page_html(
     meta: RunMeta,
     blocks: Sequence[Block],
     drawn: Sequence[ChartSpec],
     records: Sequence[CellRecord] = (),
     *,
-    library: str | None = None,
+    assets: str | None = None,
     title: str | None = None,
     extra: str = "",
+    scripts: Sequence[str] = (),
+    cited_as: str | None = None,
 ) -> str:
-    """The page; with ``library`` (a relative path), the chart library is a
-    ``<script src>`` there instead of inline (a site's pages share one copy);
-    ``extra`` is HTML put after the blocks (a site's own links and tables)."""
+    """The page, whole; with ``assets`` (a relative path to a site's assets
+    folder), the library, style and script are files there that a site's
+    pages share (:func:`shared_assets`).  ``extra`` is HTML put after the
+    blocks (a site's own links and tables); ``scripts`` are relative paths
+    of scripts run after the page's own; ``cited_as`` is the path the panel's
+    reproduce command names (default ``results/runs/<run>``)."""
     specs = {chart.name: chart.spec for chart in drawn}
-    shown = cell_records(records, meta.run)
+    shown = cell_records(records, cited_as or f"results/runs/{meta.run}")
     body = html_body(blocks, list(specs), shown) + extra
     title = html.escape(title or f"Flask concurrency matrix: run {meta.run}")
-    script = (
-        f'<script src="{html.escape(library)}"></script>'
-        if library
-        else f"<script>{_script_safe(vega_embed_script())}</script>"
-    )
+    style, code = _style_and_code(assets, scripts)
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -278,7 +315,7 @@ def page_html(
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{title}</title>",
-            f"<style>{STYLE}</style>",
+            style,
             "</head>",
             "<body>",
             "<noscript><p>The charts need JavaScript; the tables below do not.</p></noscript>",
@@ -286,8 +323,7 @@ def page_html(
             PANEL,
             island("chart-specs", specs),
             island("cell-records", shown),
-            script,
-            f"<script>{SCRIPT}</script>",
+            *code,
             "</body>",
             "</html>",
             "",

@@ -3,23 +3,27 @@
 ::
 
     index.html                      the latest summary, every run, every comparison
-    assets/vega-embed.js            the chart library, once, for every page (a relative <script src>)
-    runs/<run>/index.html           each run's page, as its report.html, the library shared
+    assets/                         the chart library, style and page script, once for every page
+    runs/<run>/index.html           each run's page, as its report.html, the assets shared
     runs/<run>/records.json.gz      its records, compressed: what the next build reads back
     runs.json                       the runs the site holds and where their records are
     compare/<a>--<b>.html           each pair of consecutive runs on one class of machine
     cells/<cell>.html               each cell's key figures across the runs, each point a link
+    cells/timelines.js              every cell's figures in every run, compressed, for those pages
 
 The same runs give the same bytes: nothing of the build's own time goes into
-a page, every list is sorted, and gzip is written without a time.  Runs are
-read as untrusted (:mod:`runner.records.store`); a run's page keeps its
-address (``runs/<run>/``) across rebuilds.  The site carries no logs and no
+a page, every list is sorted, and gzip is written without a time.  Each page
+refers to the shared files by relative ``<script src>`` and ``<link>``,
+which work from disk, and a cell's page holds only its name: its figures
+are in the one compressed ``cells/timelines.js``, so the site grows by a
+run's page and records a run.  Runs are read as untrusted
+(:mod:`runner.records.store`); a run's page keeps its address
+(``runs/<run>/``) across rebuilds.  The site carries no logs and no
 pictures but the charts its pages draw.
 """
 
 from __future__ import annotations
 
-import gzip
 import html
 import json
 import os
@@ -34,15 +38,15 @@ from runner.errors import UserError
 from runner.files import write_bytes
 from runner.measuring.probes import HEADLINE, PROBES
 from runner.publish import artefacts, page
-from runner.publish.charts import ChartSpec
-from runner.publish.doc import Block, Chart, Heading, Para
+from runner.publish.doc import Heading, Para
 from runner.records import store
 from runner.records.checks import RUN_ID, RecordError
-from runner.records.record import SCHEMA, BisectAnswer, CellRecord, RunMeta, Status
+from runner.records.record import BisectAnswer, CellRecord, RunMeta, Status
 
 MARK = ".flask-matrix-site"  # a folder holding it is one this command built, and may be built again
-LIBRARY = "assets/vega-embed.js"
-MAX_RECORDS_BYTES = 64 * 1024 * 1024
+ASSETS = "assets"
+LIBRARY = f"{ASSETS}/{page.LIBRARY}"
+TIMELINES = "cells/timelines.js"
 
 
 @dataclass(frozen=True)
@@ -77,28 +81,11 @@ class Built:
 
 def read(path: Path) -> Stored:
     """A run folder, or a site's compressed records of one, read as untrusted."""
-    if path.name.endswith(".json.gz"):
-        return from_records(store.read_untrusted(path, MAX_RECORDS_BYTES), str(path))
+    if store.is_published(path):
+        meta, records = store.read_published(path)
+        return Stored(meta, tuple(records))
     meta, records = store.read_run(path)
     return Stored(meta, tuple(records), tuple(store.bisect_answers(path)))
-
-
-def from_records(raw: bytes, shown: str) -> Stored:
-    """A site's ``records.json.gz``: the run's metadata and every record, each checked."""
-    try:
-        data = json.loads(gzip.decompress(raw)[: MAX_RECORDS_BYTES + 1])
-    except (OSError, EOFError, ValueError) as exc:
-        raise UserError(f"{shown}: not a site's compressed records ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise UserError(f"{shown}: not a site's compressed records (no list of cells)")
-    try:
-        from runner.records.record import load_cell, load_run_meta
-
-        meta = load_run_meta(data.get("run") or {})
-        records = tuple(load_cell(cell) for cell in data["cells"])
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UserError(f"{shown}: {exc}") from None
-    return Stored(meta, records)
 
 
 def default_runs(results: Path) -> list[Path]:
@@ -146,16 +133,17 @@ def build(paths: Sequence[Path], out: Path, *, watched: str | None = None) -> Bu
         raise UserError("no complete run to build a site of; run `nox -s matrix` first, or name run folders")
     built = Built(out, [r.id for r in runs])
     files = built.files
-    files[LIBRARY] = page.vega_embed_script().encode()
+    files.update({f"{ASSETS}/{name}": text.encode() for name, text in page.shared_assets().items()})
     for run in runs:
         files[f"runs/{run.id}/index.html"] = run_page(run).encode()
-        files[f"runs/{run.id}/records.json.gz"] = records_gz(run)
+        files[f"runs/{run.id}/records{store.PUBLISHED}"] = store.published_bytes(run.meta, run.records)
     compared = pairs(runs)
     for a, b in compared:
         files[f"compare/{a.id}--{b.id}.html"] = compare_page(a, b).encode()
     cells = sorted({r.cell for run in runs for r in run.records})
+    files[TIMELINES] = timelines_script(cells, runs).encode()
     for cell in cells:
-        files[f"cells/{cell}.html"] = timeline_page(cell, runs).encode()
+        files[f"cells/{cell}.html"] = timeline_page(cell, runs[-1].meta).encode()
     files["index.html"] = index_page(runs, compared, cells, watched).encode()
     files["runs.json"] = (
         json.dumps(
@@ -188,16 +176,17 @@ def write_site(files: dict[str, bytes], out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def records_gz(run: Stored) -> bytes:
-    ordered = sorted(run.records, key=lambda r: (r.row_index, r.server_index))
-    data = {"schema": SCHEMA, "run": run.meta.to_dict(), "cells": [r.to_dict() for r in ordered]}
-    return gzip.compress(json.dumps(data, sort_keys=True, separators=(",", ":")).encode(), 9, mtime=0)
-
-
 def run_page(run: Stored) -> str:
     blocks, drawn, _ = artefacts.compose(run.meta, run.records, run.answers)
-    back = '<p class="site-nav"><a href="../../index.html">All runs</a></p>'
-    return page.page_html(run.meta, blocks, drawn, run.records, library=f"../../{LIBRARY}", extra=back)
+    records = f"records{store.PUBLISHED}"
+    back = (
+        f'<p class="site-nav">{_link("../../index.html", "All runs")}. This run\'s records: '
+        f"{_link(records, records)}, which <code>nox -s reproduce</code>, <code>compare</code> "
+        "and <code>watch</code> read as they read a run folder.</p>"
+    )
+    return page.page_html(
+        run.meta, blocks, drawn, run.records, assets=f"../../{ASSETS}", extra=back, cited_as=records
+    )
 
 
 def _link(href: str, text: str) -> str:
@@ -262,7 +251,7 @@ def index_page(
         "<p>" + " ".join(_link(f"cells/{c}.html", c) for c in cells) + "</p>",
     ]
     return page.page_html(
-        latest.meta, blocks, [], (), library=LIBRARY, title="Flask concurrency matrix", extra="".join(parts)
+        latest.meta, blocks, [], (), assets=ASSETS, title="Flask concurrency matrix", extra="".join(parts)
     )
 
 
@@ -273,9 +262,7 @@ def compare_page(a: Stored, b: Stored) -> str:
     nav = f'<p class="site-nav">{_link("../index.html", "All runs")}: {runs}</p>'
     body = nav + '<pre class="compare">' + html.escape(text) + "</pre>"
     title = f"Run {b.id} against {a.id}"
-    return page.page_html(
-        b.meta, [Heading(title, 1)], [], (), library=f"../{LIBRARY}", title=title, extra=body
-    )
+    return page.page_html(b.meta, [Heading(title, 1)], [], (), assets=f"../{ASSETS}", title=title, extra=body)
 
 
 def figures_of(record: CellRecord) -> dict[str, Any]:
@@ -294,54 +281,89 @@ def figures_of(record: CellRecord) -> dict[str, Any]:
     return out
 
 
-def timeline_page(cell: str, runs: Sequence[Stored]) -> str:
-    points = []
-    rows = []
-    for run in runs:
-        record = next((r for r in run.records if r.cell == cell), None)
-        if record is None:
-            continue
-        figures = figures_of(record)
-        href = f"../runs/{run.id}/index.html#cell={cell}"
-        for figure, value in sorted(figures.items()):
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                points.append(
-                    {
-                        "run": run.id,
-                        "started": run.meta.started,
-                        "figure": figure,
-                        "value": value,
-                        "href": href,
-                    }
-                )
-        said = "; ".join(
-            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(figures.items())
-        )
-        rows.append(
-            [
-                _link(href, run.id),
-                html.escape(record.status.value),
-                html.escape(said or (record.reason or "")),
+def timelines_script(cells: Sequence[str], runs: Sequence[Stored]) -> str:
+    """Every cell's figures in every run, compressed, and the code that draws
+    one cell's timeline from them: the one file the cells' pages share."""
+    figures: dict[str, int] = {}
+    table: dict[str, list[Any]] = {cell: [] for cell in cells}
+    for index, run in enumerate(runs):
+        for record in sorted(run.records, key=lambda r: r.cell):
+            said = figures_of(record)
+            numbers = [
+                [figures.setdefault(name, len(figures)), value]
+                for name, value in sorted(said.items())
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
             ]
-        )
-    drawn = [ChartSpec("timeline", f"{cell} across the runs", timeline_spec(points))] if points else []
-    blocks: list[Block] = [Heading(f"{cell}: its key figures across the runs", 1)]
-    blocks += [Chart("timeline", f"{cell}: each key figure by run; a point opens its run")] if points else []
-    extra = f'<p class="site-nav">{_link("../index.html", "All runs")}</p>' + _table(
-        ("run", "status", "figures"), rows
+            words = "; ".join(
+                f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(said.items())
+            )
+            table[record.cell].append([index, record.status.value, words or record.reason or "", numbers])
+    data = {
+        "runs": [[run.id, run.meta.started] for run in runs],
+        "figures": list(figures),
+        "cells": table,
+        "spec": timeline_spec(),
+    }
+    return f'const flaskMatrixTimelines = "{page.packed(data)}";\n{TIMELINE_SCRIPT}'
+
+
+# Draws the timeline of the page's cell (its <div data-timeline>) from the
+# shared data: a point and a row for each run the cell was in, each a link.
+TIMELINE_SCRIPT = """
+unpack(flaskMatrixTimelines).then((data) => {
+  const place = document.querySelector("[data-timeline]");
+  const cell = place.dataset.timeline;
+  const target = place.querySelector(".chart");
+  const body = place.querySelector("tbody");
+  const points = [];
+  for (const [index, status, said, numbers] of data.cells[cell] || []) {
+    const [run, started] = data.runs[index];
+    const href = "../runs/" + run + "/index.html#cell=" + cell;
+    for (const [figure, value] of numbers) {
+      points.push({run, started, figure: data.figures[figure], value, href});
+    }
+    const row = add(body, "tr");
+    const link = add(add(row, "td"), "a", run);
+    link.href = href;
+    add(row, "td", status);
+    add(row, "td", said);
+  }
+  if (!points.length) {
+    target.closest("figure").replaceWith("No figure of this cell was measured in any run.");
+    return;
+  }
+  draw(target, {...data.spec, datasets: {points}});
+}).catch((error) => console.error(error));
+"""
+
+
+def timeline_page(cell: str, meta: RunMeta) -> str:
+    """A cell's page: its name, a place for its chart and table, which the shared data fill."""
+    name = html.escape(cell)
+    extra = (
+        f'<p class="site-nav">{_link("../index.html", "All runs")}</p>'
+        f'<div data-timeline="{name}">'
+        f'<figure><div class="chart" id="chart-timeline"></div>'
+        f"<figcaption>{name}: each key figure by run; a point opens its run</figcaption></figure>"
+        "<noscript><p>The chart and the table are drawn from the site's data by JavaScript;"
+        " each run's page has the figures as tables.</p></noscript>"
+        '<div class="table"><table><thead><tr><th>run</th><th>status</th><th>figures</th></tr></thead>'
+        "<tbody></tbody></table></div></div>"
     )
-    meta = runs[-1].meta
+    title = f"{cell} across the runs"
+    heading = Heading(f"{cell}: its key figures across the runs", 1)
     return page.page_html(
-        meta, blocks, drawn, (), library=f"../{LIBRARY}", title=f"{cell} across the runs", extra=extra
+        meta, [heading], [], (), assets=f"../{ASSETS}", title=title, extra=extra, scripts=["timelines.js"]
     )
 
 
-def timeline_spec(points: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each key figure by run, a panel each (their units differ), each point a link to its run."""
+def timeline_spec() -> dict[str, Any]:
+    """Each key figure by run, a panel each (their units differ), each point a
+    link to its run; its data are named ``points``, which the page supplies."""
     import altair as alt
 
     chart = (
-        alt.Chart(alt.Data(values=points))  # type: ignore[no-untyped-call]
+        alt.Chart(alt.NamedData("points"))
         .mark_line(point=True)
         .encode(
             x=alt.X("run:O", title="run", sort=None),

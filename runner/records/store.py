@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import gzip
+import io
 import json
 import os
 import shutil
@@ -33,7 +35,15 @@ from typing import IO, Any
 from runner.errors import UserError
 from runner.files import redact_file, write_bytes, write_json
 from runner.records.machine import this_machine
-from runner.records.record import BisectAnswer, CellRecord, RecordError, RunMeta, load_cell, load_run_meta
+from runner.records.record import (
+    SCHEMA,
+    BisectAnswer,
+    CellRecord,
+    RecordError,
+    RunMeta,
+    load_cell,
+    load_run_meta,
+)
 
 
 class Run:
@@ -261,6 +271,47 @@ def read_run(path: Path) -> tuple[RunMeta, list[CellRecord]]:
         return read_meta(path), read_records(path)
     except RecordError as exc:
         raise UserError(str(exc)) from None
+
+
+PUBLISHED = ".json.gz"  # a site's records of one run, compressed (runner.publish.site writes them)
+MAX_PUBLISHED_BYTES = 64 * 1024 * 1024
+
+
+def is_published(path: Path) -> bool:
+    return path.name.endswith(PUBLISHED)
+
+
+def published_bytes(meta: RunMeta, records: Iterable[CellRecord]) -> bytes:
+    """A run's metadata and records as a site publishes them: gzip of one JSON
+    document, the same bytes for the same run (no time in the gzip header)."""
+    ordered = sorted(records, key=lambda r: (r.row_index, r.server_index))
+    data = {"schema": SCHEMA, "run": meta.to_dict(), "cells": [r.to_dict() for r in ordered]}
+    return gzip.compress(json.dumps(data, sort_keys=True, separators=(",", ":")).encode(), 9, mtime=0)
+
+
+def read_published(path: Path) -> tuple[RunMeta, list[CellRecord]]:
+    """A site's ``records.json.gz`` of one run, read as untrusted (it came over
+    the network): bounded, every record checked as a run folder's are."""
+    try:
+        raw = read_untrusted(path, MAX_PUBLISHED_BYTES)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as unpacked:
+            text = unpacked.read(MAX_PUBLISHED_BYTES + 1)
+        if len(text) > MAX_PUBLISHED_BYTES:
+            raise ValueError(f"over {MAX_PUBLISHED_BYTES} bytes unpacked")
+        data = json.loads(text, parse_constant=_no_constant)
+    except (OSError, EOFError, ValueError, RecordError) as exc:
+        raise UserError(f"{path}: not a site's compressed records of a run ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise UserError(f"{path}: not a site's compressed records of a run (no list of cells)")
+    try:
+        return load_run_meta(data.get("run") or {}), [load_cell(cell) for cell in data["cells"]]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def read_any(path: Path) -> tuple[RunMeta, list[CellRecord]]:
+    """A run folder or a site's compressed records of one, as :func:`read_run`."""
+    return read_published(path) if is_published(path) else read_run(path)
 
 
 def read_meta(run_path: Path) -> RunMeta:

@@ -4,17 +4,23 @@ A cell's inputs are everything its figures depend on: the versions its
 environment holds (not the specifiers asked), its Python, the server with
 its options and version, the probes that run on it with their settings and
 their code's declared versions, the target app's source and the server
-recipe's, the nginx and wrk it uses, and the machine (platform, CPU model,
-cores, memory and host, not its load).  They are hashed into the record's
-``inputs``.
+recipe's, and the nginx and wrk it uses.  They are hashed into the record's
+``inputs``.  The machine is not in the hash: it is matched apart, so that
+the same hash answers "did this change touch the cell?" on any machine.
 
 Before a run probes, it looks for each cell's hash among the ``ok`` records
-of the earlier complete runs of its results folder, newest first, each read
-through the loader for untrusted runs; a record found is taken over, its log
-copied beside it, and marked with the run and the day that measured it
-(``reused``).  A record taken over from a reused one names the run that
-measured it, so a measurement is never counted twice (see
+of the earlier complete runs of its results folder made on this machine
+(platform, CPU model, cores, memory and host, not its load), newest first,
+each read through the loader for untrusted runs; a record found is taken
+over, its log copied beside it, and marked with the run and the day that
+measured it (``reused``).  A record taken over from a reused one names the
+run that measured it, so a measurement is never counted twice (see
 :mod:`runner.compare`).  ``--fresh`` measures everything.
+
+``--reuse-from RUN`` names the one run to take records from instead, a run
+folder or a site's ``records.json.gz``, of any machine: what a pull request
+runs, so that only the cells its change touches are measured (see
+docs/github-actions.md).
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from runner.serving import launch
 from runner.serving.proxies import PROXIES
 from runner.serving.servers import recipe_for
 
-FORMAT = 1  # raised when what goes into the hash changes
+FORMAT = 2  # raised when what goes into the hash changes (2: the machine left out)
 # What may be taken over: a measurement, or a fact of the versions (n/a); an
 # error or a skip may be the machine's moment, and is tried again.
 REUSABLE = (Status.OK, Status.NA)
@@ -108,7 +114,7 @@ def code_of(cell: Cell) -> dict[str, str]:
     return code
 
 
-def inputs_of(matrix: Matrix, cell: Cell, env: envs.Env, python: str, machine: Machine) -> str:
+def inputs_of(matrix: Matrix, cell: Cell, env: envs.Env, python: str) -> str:
     """The hash of everything the cell's figures depend on."""
     probes = matrix.probes_for(cell)
     server = cell.server
@@ -130,7 +136,6 @@ def inputs_of(matrix: Matrix, cell: Cell, env: envs.Env, python: str, machine: M
         "measured_by": {name: probe_named(name).version for name in probes},
         "code": code_of(cell),
         "tools": tool_versions(),
-        "machine": identity(machine),
     }
     text = json.dumps(blob, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -140,7 +145,7 @@ def inputs_of(matrix: Matrix, cell: Cell, env: envs.Env, python: str, machine: M
 class Earlier:
     """An ``ok`` record of an earlier run that a cell of this one may take over."""
 
-    run_path: Path
+    run_path: Path | None  # None: records with no logs beside them (a site's)
     record: CellRecord
     reused: Reused  # where it was measured
 
@@ -186,12 +191,26 @@ def earlier_records(
     return found
 
 
+def records_from(source: Path, wanted: Mapping[str, str]) -> dict[str, Earlier]:
+    """For each cell of ``wanted`` whose hash the named run's ``ok`` (or n/a)
+    record of it carries, that record: the run is a folder or a site's
+    compressed records, of any machine, read as untrusted."""
+    meta, records = store.read_any(source)
+    folder = None if store.is_published(source) else source  # a site's records carry no logs
+    found = {}
+    for record in records:
+        if wanted.get(record.cell) == record.inputs and record.status in REUSABLE:
+            reused = record.reused or Reused(meta.run, meta.started[:10])
+            found[record.cell] = Earlier(folder, record, reused)
+    return found
+
+
 def take_over(earlier: Earlier, fresh: CellRecord, run: store.Run) -> CellRecord:
     """The earlier record as this run's: its place in this matrix, this run's
     environment, its log copied into this run."""
     record = earlier.record
     log = None
-    if record.log:
+    if record.log and earlier.run_path is not None:
         target = run.log_path(fresh.cell)
         try:
             raw = store.read_inside(earlier.run_path, record.log, store.MAX_LOG_BYTES)

@@ -36,7 +36,7 @@ from runner.measuring.probes import PROBES
 from runner.publish.artefacts import publish
 from runner.publish.doc import Finding, terminal_safe
 from runner.records import store
-from runner.records.machine import this_machine, tools
+from runner.records.machine import tools
 from runner.records.record import CellRecord, EnvInfo, Schedule, Status
 from runner.serving import watchdog
 from runner.serving.launch import RUN_MARK
@@ -88,6 +88,7 @@ def run_cells(
     report: bool = True,
     overlap: int = 1,
     reuse_earlier: bool = False,
+    reuse_from: Path | None = None,
     refresh: bool = False,
 ) -> Outcome:
     """Run ``cells`` into a new run folder, or, unless ``fresh``, go on with
@@ -95,7 +96,8 @@ def run_cells(
     Without ``report`` (bisect's probes) the run is not published; ``overlap``:
     see :func:`probe_cells`; rows of ``resolve: compatible``: :mod:`pins`.
     With ``reuse_earlier``, a cell measured before with the same inputs takes
-    that record (:mod:`reuse`); ``refresh``: see :func:`build_envs`."""
+    that record (:mod:`reuse`), from the run ``reuse_from`` alone if given;
+    ``refresh``: see :func:`build_envs`."""
     names = [c.name for c in cells]
     run, cells = open_run(matrix, cells, results, progress, fresh)
     complete = False
@@ -106,8 +108,8 @@ def run_cells(
     try:
         with signals_as_interrupt():
             plans, built = prepare(matrix, cells, env_root, run, progress, phases, refresh=refresh)
-            if reuse_earlier:
-                plans = take_over_earlier(matrix, plans, built, run, progress)
+            if reuse_earlier or reuse_from is not None:
+                plans = take_over_earlier(matrix, plans, built, run, progress, reuse_from)
             with machine_lock.measuring(progress):  # no other run's probes beside these
                 probe_cells(matrix, plans, built, run, progress, overlap)
         complete = True
@@ -147,25 +149,30 @@ def prepare(
 
 def hash_inputs(matrix: Matrix, plans: Sequence[Plan], built: Built) -> list[Plan]:
     """Each plan whose environment is built, with the hash of its cell's inputs."""
-    machine = this_machine()
     out = []
     for plan in plans:
         env = built.get(plan.spec.key()) if plan.spec is not None else None
         if isinstance(env, envs.Env) and plan.interpreter is not None:
-            plan = replace(
-                plan, inputs=reuse.inputs_of(matrix, plan.cell, env, plan.interpreter.version, machine)
-            )
+            plan = replace(plan, inputs=reuse.inputs_of(matrix, plan.cell, env, plan.interpreter.version))
         out.append(plan)
     return out
 
 
 def take_over_earlier(
-    matrix: Matrix, plans: Sequence[Plan], built: Built, run: store.Run, progress: Progress
+    matrix: Matrix,
+    plans: Sequence[Plan],
+    built: Built,
+    run: store.Run,
+    progress: Progress,
+    source: Path | None = None,
 ) -> list[Plan]:
-    """Write the record of each cell measured before with the same inputs;
-    the plans left are those to measure."""
+    """Write the record of each cell measured before with the same inputs (in
+    the run ``source``, if given); the plans left are those to measure."""
     wanted = {p.cell.name: p.inputs for p in plans if p.inputs}
-    found = reuse.earlier_records(run.root, wanted, skip=run.id, progress=progress) if wanted else {}
+    if source is not None:
+        found = reuse.records_from(source, wanted)
+    else:
+        found = reuse.earlier_records(run.root, wanted, skip=run.id, progress=progress) if wanted else {}
     left = []
     for plan in plans:
         earlier = found.get(plan.cell.name)
