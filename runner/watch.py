@@ -4,9 +4,10 @@ The packages watched are Flask, Werkzeug and the own package of every
 server kind the matrix's columns run.  For each, the index is asked for its
 releases and the time each was first uploaded (as period rows ask it); a
 final release first uploaded after the run started is new.  Pythons are
-watched too: a minor version newer than every row's that uv can install.
-With something new, the matrix it would run is the matrix file with a row
-for each new Flask release appended (the newest servers come with every
+watched too: a CPython minor version that uv or pyenv can install and
+could not when the run was made.  With something new, the matrix it would
+run is the matrix file with a row for each new Flask release appended, and
+one for each new Python (the newest Flask on it) (the newest servers come with every
 row that does not pin them; a new Werkzeug or server release changes the
 environments of the rows that resolve to it, and reuse keeps the rest).
 An answer the index garbles is one line, exit 2, and nothing is written.
@@ -81,10 +82,17 @@ def newer_minors(now: Sequence[str], then: str | None) -> list[str]:
     return [m for m in now if Version(m) > Version(then)]
 
 
-def would_run(raw: dict[str, Any], new: Sequence[New]) -> dict[str, Any]:
-    """The matrix file with a row for each new Flask release."""
+def would_run(raw: dict[str, Any], new: Sequence[New], pythons: Sequence[str] = ()) -> dict[str, Any]:
+    """The matrix file with a row for each new Flask release, and a row for
+    each new Python minor: the newest Flask (the newest new release, else the
+    last row's Flask) on it."""
     rows = list(raw.get("versions") or [])
-    rows += [{"flask": n.version} for n in new if n.package == "flask"]
+    flasks = [n.version for n in new if n.package == "flask"]
+    rows += [{"flask": version} for version in flasks]
+    last = rows[-1] if rows else None
+    newest = flasks[-1] if flasks else (last.get("flask") if isinstance(last, dict) else last)
+    if isinstance(newest, str):
+        rows += [{"flask": newest, "python": minor} for minor in pythons]
     return {**raw, "versions": rows}
 
 
@@ -95,7 +103,7 @@ def report(
     if not new and not pythons:
         return "\n".join([*lines, "nothing new: no release of any of them, and no newer Python"])
     lines += [f"  {n.package} {n.version} (first uploaded {n.uploaded})" for n in new]
-    lines += [f"  Python {p} (uv can install it)" for p in pythons]
+    lines += [f"  Python {p} (uv or pyenv can install it)" for p in pythons]
     return "\n".join(lines)
 
 
@@ -111,7 +119,7 @@ def watch(matrix: Matrix, since_run: Path, *, matrix_out: Path | None = None) ->
     said = report(meta.run, since, packages, new, pythons)
     if not new and not pythons:
         return said, False
-    text = yaml.safe_dump(would_run(dict(matrix.raw), new), sort_keys=False)
+    text = yaml.safe_dump(would_run(dict(matrix.raw), new, pythons), sort_keys=False)
     if matrix_out is not None:
         matrix_out.write_text(text)
         said += f"\nthe matrix it would run: {matrix_out}"

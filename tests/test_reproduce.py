@@ -70,3 +70,26 @@ def test_a_cell_that_is_not_there_or_not_measured_is_one_line(
     err = capsys.readouterr().err.strip()
     assert "\n" not in err
     assert "no cell 'flask-3.1.x--nothing' in the run" in err
+
+
+def test_a_cell_cited_from_the_site_is_rebuilt_from_its_published_records(
+    stored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.publish import site
+    from runner.publish.page import islands
+
+    built = site.build([stored], tmp_path / "site")
+    published = built.out / "runs" / stored.name / "records.json.gz"
+    shown = islands((built.out / "runs" / stored.name / "index.html").read_text())["cell-records"]
+    assert shown["flask-3.1.x--flask-run"]["reproduce"] == (
+        "nox -s reproduce -- records.json.gz flask-3.1.x--flask-run"  # the file beside the page
+    )
+    results = tmp_path / "results"
+    monkeypatch.setenv("RESULTS_DIR", str(results))
+    assert cli.reproduce([str(published), "flask-3.1.x--flask-run"]) == 0
+    out = capsys.readouterr().out
+    (again,) = sorted((results / "reproduce" / "runs").iterdir())
+    _, [record] = read_run(again)
+    original = json.loads((stored / "cells" / "flask-3.1.x--flask-run.json").read_text())
+    assert record.packages == original["packages"]
+    assert f"A: as cited, run {stored.name}; B: measured again, run {again.name}" in out

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from runner import cli, watch
-from runner.environments import period
+from runner.environments import interpreters, period
+from runner.matrix.cells import parse
 from runner.records.record import RunMeta
 from tests.made_index import MadeIndex, serving
 
@@ -108,3 +110,28 @@ def test_a_python_is_new_only_above_what_the_run_was_offered() -> None:
     assert watch.newer_minors(["3.13", "3.14", "3.15"], "3.14") == ["3.15"]
     assert watch.newer_minors(["3.13", "3.14"], "3.14") == []
     assert watch.newer_minors(["3.15"], None) == []  # a run that did not say: no claim either way
+
+
+def test_a_new_python_gets_a_row_of_the_newest_flask() -> None:
+    raw = {"versions": [{"flask": "3.0.*", "python": "3.8"}, {"flask": "3.1.*"}]}
+    assert watch.would_run(raw, [], ["3.15"])["versions"][-1] == {"flask": "3.1.*", "python": "3.15"}
+    new = [watch.New("flask", "3.2.0", "2026-09-01T12:00:00Z")]
+    rows = watch.would_run(raw, new, ["3.15"])["versions"]
+    assert rows[2:] == [{"flask": "3.2.0"}, {"flask": "3.2.0", "python": "3.15"}]
+    names = [
+        row.name for row in parse({**raw, "versions": rows, "servers": {"f": {"kind": "flask-run"}}}).rows
+    ]
+    assert len(set(names)) == len(names) == 4
+
+
+def test_the_pythons_pyenv_can_build_count_as_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "plugins" / "python-build" / "share" / "python-build"
+    folder.mkdir(parents=True)
+    for name in ("3.16.0", "3.16.1", "3.17.0a1", "3.17-dev", "pypy3.10-7.3.17", "2.7.18"):
+        (folder / name).write_text("")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    assert interpreters._pyenv_offered() == {Version("2.7"), Version("3.16")}
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "none"))
+    assert interpreters._pyenv_offered() == set()

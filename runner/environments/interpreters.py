@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -132,21 +133,37 @@ def uv_binary() -> str | None:
         return shutil.which("uv")
 
 
-PYTHONS_OFFERED = "newest_python_offered"  # what a run's tools record of the Pythons uv offered
+PYTHONS_OFFERED = "newest_python_offered"  # what a run's tools record of the Pythons uv and pyenv offered
 
 
 @functools.cache  # asked once per process: every run, bisect's probes too, records it
 def offered_minors() -> list[str]:
-    """The final CPython minor versions uv can install here, oldest first (none where uv cannot say)."""
+    """The final CPython minor versions uv or pyenv can install here, oldest first."""
+    return [str(v) for v in sorted(_uv_offered() | _pyenv_offered())]
+
+
+def _pyenv_offered() -> set[Version]:
+    """The minors of pyenv's build definitions (``share/python-build/3.14.4``), none without pyenv."""
+    root = _pyenv_root()
+    folder = root / "plugins" / "python-build" / "share" / "python-build" if root else None
+    if folder is None or not folder.is_dir():
+        return set()
+    final = re.compile(r"(\d+)\.(\d+)\.\d+")
+    found = (final.fullmatch(path.name) for path in folder.iterdir())
+    return {Version(f"{m.group(1)}.{m.group(2)}") for m in found if m}
+
+
+def _uv_offered() -> set[Version]:
+    """The minors of the CPython downloads uv knows, none where uv cannot say."""
     uv = uv_binary()
     if uv is None:
-        return []
+        return set()
     try:
         argv = [uv, "python", "list", "--only-downloads", "--output-format", "json"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         offered = json.loads(done.stdout) if done.returncode == 0 else []
     except (OSError, subprocess.SubprocessError, ValueError):
-        return []
+        return set()
     minors = set()
     for entry in offered if isinstance(offered, list) else []:
         if not isinstance(entry, dict) or entry.get("implementation") != "cpython":
@@ -157,4 +174,4 @@ def offered_minors() -> list[str]:
             continue
         if not version.is_prerelease:
             minors.add(Version(f"{version.major}.{version.minor}"))
-    return [str(v) for v in sorted(minors)]
+    return minors
