@@ -285,7 +285,8 @@ def site(argv: Sequence[str]) -> int:
     started = time.perf_counter()
     built = building.build(paths, args.out or results_path() / "site", watched=args.watched)
     print(
-        f"{built.out}: {len(built.runs)} runs, {built.pages} pages, {built.size / 1e6:.1f} MB "
+        f"{built.out}: {len(built.runs)} run{'' if len(built.runs) == 1 else 's'}, {built.pages} pages, "
+        f"{built.size / 1e6:.1f} MB "
         f"in {time.perf_counter() - started:.1f} s; open {(built.out / 'index.html').resolve().as_uri()}"
     )
     return 0

@@ -130,6 +130,9 @@ def test_the_site_opens_from_disk_offline_and_every_page_draws(runs: list[Path],
             shown.click("text=All runs")
             shown.click("a[href='cells/flask-3.1.x--waitress.html']")
             assert _drawn(shown) == ["yes"]
+            assert (
+                shown.locator("#chart-timeline svg text", has_text=runs[-1].name).count() >= 1
+            )  # the runs' axis
             shown.click(f"a[href$='{runs[-1].name}/index.html#cell=flask-3.1.x--waitress']")
             shown.wait_for_selector("dialog#cell-panel[open]")
         finally:

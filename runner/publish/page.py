@@ -53,9 +53,10 @@ th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: left; whit
          background: var(--bg); }
 th { background: var(--head); position: sticky; top: 0; } tr:nth-child(even) td { background: var(--zebra); }
 th:first-child, td:first-child { position: sticky; left: 0; z-index: 1; box-shadow: 1px 0 0 var(--line); }
+td.wrap { white-space: normal; min-width: 24rem; } pre.compare { white-space: pre-wrap; font-size: 13px; }
 td[data-cell] { cursor: pointer; }
 td[data-cell]:hover { outline: 2px solid var(--link); outline-offset: -2px; }
-figure { margin: .5rem 0; overflow: auto; max-height: 88vh; }
+figure { margin: .5rem 0; overflow: auto; max-height: 88vh; } figure.tall { max-height: none; }
 figcaption { color: var(--muted); font-size: 13px; }
 details.fold > summary { cursor: pointer; } details.fold > summary > h3 { display: inline; }
 .vega-bind { display: inline-block; margin-right: 1.2rem; font-size: 13px; }

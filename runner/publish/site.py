@@ -326,7 +326,7 @@ unpack(flaskMatrixTimelines).then((data) => {
     const link = add(add(row, "td"), "a", run);
     link.href = href;
     add(row, "td", status);
-    add(row, "td", said);
+    add(row, "td", said).className = "wrap";
   }
   if (!points.length) {
     target.closest("figure").replaceWith("No figure of this cell was measured in any run.");
@@ -343,7 +343,7 @@ def timeline_page(cell: str, meta: RunMeta) -> str:
     extra = (
         f'<p class="site-nav">{_link("../index.html", "All runs")}</p>'
         f'<div data-timeline="{name}">'
-        f'<figure><div class="chart" id="chart-timeline"></div>'
+        f'<figure class="tall"><div class="chart" id="chart-timeline"></div>'
         f"<figcaption>{name}: each key figure by run; a point opens its run</figcaption></figure>"
         "<noscript><p>The chart and the table are drawn from the site's data by JavaScript;"
         " each run's page has the figures as tables.</p></noscript>"
@@ -366,12 +366,12 @@ def timeline_spec() -> dict[str, Any]:
         alt.Chart(alt.NamedData("points"))
         .mark_line(point=True)
         .encode(
-            x=alt.X("run:O", title="run", sort=None),
+            x=alt.X("run:O", title="run", sort=None, axis=alt.Axis(labelAngle=-40, orient="top")),
             y=alt.Y("value:Q", title=None),
             href="href:N",
             tooltip=["run:N", "started:N", "figure:N", "value:Q"],
         )
-        .properties(width=600, height=120)
+        .properties(width=600, height=70)  # eight panels and the runs' axis within one screen
         .facet(row=alt.Row("figure:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
         .resolve_scale(y="independent")
     )
