@@ -56,6 +56,12 @@ def _finish(session: nox.Session, code: int) -> None:
         session.error("some cells failed; the report lists them with their reasons")
 
 
+def _exit_with(code: int) -> None:
+    """A command whose exit status is its answer (compare: 1 when a verdict changed), passed on as it is."""
+    if code:
+        raise SystemExit(code)
+
+
 def _matrix_or_exit() -> Matrix:
     if MATRIX is None:
         print(f"error: {MATRIX_ERROR}", file=sys.stderr)
@@ -97,9 +103,7 @@ def report(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def compare(session: nox.Session) -> None:
     """Two runs side by side: exit 0 when no verdict changed, 1 when one did, 2 on bad input."""
-    code = cli.compare(session.posargs)
-    if code:
-        raise SystemExit(code)
+    _exit_with(cli.compare(session.posargs))
 
 
 @nox.session(venv_backend="none")
@@ -111,17 +115,13 @@ def site(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def watch(session: nox.Session) -> None:
     """`-- [--since RUN_DIR]`: which releases appeared since a run, and the matrix it would run."""
-    code = cli.watch(session.posargs)
-    if code:
-        raise SystemExit(code)
+    _exit_with(cli.watch(session.posargs))
 
 
 @nox.session(venv_backend="none")
 def reproduce(session: nox.Session) -> None:
     """`-- RUN_DIR CELL`: rebuild a cell from its record's exact packages, measure it again, compare."""
-    code = cli.reproduce(session.posargs)
-    if code:
-        raise SystemExit(code)
+    _exit_with(cli.reproduce(session.posargs))
 
 
 @nox.session(venv_backend="none")
