@@ -241,33 +241,21 @@ def test_the_slow_reader_outgrows_both_buffers(measured: dict[str, CellRecord]) 
 
 
 def test_the_page_draws_a_chart_for_each_condition_and_says_what_nginx_buys(run: Outcome) -> None:
-    from tests.test_page_browser import INSTALL, chromium
+    from tests.browser import offline_page
 
-    binary = chromium()
-    if binary is None:
-        pytest.skip(f"no chromium to open the page with: {INSTALL}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the test group installs playwright")
-    errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=binary, args=["--no-sandbox"])
-        try:
-            shown = browser.new_context(offline=True).new_page()
-            shown.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            shown.on("pageerror", lambda e: errors.append(str(e)))
-            shown.goto((run.run.path / "report.html").as_uri())
-            shown.wait_for_function(
-                "[...document.querySelectorAll('.chart')].every(c => c.dataset.drawn === 'yes')",
-                timeout=30_000,
+    with offline_page() as (shown, errors):
+        shown.goto((run.run.path / "report.html").as_uri())
+        shown.wait_for_function(
+            "[...document.querySelectorAll('.chart')].every(c => c.dataset.drawn === 'yes')",
+            timeout=30_000,
+        )
+        drawn = dict(
+            shown.eval_on_selector_all(
+                ".chart",
+                "cs => cs.map(c => [c.dataset.chart, c.querySelectorAll('svg .role-mark').length])",
             )
-            drawn = dict(
-                shown.eval_on_selector_all(
-                    ".chart",
-                    "cs => cs.map(c => [c.dataset.chart, c.querySelectorAll('svg .role-mark').length])",
-                )
-            )
-            text = shown.inner_text("body")
-        finally:
-            browser.close()
+        )
+        text = shown.inner_text("body")
     for name in (*EXPECTED, "backlog"):
         assert drawn.get(name, 0) > 0, (name, drawn)
     assert errors == []

@@ -8,7 +8,6 @@ errors.  A screenshot is kept in the test's temporary folder.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +17,9 @@ import pytest
 
 from runner import cli
 from runner.publish.page import islands
+from tests.browser import INSTALL, chromium
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-schema1"
-INSTALL = "apt-get install -y chromium (Debian) or set CHROMIUM to a Chromium binary"
-
-
-def chromium() -> str | None:
-    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")

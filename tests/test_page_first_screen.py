@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_page_browser import INSTALL, chromium
 
 from runner import cli
+from tests.browser import INSTALL, chromium
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-schema1"
 MAX_BYTES = 5 * 1024 * 1024

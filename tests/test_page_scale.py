@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from tests.test_page_browser import FIXTURE, INSTALL, chromium
+from tests.browser import offline_page
+from tests.test_page_browser import FIXTURE
 
 BENCH = Path(__file__).resolve().parent / "benchmarks" / "bench_scale.py"
 MAX_PAGE = 5 * 1000 * 1000
@@ -30,41 +31,28 @@ def _scaled_run(target: Path, copies: int) -> int:
 
 @pytest.mark.slow
 def test_a_thousand_cell_page_is_within_5_mb_and_draws_every_chart_offline(tmp_path: Path) -> None:
-    binary = chromium()
-    if binary is None:
-        pytest.skip(f"no chromium to open the page with: {INSTALL}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the test group installs playwright")
-    run = tmp_path / "20990101T000000Z"
-    assert _scaled_run(run, 63) == 1008
-    assert cli.report([str(run)]) == 0
-    page = run / "report.html"
-    assert page.stat().st_size <= MAX_PAGE
-    report = (run / "report.md").read_text()
-    assert "(63 times)" in report  # one change line per copy of the rows, said once
-    errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=binary, args=["--no-sandbox"])
-        try:
-            context = browser.new_context(offline=True, viewport={"width": 1300, "height": 900})
-            shown = context.new_page()
-            shown.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            shown.on("pageerror", lambda e: errors.append(str(e)))
-            shown.goto(page.as_uri())
-            shown.wait_for_function(
-                "document.querySelectorAll('.chart').length > 0 && "
-                "[...document.querySelectorAll('.chart')].every(c => c.dataset.drawn === 'yes')",
-                timeout=120_000,
-            )
-            marks = shown.eval_on_selector_all(
-                ".chart", "charts => charts.map(c => c.querySelectorAll('svg .role-mark').length)"
-            )
-            assert marks
-            assert all(n > 0 for n in marks)
-            folded = shown.locator("details.fold:not([open]) > summary", has_text="every cell").first
-            folded.click()  # the full table, a click away
-            assert shown.locator("details.fold[open] table td[data-cell]").count() >= 900
-            shown.locator("td[data-cell]").first.click()
-            shown.wait_for_selector("dialog#cell-panel[open]")
-        finally:
-            browser.close()
+    with offline_page() as (shown, errors):
+        run = tmp_path / "20990101T000000Z"
+        assert _scaled_run(run, 63) == 1008
+        assert cli.report([str(run)]) == 0
+        page = run / "report.html"
+        assert page.stat().st_size <= MAX_PAGE
+        report = (run / "report.md").read_text()
+        assert "(63 times)" in report  # one change line per copy of the rows, said once
+        shown.goto(page.as_uri())
+        shown.wait_for_function(
+            "document.querySelectorAll('.chart').length > 0 && "
+            "[...document.querySelectorAll('.chart')].every(c => c.dataset.drawn === 'yes')",
+            timeout=120_000,
+        )
+        marks = shown.eval_on_selector_all(
+            ".chart", "charts => charts.map(c => c.querySelectorAll('svg .role-mark').length)"
+        )
+        assert marks
+        assert all(n > 0 for n in marks)
+        folded = shown.locator("details.fold:not([open]) > summary", has_text="every cell").first
+        folded.click()  # the full table, a click away
+        assert shown.locator("details.fold[open] table td[data-cell]").count() >= 900
+        shown.locator("td[data-cell]").first.click()
+        shown.wait_for_selector("dialog#cell-panel[open]")
     assert errors == []

@@ -21,7 +21,7 @@ import pytest
 from runner import cli
 from runner.publish import site
 from runner.records.store import read_meta
-from tests.test_page_browser import INSTALL, chromium
+from tests.browser import offline_page
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MATRIX = """
@@ -104,38 +104,25 @@ def _drawn(shown: Any) -> list[str]:
 
 @pytest.mark.slow
 def test_the_site_opens_from_disk_offline_and_every_page_draws(runs: list[Path], tmp_path: Path) -> None:
-    binary = chromium()
-    if binary is None:
-        pytest.skip(f"no chromium to open the site with: {INSTALL}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the test group installs playwright")
-    _build(runs, tmp_path / "site")
-    errors: list[str] = []
     fetched: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=binary, args=["--no-sandbox"])
-        try:
-            context = browser.new_context(offline=True, viewport={"width": 1300, "height": 900})
-            shown = context.new_page()
-            shown.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            shown.on("pageerror", lambda e: errors.append(str(e)))
-            shown.on("request", lambda r: fetched.append(r.url))
-            shown.goto((tmp_path / "site" / "index.html").as_uri())
-            assert "The release watch last looked on 2026-12-01." in shown.content()
-            shown.click(f"a[href='runs/{runs[-1].name}/index.html']")
-            assert all(d == "yes" for d in _drawn(shown))
-            assert len(_drawn(shown)) >= 1
-            shown.click("text=All runs")
-            shown.click("text=side by side")
-            assert "verdict change(s)" in shown.content()
-            shown.click("text=All runs")
-            shown.click("a[href='cells/flask-3.1.x--waitress.html']")
-            assert _drawn(shown) == ["yes"]
-            assert (
-                shown.locator("#chart-timeline svg text", has_text=runs[-1].name).count() >= 1
-            )  # the runs' axis
-            shown.click(f"a[href$='{runs[-1].name}/index.html#cell=flask-3.1.x--waitress']")
-            shown.wait_for_selector("dialog#cell-panel[open]")
-        finally:
-            browser.close()
+    with offline_page() as (shown, errors):
+        _build(runs, tmp_path / "site")
+        shown.on("request", lambda r: fetched.append(r.url))
+        shown.goto((tmp_path / "site" / "index.html").as_uri())
+        assert "The release watch last looked on 2026-12-01." in shown.content()
+        shown.click(f"a[href='runs/{runs[-1].name}/index.html']")
+        assert all(d == "yes" for d in _drawn(shown))
+        assert len(_drawn(shown)) >= 1
+        shown.click("text=All runs")
+        shown.click("text=side by side")
+        assert "verdict change(s)" in shown.content()
+        shown.click("text=All runs")
+        shown.click("a[href='cells/flask-3.1.x--waitress.html']")
+        assert _drawn(shown) == ["yes"]
+        assert (
+            shown.locator("#chart-timeline svg text", has_text=runs[-1].name).count() >= 1
+        )  # the runs' axis
+        shown.click(f"a[href$='{runs[-1].name}/index.html#cell=flask-3.1.x--waitress']")
+        shown.wait_for_selector("dialog#cell-panel[open]")
     assert errors == []
     assert all(url.startswith("file://") for url in fetched)
