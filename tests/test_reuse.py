@@ -313,6 +313,8 @@ def test_a_published_run_of_another_machine_gives_every_cell_a_change_leaves_alo
     meta["machine"] = {**meta["machine"], "host": "fv-az123-456", "cpu": "AMD EPYC 7763 64-Core Processor"}
     published = tmp_path / "records.json.gz"
     cells = [r.to_dict() for r in base.values()]
+    for cell in cells:
+        cell["machine"] = {**cell["machine"], "host": "fv-az123-456"}
     published.write_bytes(gzip.compress(json.dumps({"run": meta, "cells": cells}).encode()))
     runs.matrix.write_text(runs.matrix.read_text().replace("threads: 4", "threads: 8"))
 
@@ -323,11 +325,15 @@ def test_a_published_run_of_another_machine_gives_every_cell_a_change_leaves_alo
     for name in set(after) - waitress:
         assert after[name].probes == base[name].probes
         assert after[name].inputs == base[name].inputs
+        assert after[name].machine is not None
+        assert after[name].machine.host == "fv-az123-456"  # each keeps the machine that measured it
     capsys.readouterr()
     assert cli.compare([str(published), str(path), "--format", "md"]) in (0, 1)
     said = capsys.readouterr().out
     assert f"{len(after) - len(waitress)} cell(s) hold the same record on both sides" in said
     assert f"over {len(waitress)} cells both runs measured" in said  # the cells the change touched
+    _, later = runs.run()  # plain reuse takes nothing measured on another machine
+    assert all(r.machine is None or r.machine.host != "fv-az123-456" for r in later.values())
     no_leftovers(path.name)
 
 

@@ -11,7 +11,8 @@ the same hash answers "did this change touch the cell?" on any machine.
 Before a run probes, it looks for each cell's hash among the ``ok`` records
 of the earlier complete runs of its results folder made on this machine
 (platform, CPU model, cores, memory and host, not its load), newest first,
-each read through the loader for untrusted runs; a record found is taken
+each read through the loader for untrusted runs, and a record measured on
+this machine (not one such a run took from another); a record found is taken
 over, its log copied beside it, and marked with the run and the day that
 measured it (``reused``).  A record taken over from a reused one names the
 run that measured it, so a measurement is never counted twice (see
@@ -186,7 +187,8 @@ def earlier_records(
                 if progress is not None:
                     progress(f"  {path.name}/{cell} not read for reuse: {exc}")
                 continue
-            if record.inputs == wanted[cell] and record.status in REUSABLE:
+            here = record.machine is None or identity(record.machine) == me  # not one taken from elsewhere
+            if record.inputs == wanted[cell] and record.status in REUSABLE and here:
                 found[cell] = Earlier(path, record, record.reused or Reused(meta.run, meta.started[:10]))
     return found
 
