@@ -10,6 +10,7 @@ several runs may attempt at once.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import json
 import os
 import tempfile
@@ -38,6 +39,13 @@ def _redacted(data: Any, forms: list[str]) -> Any:
     if isinstance(data, (list, tuple)):
         return [_redacted(v, forms) for v in data]
     return data
+
+
+def gzipped_json(data: Any) -> bytes:
+    """``data`` as compact JSON, keys sorted, gzipped with no time in its
+    header: the same data give the same bytes (a site's records, a page's data)."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return gzip.compress(raw, compresslevel=9, mtime=0)
 
 
 def write_text(path: Path, text: str) -> None:

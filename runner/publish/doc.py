@@ -256,9 +256,8 @@ def _table_html(table: Table, cells: Collection[str] = ()) -> str:
         tds = []
         for c, text in enumerate(row):
             name = links[c] if c < len(links) else ""
-            attribute = (
-                f' data-cell="{html.escape(name)}"' if name and name in cells else ""
-            )  # focusable by script
+            # the page's script makes each such cell focusable (no tabindex in every cell)
+            attribute = f' data-cell="{html.escape(name)}"' if name and name in cells else ""
             tds.append(f"<td{attribute}>{inline_html(text, cells)}</td>")
         rows.append("<tr>" + "".join(tds) + "</tr>")
     table_html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

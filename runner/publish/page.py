@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from runner import settings
-from runner.files import write_text
+from runner.files import gzipped_json, write_text
 from runner.publish.charts import ChartSpec
 from runner.publish.doc import Block, html_body
 from runner.records.record import CellRecord, RunMeta
@@ -237,8 +237,7 @@ ISLAND = "application/gzip;base64"  # the type of a data island: gzip of JSON, i
 
 def packed(data: object) -> str:
     """gzip of ``data``'s JSON, in base64, as the page's ``unpack`` reads it."""
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
+    return base64.b64encode(gzipped_json(data)).decode("ascii")
 
 
 def island(name: str, data: object) -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.errors import UserError
-from runner.files import redact_file, write_bytes, write_json
+from runner.files import gzipped_json, redact_file, write_bytes, write_json
 from runner.records.machine import this_machine
 from runner.records.record import (
     SCHEMA,
@@ -286,7 +286,7 @@ def published_bytes(meta: RunMeta, records: Iterable[CellRecord]) -> bytes:
     document, the same bytes for the same run (no time in the gzip header)."""
     ordered = sorted(records, key=lambda r: (r.row_index, r.server_index))
     data = {"schema": SCHEMA, "run": meta.to_dict(), "cells": [r.to_dict() for r in ordered]}
-    return gzip.compress(json.dumps(data, sort_keys=True, separators=(",", ":")).encode(), 9, mtime=0)
+    return gzipped_json(data)
 
 
 def read_published(path: Path) -> tuple[RunMeta, list[CellRecord]]:
